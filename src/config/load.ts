@@ -1,0 +1,193 @@
+/**
+ * Build the one frozen Config: defaults + YAML file (with one level of `extends`) + `--set`
+ * overrides, validated once with every problem reported together, each with its dot path and,
+ * where it came from a file, the file and line.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML, { LineCounter, isMap, isNode, type Document } from 'yaml';
+import { UserError } from '../errors.js';
+import { configSchema, crossFieldIssues, type Config } from './schema.js';
+
+type Raw = Record<string, unknown>;
+
+interface Source {
+  file: string;
+  doc: Document.Parsed;
+  lines: LineCounter;
+}
+
+function isPlainObject(v: unknown): v is Raw {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function readYaml(file: string): { raw: Raw; source: Source } {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(
+      code === 'ENOENT' ? `config file not found: ${file}` : `cannot read config file ${file}: ${(e as Error).message}`,
+    );
+  }
+  const lines = new LineCounter();
+  const doc = YAML.parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const msgs = doc.errors.map((err) => {
+      const at = err.linePos?.[0];
+      return `  ${file}${at ? `:${at.line}:${at.col}` : ''}: ${err.message.split('\n')[0]}`;
+    });
+    throw new UserError(`malformed YAML in ${file}:\n${msgs.join('\n')}\nFix the syntax at the line shown.`);
+  }
+  const raw = doc.toJS() ?? {};
+  if (!isPlainObject(raw)) throw new UserError(`${file}: the top level of a config must be a mapping of keys (got ${typeof raw})`);
+  return { raw, source: { file, doc, lines } };
+}
+
+/** Objects merge key by key; arrays and scalars from `over` replace those in `base`. */
+export function deepMerge(base: Raw, over: Raw): Raw {
+  const out: Raw = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    out[k] = isPlainObject(v) && isPlainObject(out[k]) ? deepMerge(out[k] as Raw, v) : v;
+  }
+  return out;
+}
+
+/** Parse `a.b.c=value`; the value is read as YAML so numbers, booleans and lists keep their type. */
+export function parseSet(expr: string): { path: string[]; value: unknown } {
+  const eq = expr.indexOf('=');
+  if (eq <= 0) throw new UserError(`--set expects key.path=value, got "${expr}"`);
+  const key = expr.slice(0, eq).trim();
+  const path = key.split('.');
+  if (path.some((p) => p === '')) throw new UserError(`--set key "${key}" has an empty segment`);
+  const text = expr.slice(eq + 1);
+  let value: unknown;
+  try {
+    value = text === '' ? '' : YAML.parse(text);
+  } catch {
+    value = text;
+  }
+  return { path, value };
+}
+
+function setIn(obj: Raw, keys: string[], value: unknown): void {
+  let cur = obj;
+  for (const k of keys.slice(0, -1)) {
+    if (!isPlainObject(cur[k])) cur[k] = {};
+    cur = cur[k] as Raw;
+  }
+  cur[keys[keys.length - 1]] = value;
+}
+
+function where(sources: Source[], keyPath: (string | number)[], setPaths: Set<string>): string {
+  const dot = keyPath.join('.');
+  if ([...setPaths].some((s) => s === dot || s.startsWith(dot + '.'))) return ' (from --set)';
+  // Later sources override earlier ones: report the last file that has the key.
+  for (const s of [...sources].reverse()) {
+    for (let n = keyPath.length; n > 0; n--) {
+      const node = s.doc.getIn(keyPath.slice(0, n), true);
+      if (isNode(node) && node.range) {
+        const { line } = s.lines.linePos(node.range[0]);
+        return ` (${s.file}:${line})`;
+      }
+      // For unknown keys the key itself exists in its parent map: find it there.
+      const parent = n > 1 ? s.doc.getIn(keyPath.slice(0, n - 1), true) : s.doc.contents;
+      if (isMap(parent)) {
+        const pair = parent.items.find((p) => isNode(p.key) && (p.key as { value?: unknown }).value === keyPath[n - 1]);
+        if (pair && isNode(pair.key) && pair.key.range) return ` (${s.file}:${s.lines.linePos(pair.key.range[0]).line})`;
+      }
+    }
+  }
+  return '';
+}
+
+export interface LoadOptions {
+  /** `--set` expressions, applied after the file. */
+  sets?: string[];
+  /** Flags that map onto config keys (e.g. `--backend`), applied last. */
+  overrides?: Record<string, unknown>;
+}
+
+export function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v as object)) deepFreeze(x);
+  }
+  return v;
+}
+
+/** Validate a raw object (already merged) into the frozen Config. */
+export function validateConfig(raw: unknown, sources: Source[] = [], setPaths = new Set<string>(), label = 'config'): Config {
+  const parsed = configSchema.safeParse(raw);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const p = issue.path.map(String);
+      if (issue.code === 'unrecognized_keys') {
+        for (const k of issue.keys) {
+          const full = [...p, k];
+          problems.push(`  ${full.join('.')}: unknown key${where(sources, full, setPaths)}`);
+        }
+      } else {
+        const dot = p.join('.') || '(top level)';
+        problems.push(`  ${dot}: ${issue.message}${where(sources, p, setPaths)}`);
+      }
+    }
+  } else {
+    for (const i of crossFieldIssues(parsed.data)) {
+      problems.push(`  ${i.path}: ${i.message}${where(sources, i.path.split('.'), setPaths)}`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new UserError(
+      `invalid ${label}: ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n${problems.join('\n')}\n` +
+        `See docs/CONFIG.md for every key, or run with --dry-run to print the resolved config.`,
+    );
+  }
+  return deepFreeze(parsed.data!);
+}
+
+/**
+ * Load a config file. Paths inside it (data files, sid.file) stay as written: they are resolved
+ * against the working directory, like every CLI path.
+ */
+export function loadConfig(file: string | undefined, opts: LoadOptions = {}): Config {
+  const sources: Source[] = [];
+  let raw: Raw = {};
+  if (file) {
+    const top = readYaml(file);
+    const ext = top.raw.extends;
+    delete top.raw.extends;
+    if (ext !== undefined) {
+      if (typeof ext !== 'string') throw new UserError(`${file}: "extends" must be a path to another YAML file`);
+      const basePath = path.resolve(path.dirname(file), ext);
+      const base = readYaml(basePath);
+      if (base.raw.extends !== undefined) {
+        throw new UserError(`${basePath}: a base config cannot itself use "extends" (one level only); inline its base`);
+      }
+      sources.push(base.source);
+      raw = deepMerge(raw, base.raw);
+    }
+    sources.push(top.source);
+    raw = deepMerge(raw, top.raw);
+  }
+  const setPaths = new Set<string>();
+  for (const s of opts.sets ?? []) {
+    const { path: keys, value } = parseSet(s);
+    setIn(raw, keys, value);
+    setPaths.add(keys.join('.'));
+  }
+  for (const [k, v] of Object.entries(opts.overrides ?? {})) {
+    if (v !== undefined) {
+      setIn(raw, k.split('.'), v);
+      setPaths.add(k);
+    }
+  }
+  return validateConfig(raw, sources, setPaths, file ? `config ${file}` : 'config');
+}
+
+/** The resolved config as YAML: what `config.yaml` in a run folder holds and `--dry-run` prints. */
+export function configToYaml(c: Config): string {
+  return YAML.stringify(c, { lineWidth: 0 });
+}
