@@ -1,0 +1,114 @@
+/**
+ * AdamW (decoupled weight decay, Loshchilov & Hutter) with global-norm gradient clipping.
+ * Written here rather than using tf.train.adam because tfjs has no decoupled weight decay and
+ * because checkpoints need the moment tensors by name to resume bit-for-bit.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export interface AdamWOptions {
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay: number;
+  /** Global gradient-norm clip; 0 disables. */
+  gradClip: number;
+  /** Names of variables exempt from weight decay (biases, LayerNorm gains, embeddings by choice). */
+  noDecay?: (name: string) => boolean;
+}
+
+export interface StepStats {
+  /** Global L2 norm of the gradients before clipping. */
+  gradNorm: number;
+  /** Whether clipping scaled the gradients down. */
+  clipped: boolean;
+}
+
+export class AdamW {
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  /** Number of updates applied so far (bias correction uses it). */
+  t = 0;
+  private readonly m = new Map<string, tf.Variable>();
+  private readonly v = new Map<string, tf.Variable>();
+
+  constructor(
+    private readonly params: Map<string, tf.Variable>,
+    private readonly opts: AdamWOptions,
+  ) {
+    this.beta1 = opts.beta1 ?? 0.9;
+    this.beta2 = opts.beta2 ?? 0.999;
+    this.eps = opts.eps ?? 1e-8;
+    for (const [name, p] of params) {
+      this.m.set(name, tf.variable(tf.zerosLike(p), false, `adam_m/${name}`));
+      this.v.set(name, tf.variable(tf.zerosLike(p), false, `adam_v/${name}`));
+    }
+  }
+
+  /**
+   * Apply one update at learning rate `lr`. `grads` is keyed like `params`; missing keys (a
+   * variable the loss does not touch) are skipped. Grad tensors are not disposed here.
+   */
+  step(grads: Record<string, tf.Tensor>, lr: number): StepStats {
+    this.t += 1;
+    const names = [...this.params.keys()].filter((n) => grads[n] !== undefined);
+    const normT = tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]))))));
+    const gradNorm = (normT.dataSync() as Float32Array)[0];
+    normT.dispose();
+    const clip = this.opts.gradClip;
+    const scale = clip > 0 && gradNorm > clip ? clip / (gradNorm + 1e-6) : 1;
+    const bc1 = 1 - Math.pow(this.beta1, this.t);
+    const bc2 = 1 - Math.pow(this.beta2, this.t);
+    tf.tidy(() => {
+      for (const n of names) {
+        const p = this.params.get(n)!;
+        const g = scale === 1 ? grads[n] : tf.mul(grads[n], scale);
+        const m = this.m.get(n)!;
+        const v = this.v.get(n)!;
+        m.assign(tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1)));
+        v.assign(tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2)));
+        const update = tf.div(tf.div(m, bc1), tf.add(tf.sqrt(tf.div(v, bc2)), this.eps));
+        const decay = this.opts.weightDecay > 0 && !(this.opts.noDecay?.(n) ?? false) ? this.opts.weightDecay : 0;
+        // Decoupled decay: p <- p - lr*(update + wd*p).
+        p.assign(decay > 0 ? tf.sub(p, tf.mul(tf.add(update, tf.mul(p, decay)), lr)) : tf.sub(p, tf.mul(update, lr)));
+      }
+    });
+    return { gradNorm, clipped: scale !== 1 };
+  }
+
+  /** Moment tensors by name, for checkpoints. */
+  stateTensors(): Map<string, tf.Tensor> {
+    const out = new Map<string, tf.Tensor>();
+    for (const [n, t] of this.m) out.set(`adam_m/${n}`, t);
+    for (const [n, t] of this.v) out.set(`adam_v/${n}`, t);
+    return out;
+  }
+
+  /** Restore moments (from a checkpoint) and the step count. */
+  loadState(tensors: Map<string, tf.Tensor>, t: number): void {
+    for (const [n, mv] of this.m) {
+      const src = tensors.get(`adam_m/${n}`);
+      if (src) mv.assign(src);
+    }
+    for (const [n, vv] of this.v) {
+      const src = tensors.get(`adam_v/${n}`);
+      if (src) vv.assign(src);
+    }
+    this.t = t;
+  }
+
+  dispose(): void {
+    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
+    this.m.clear();
+    this.v.clear();
+  }
+}
+
+/** Linear warmup to `lr` over `warmupSteps`, then cosine decay to `lr*minLrRatio` at `totalSteps`. */
+export function learningRate(step: number, s: { lr: number; warmupSteps: number; minLrRatio: number }, totalSteps: number): number {
+  if (s.warmupSteps > 0 && step < s.warmupSteps) return (s.lr * (step + 1)) / s.warmupSteps;
+  const span = Math.max(1, totalSteps - s.warmupSteps);
+  const progress = Math.min(1, Math.max(0, (step - s.warmupSteps) / span));
+  const minLr = s.lr * s.minLrRatio;
+  return minLr + 0.5 * (s.lr - minLr) * (1 + Math.cos(Math.PI * progress));
+}
