@@ -1,0 +1,182 @@
+/**
+ * Run folders (DESIGN 4): `<runsDir>/<name>_s<seed>/` with the resolved config, meta.json and an
+ * append-only metrics.jsonl. A run folder is never overwritten: creating one that exists is a
+ * user error that points to `--resume`.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import YAML from 'yaml';
+import type { Config } from '../config/schema.js';
+import { configToYaml, validateConfig } from '../config/load.js';
+import { UserError } from '../errors.js';
+import { appendLine, atomicWrite, atomicWriteJson } from '../io/atomic.js';
+import type { BackendInfo } from '../backend.js';
+
+export type RunStatus = 'running' | 'completed' | 'failed' | 'interrupted';
+
+export interface RunMeta {
+  argv: string[];
+  git: { commit: string | null; dirty: boolean | null };
+  versions: { adagrpo: string; tfjs: string; node: string };
+  backend: { name: string; package: string } | null;
+  startedAt: string;
+  endedAt: string | null;
+  status: RunStatus;
+  error: string | null;
+  /** Every (re)start of this run: resume appends one. */
+  sessions: { startedAt: string; argv: string[]; resumed: boolean }[];
+}
+
+/** Package root (where package.json is), from dist/runs/run.js. */
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export function packageVersion(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function gitInfo(): RunMeta['git'] {
+  try {
+    const opts = { cwd: PACKAGE_ROOT, stdio: ['ignore', 'pipe', 'ignore'] as ['ignore', 'pipe', 'ignore'], encoding: 'utf8' as const };
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], opts).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], opts).trim().length > 0;
+    return { commit, dirty };
+  } catch {
+    return { commit: null, dirty: null };
+  }
+}
+
+export function runDirFor(config: Config): string {
+  return path.join(config.runsDir, `${config.name}_s${config.seed}`);
+}
+
+export class Run {
+  readonly metricsPath: string;
+  readonly metaPath: string;
+  private meta: RunMeta;
+
+  private constructor(
+    readonly dir: string,
+    readonly config: Config,
+    meta: RunMeta,
+  ) {
+    this.metricsPath = path.join(dir, 'metrics.jsonl');
+    this.metaPath = path.join(dir, 'meta.json');
+    this.meta = meta;
+  }
+
+  /** Create a new run folder; refuses to touch an existing one. */
+  static create(config: Config, argv: string[]): Run {
+    const dir = runDirFor(config);
+    if (fs.existsSync(dir)) {
+      throw new UserError(
+        `run folder ${dir} already exists. Continue it with --resume, or pick another --set name=... / --set seed=... to start a new run.`,
+      );
+    }
+    fs.mkdirSync(dir, { recursive: true });
+    const now = new Date().toISOString();
+    const meta: RunMeta = {
+      argv,
+      git: gitInfo(),
+      versions: { adagrpo: packageVersion(), tfjs: tf.version.tfjs, node: process.version },
+      backend: null,
+      startedAt: now,
+      endedAt: null,
+      status: 'running',
+      error: null,
+      sessions: [{ startedAt: now, argv, resumed: false }],
+    };
+    atomicWrite(path.join(dir, 'config.yaml'), configToYaml(config));
+    const run = new Run(dir, config, meta);
+    run.saveMeta();
+    return run;
+  }
+
+  /** Open an existing run to continue it; its own config.yaml is the config. */
+  static resume(dir: string, argv: string[]): Run {
+    const config = readRunConfig(dir);
+    const metaPath = path.join(dir, 'meta.json');
+    let meta: RunMeta;
+    try {
+      meta = JSON.parse(fs.readFileSync(metaPath, 'utf8')) as RunMeta;
+    } catch (e) {
+      throw new UserError(`cannot read ${metaPath}: ${(e as Error).message}`);
+    }
+    if (meta.status === 'completed') {
+      throw new UserError(`run ${dir} has already completed; nothing to resume. Start a new run with another name or seed.`);
+    }
+    const now = new Date().toISOString();
+    meta.sessions.push({ startedAt: now, argv, resumed: true });
+    meta.status = 'running';
+    meta.error = null;
+    meta.endedAt = null;
+    const run = new Run(dir, config, meta);
+    run.saveMeta();
+    return run;
+  }
+
+  /** Open a run read-only (eval, stratify). */
+  static open(dir: string): Run {
+    const config = readRunConfig(dir);
+    const meta = JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8')) as RunMeta;
+    return new Run(dir, config, meta);
+  }
+
+  get status(): RunStatus {
+    return this.meta.status;
+  }
+
+  stageDir(stage: string): string {
+    return path.join(this.dir, stage);
+  }
+
+  setBackend(b: BackendInfo): void {
+    this.meta.backend = { name: b.name, package: b.package };
+    this.saveMeta();
+  }
+
+  /** One JSON object per logged step or evaluation; `stage` and `time` are added. */
+  logMetrics(stage: string, row: Record<string, unknown>): void {
+    appendLine(this.metricsPath, JSON.stringify({ stage, time: new Date().toISOString(), ...row }));
+  }
+
+  finish(status: Exclude<RunStatus, 'running'>, error?: unknown): void {
+    this.meta.status = status;
+    this.meta.endedAt = new Date().toISOString();
+    this.meta.error = error === undefined ? null : error instanceof Error ? error.message : String(error);
+    this.saveMeta();
+  }
+
+  private saveMeta(): void {
+    atomicWriteJson(this.metaPath, this.meta);
+  }
+}
+
+/** Read and re-validate a run's config.yaml (so an edited or older file is caught clearly). */
+export function readRunConfig(dir: string): Config {
+  const file = path.join(dir, 'config.yaml');
+  if (!fs.existsSync(file)) {
+    throw new UserError(`${dir} is not a run folder (no config.yaml). Run folders are made by "adagrpo train".`);
+  }
+  const raw = YAML.parse(fs.readFileSync(file, 'utf8')) as unknown;
+  return validateConfig(raw, [], new Set(), `run config ${file}`);
+}
+
+/** All metric rows of a run, optionally of one stage. */
+export function readMetrics(dir: string, stage?: string): Record<string, unknown>[] {
+  const file = path.join(dir, 'metrics.jsonl');
+  if (!fs.existsSync(file)) return [];
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((r) => stage === undefined || r.stage === stage);
+}
+
