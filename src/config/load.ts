@@ -35,8 +35,8 @@ function readYaml(file: string): { raw: Raw; source: Source } {
   const doc = YAML.parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const msgs = doc.errors.map((err) => {
-      const at = err.linePos?.[0];
-      return `  ${file}${at ? `:${at.line}:${at.col}` : ''}: ${err.message.split('\n')[0]}`;
+      const at = lines.linePos(err.pos[0]);
+      return `  ${file}:${at.line}:${at.col}: ${err.message.split('\n')[0]}`;
     });
     throw new UserError(`malformed YAML in ${file}:\n${msgs.join('\n')}\nFix the syntax at the line shown.`);
   }

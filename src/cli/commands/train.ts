@@ -1,0 +1,105 @@
+import { Command, Option } from 'commander';
+import path from 'node:path';
+import { initBackend } from '../../backend.js';
+import { loadConfig } from '../../config/load.js';
+import { stableStringify } from '../../hash.js';
+import { UserError } from '../../errors.js';
+import { Run, readRunConfig, runDirFor } from '../../runs/run.js';
+import { InterruptedError } from '../../train/context.js';
+import { STAGES, runPipeline, type StageName, type PipelineOptions } from '../../train/pipeline.js';
+import { addConfigOptions, printConfig, type ConfigFlags } from '../options.js';
+import { createProgress } from '../progress.js';
+import { stageRunners } from '../stages.js';
+
+interface TrainFlags extends ConfigFlags {
+  resume?: boolean;
+  until: StageName;
+  progress: boolean;
+}
+
+/** Keys whose values differ between two configs, as dot paths (to explain a refused resume). */
+function diffKeys(a: unknown, b: unknown, prefix = ''): string[] {
+  if (typeof a === 'object' && a && typeof b === 'object' && b && !Array.isArray(a)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].flatMap((k) => diffKeys((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], prefix ? `${prefix}.${k}` : k));
+  }
+  return stableStringify(a) === stableStringify(b) ? [] : [prefix];
+}
+
+export function registerTrain(program: Command): Command {
+  const cmd = program
+    .command('train')
+    .description(
+      'Run the pipeline: data, semantic IDs, SFT, ranker, RL (DESIGN 2). Writes <runsDir>/<name>_s<seed>/\n' +
+        'with config.yaml, meta.json, metrics.jsonl and a folder per stage. Upstream stages are cached by\n' +
+        'a hash of their inputs and reused by every run that shares them.',
+    );
+  addConfigOptions(cmd)
+    .option('--resume', 'continue the existing run folder of this config (same name and seed) from its last checkpoints')
+    .addOption(new Option('--until <stage>', 'stop after this stage').choices([...STAGES]).default('rl'))
+    .option('--no-progress', 'plain log lines instead of progress bars')
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  adagrpo train --config configs/quickstart.yaml\n' +
+        '  adagrpo train --config configs/quickstart.yaml --set seed=2 --set rl.algorithm=random-gate\n' +
+        '  adagrpo train --config configs/quickstart.yaml --resume      after Ctrl-C\n',
+    )
+    .action(async (flags: TrainFlags) => {
+      const config = loadConfig(flags.config, { sets: flags.set, overrides: { backend: flags.backend } });
+      if (flags.dryRun) {
+        printConfig(config);
+        return;
+      }
+      const log = (line: string) => process.stderr.write(line + '\n');
+      const runDir = runDirFor(config);
+      let run: Run;
+      if (flags.resume) {
+        const saved = readRunConfig(runDir);
+        const differ = diffKeys(saved, config).filter((k) => k !== 'backend');
+        if (differ.length > 0) {
+          throw new UserError(
+            `--resume: the config differs from ${path.join(runDir, 'config.yaml')} at ${differ.join(', ')}. ` +
+              `A resumed run must use its own config; drop those overrides or start a new run.`,
+          );
+        }
+        run = Run.resume(runDir, process.argv);
+      } else {
+        run = Run.create(config, process.argv);
+      }
+      const backend = await initBackend(config.backend, log);
+      run.setBackend(backend);
+      log(`run: ${run.dir}`);
+
+      // Ctrl-C: stages save a checkpoint at the end of the current step; a second Ctrl-C quits now.
+      const abort = new AbortController();
+      const onSigint = () => {
+        if (abort.signal.aborted) process.exit(130);
+        log('\nCtrl-C: saving a checkpoint at the end of this step (press again to quit at once)');
+        abort.abort();
+      };
+      process.on('SIGINT', onSigint);
+      const opts: PipelineOptions = {
+        run,
+        until: flags.until,
+        resume: Boolean(flags.resume),
+        signal: abort.signal,
+        log,
+        progress: (label, total) => createProgress(label, total, { plain: !flags.progress }),
+        stages: stageRunners(),
+      };
+      try {
+        const { outcomes } = await runPipeline(opts);
+        for (const o of outcomes) {
+          log(`${o.stage}: ${o.reused ? 'reused' : `${o.seconds.toFixed(1)} s`} ${Object.keys(o.summary).length ? JSON.stringify(o.summary) : ''}`);
+        }
+        run.finish('completed');
+      } catch (e) {
+        run.finish(e instanceof InterruptedError ? 'interrupted' : 'failed', e);
+        throw e;
+      } finally {
+        process.off('SIGINT', onSigint);
+      }
+    });
+  return cmd;
+}

@@ -1,0 +1,42 @@
+/**
+ * The CLI entry: the only place that sets exit codes. User errors (config, data, checkpoint,
+ * run folder) print one message and exit 2; an interrupted run exits 130; anything else is a bug
+ * and prints its stack, exit 1.
+ */
+import { CommanderError } from 'commander';
+import { isUserError } from '../errors.js';
+import { InterruptedError } from '../train/context.js';
+import { buildProgram } from './program.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'node' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version are "errors" with exit code 0; usage errors are user errors.
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    if (isUserError(e)) {
+      process.stderr.write(`adagrpo: error: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof InterruptedError) {
+      process.stderr.write(`adagrpo: ${e.message}\n`);
+      return 130;
+    }
+    process.stderr.write(`adagrpo: internal error (a bug; please report it with this trace):\n${(e as Error)?.stack ?? String(e)}\n`);
+    return 1;
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.stderr.write(`${(e as Error)?.stack ?? String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

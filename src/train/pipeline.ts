@@ -1,0 +1,126 @@
+/**
+ * `adagrpo train`: data → semantic IDs → SFT → ranker → RL, then test metrics at the best and
+ * final checkpoints. Upstream stages are keyed by a hash of everything they depend on and live in
+ * a shared cache under `<runsDir>/_stages/`, so every run of a sweep that differs only
+ * downstream starts from the very same SFT policy and ranker; the run's own `sft/` and `ranker/`
+ * folders hold a `stage.json` naming that cache entry.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/schema.js';
+import { UserError } from '../errors.js';
+import { hashOf } from '../hash.js';
+import { atomicWriteJson } from '../io/atomic.js';
+import { Rng } from '../rng.js';
+import type { Run } from '../runs/run.js';
+import type { Progress } from '../cli/progress.js';
+import type { PreparedInputs, StageContext } from './context.js';
+import { prepareInputs } from './inputs.js';
+
+export const STAGES = ['data', 'sft', 'ranker', 'rl'] as const;
+export type StageName = (typeof STAGES)[number];
+
+export interface StageOutcome {
+  stage: StageName;
+  dir: string;
+  hash: string;
+  /** True when the stage was complete in the cache and not trained again. */
+  reused: boolean;
+  seconds: number;
+  summary: Record<string, unknown>;
+}
+
+/** What each trainable stage depends on: change any of it and the stage is trained anew. */
+export function stageKey(stage: 'sft' | 'ranker' | 'rl', config: Config, inputs: PreparedInputs): Record<string, unknown> {
+  const base = { seed: config.seed, data: inputs.manifest.hash };
+  if (stage === 'sft') return { ...base, sid: inputs.sidHash, policy: config.policy, sft: config.sft, eval: config.eval };
+  if (stage === 'ranker') return { ...base, ranker: config.ranker, eval: config.eval };
+  return { ...base, everything: config };
+}
+
+export function stageHash(stage: 'sft' | 'ranker' | 'rl', config: Config, inputs: PreparedInputs): string {
+  return hashOf(stageKey(stage, config, inputs));
+}
+
+/** Folder that holds a stage's checkpoints for a run: the shared cache entry for sft and ranker. */
+export function resolveStageDir(runDir: string, stage: 'sft' | 'ranker' | 'rl'): string {
+  const own = path.join(runDir, stage);
+  const pointer = path.join(own, 'stage.json');
+  if (fs.existsSync(pointer)) {
+    const p = JSON.parse(fs.readFileSync(pointer, 'utf8')) as { dir: string };
+    return path.resolve(runDir, p.dir);
+  }
+  return own;
+}
+
+export function isStageComplete(stageDir: string): boolean {
+  return fs.existsSync(path.join(stageDir, 'final.json'));
+}
+
+export interface StageRunner {
+  (ctx: StageContext): Promise<Record<string, unknown>>;
+}
+
+export interface PipelineOptions {
+  run: Run;
+  /** Last stage to run. */
+  until: StageName;
+  resume: boolean;
+  signal: AbortSignal;
+  log: (line: string) => void;
+  progress: (label: string, total: number) => Progress;
+  /** The stage implementations (injected so the pipeline reads as the recipe it is). */
+  stages: Partial<Record<'sft' | 'ranker' | 'rl', StageRunner>>;
+}
+
+export async function runPipeline(opts: PipelineOptions): Promise<{ inputs: PreparedInputs; outcomes: StageOutcome[] }> {
+  const { run, log } = opts;
+  const config = run.config;
+  const root = new Rng(config.seed);
+  const outcomes: StageOutcome[] = [];
+  const order: ('sft' | 'ranker' | 'rl')[] = ['sft', 'ranker', 'rl'];
+  const wanted = order.slice(0, Math.max(0, STAGES.indexOf(opts.until)));
+  for (const s of wanted) {
+    if (!opts.stages[s]) {
+      throw new UserError(`the ${s} stage is not built yet; run with --until ${STAGES[STAGES.indexOf(s) - 1]} for the stages before it.`);
+    }
+  }
+
+  // 1. Data and semantic IDs (cached under data.processedDir).
+  let t0 = Date.now();
+  const inputs = await prepareInputs(config, log);
+  outcomes.push({ stage: 'data', dir: inputs.dataDir, hash: inputs.manifest.hash, reused: false, seconds: (Date.now() - t0) / 1000, summary: {} });
+
+  // 2-4. Trainable stages, each with its own forked random stream.
+  for (const stage of wanted) {
+    const hash = stageHash(stage, config, inputs);
+    const shared = stage !== 'rl';
+    const stageDir = shared ? path.join(config.runsDir, '_stages', `${stage}-${hash}`) : path.join(run.dir, stage);
+    if (shared) {
+      atomicWriteJson(path.join(run.dir, stage, 'stage.json'), { stage, hash, dir: path.relative(run.dir, stageDir) });
+    }
+    t0 = Date.now();
+    if (isStageComplete(stageDir)) {
+      log(`${stage}: reusing the finished stage ${stageDir} (same data, IDs and ${stage} settings)`);
+      outcomes.push({ stage, dir: stageDir, hash, reused: true, seconds: 0, summary: {} });
+      continue;
+    }
+    const ctx: StageContext = {
+      config,
+      inputs,
+      stageDir,
+      rng: root.fork(stage),
+      metrics: (row) => run.logMetrics(stage, row),
+      progress: opts.progress,
+      log,
+      signal: opts.signal,
+      // A shared stage that another run left half-done continues from its last checkpoint: the
+      // hash guarantees it is the same computation.
+      resume: opts.resume || shared,
+    };
+    log(`${stage}: training in ${stageDir}`);
+    const summary = await opts.stages[stage]!(ctx);
+    outcomes.push({ stage, dir: stageDir, hash, reused: false, seconds: (Date.now() - t0) / 1000, summary });
+  }
+  return { inputs, outcomes };
+}

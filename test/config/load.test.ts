@@ -1,0 +1,100 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadConfig, parseSet, deepMerge, validateConfig } from '../../src/config/load.js';
+import { UserError } from '../../src/errors.js';
+import { tmpDir, writeFile } from '../helpers/tmp.js';
+
+function messageOf(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    assert.ok(e instanceof UserError, `expected a UserError, got ${(e as Error).stack}`);
+    return e.message;
+  }
+  assert.fail('expected an error');
+}
+
+test('defaults: an empty config is the synthetic world with DESIGN defaults, frozen', () => {
+  const c = loadConfig(undefined);
+  assert.equal(c.data.source, 'synthetic');
+  assert.equal(c.sid.levels, 3);
+  assert.equal(c.eval.beam, 20);
+  assert.deepEqual(c.eval.ks, [1, 5, 10, 20]);
+  assert.equal(c.rl.epsilon, 0.2);
+  assert.equal(c.rl.beta, 0);
+  assert.equal(c.gate.difficulty.statistic, 'gtRank');
+  assert.equal(c.gate.difficulty.tau, 0.5);
+  assert.equal(c.gate.discriminability.rho, 0.8);
+  assert.equal(c.gate.discriminability.inBatchNegatives, 5);
+  assert.equal(c.reward.invalid, -1);
+  assert.ok(Object.isFrozen(c) && Object.isFrozen(c.rl) && Object.isFrozen(c.eval.ks));
+});
+
+test('--set values are parsed as YAML scalars and lists', () => {
+  assert.deepEqual(parseSet('rl.lambda=0.3'), { path: ['rl', 'lambda'], value: 0.3 });
+  assert.deepEqual(parseSet('eval.ks=[1,10]'), { path: ['eval', 'ks'], value: [1, 10] });
+  assert.deepEqual(parseSet('name=abc'), { path: ['name'], value: 'abc' });
+  assert.deepEqual(parseSet('eval.constrained=true'), { path: ['eval', 'constrained'], value: true });
+  assert.throws(() => parseSet('novalue'), UserError);
+  const c = loadConfig(undefined, { sets: ['seed=7', 'rl.algorithm=grpo+nll'] });
+  assert.equal(c.seed, 7);
+  assert.equal(c.rl.algorithm, 'grpo+nll');
+});
+
+test('every problem is reported at once, each with its dot path and file line', () => {
+  const dir = tmpDir();
+  const file = writeFile(
+    dir,
+    'bad.yaml',
+    ['name: x', 'policy:', '  dim: 64', '  layerz: 2', 'rl:', '  epsilon: 1.5', '  algorithm: ppo', 'eval:', '  beam: 0', ''].join('\n'),
+  );
+  const msg = messageOf(() => loadConfig(file, { sets: ['sft.lr=-1'] }));
+  assert.match(msg, /4 problems|5 problems/);
+  assert.match(msg, /policy\.layerz: unknown key \(.*bad\.yaml:4\)/);
+  assert.match(msg, /rl\.epsilon: .*<=1 \(.*bad\.yaml:6\)/);
+  assert.match(msg, /rl\.algorithm: .*\(.*bad\.yaml:7\)/);
+  assert.match(msg, /eval\.beam: .*\(.*bad\.yaml:9\)/);
+  assert.match(msg, /sft\.lr: .*\(from --set\)/);
+});
+
+test('malformed YAML names the file, line and column', () => {
+  const dir = tmpDir();
+  const file = writeFile(dir, 'broken.yaml', 'name: x\npolicy:\n  dim: [64\n  heads: 2\n');
+  const msg = messageOf(() => loadConfig(file));
+  assert.match(msg, /malformed YAML in .*broken\.yaml/);
+  assert.match(msg, /broken\.yaml:\d+:\d+/);
+});
+
+test('a missing config file is a user error naming it', () => {
+  assert.match(messageOf(() => loadConfig('/nonexistent/x.yaml')), /config file not found: \/nonexistent\/x\.yaml/);
+});
+
+test('extends: one level, objects merged, lists replaced; a chain is refused', () => {
+  const dir = tmpDir();
+  writeFile(dir, 'base.yaml', 'name: base\npolicy:\n  dim: 32\n  layers: 3\neval:\n  ks: [1, 5]\n');
+  const child = writeFile(dir, 'child.yaml', 'extends: base.yaml\nname: child\npolicy:\n  dim: 48\neval:\n  ks: [10]\n');
+  const c = loadConfig(child);
+  assert.equal(c.name, 'child');
+  assert.equal(c.policy.dim, 48);
+  assert.equal(c.policy.layers, 3);
+  assert.deepEqual(c.eval.ks, [10]);
+  const grand = writeFile(dir, 'grand.yaml', 'extends: child.yaml\n');
+  assert.match(messageOf(() => loadConfig(grand)), /cannot itself use "extends"/);
+  // An error in the base names the base file's line.
+  writeFile(dir, 'badbase.yaml', 'policy:\n  dimm: 3\n');
+  const c2 = writeFile(dir, 'c2.yaml', 'extends: badbase.yaml\n');
+  assert.match(messageOf(() => loadConfig(c2)), /policy\.dimm: unknown key \(.*badbase\.yaml:2\)/);
+});
+
+test('cross-field rules name the key', () => {
+  assert.match(messageOf(() => validateConfig({ policy: { dim: 64, heads: 3 } })), /policy\.heads: must divide policy\.dim/);
+  assert.match(messageOf(() => validateConfig({ data: { source: 'csv' } })), /data\.csv\.path: required when data\.source is csv/);
+  assert.match(messageOf(() => validateConfig({ eval: { beam: 5 } })), /eval\.ks: every K must be <= eval\.beam/);
+});
+
+test('deepMerge does not mutate its inputs', () => {
+  const a = { x: { y: 1, z: 2 } };
+  const b = { x: { y: 3 } };
+  assert.deepEqual(deepMerge(a, b), { x: { y: 3, z: 2 } });
+  assert.deepEqual(a, { x: { y: 1, z: 2 } });
+});
