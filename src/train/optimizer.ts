@@ -23,6 +23,14 @@ export interface StepStats {
   clipped: boolean;
 }
 
+/** A non-trainable zero variable shaped like `p`; the temporary zeros tensor is released. */
+function zeroVariable(p: tf.Tensor, name: string): tf.Variable {
+  const z = tf.zerosLike(p);
+  const v = tf.variable(z, false, name);
+  z.dispose();
+  return v;
+}
+
 export class AdamW {
   readonly beta1: number;
   readonly beta2: number;
@@ -40,8 +48,8 @@ export class AdamW {
     this.beta2 = opts.beta2 ?? 0.999;
     this.eps = opts.eps ?? 1e-8;
     for (const [name, p] of params) {
-      this.m.set(name, tf.variable(tf.zerosLike(p), false, `adam_m/${name}`));
-      this.v.set(name, tf.variable(tf.zerosLike(p), false, `adam_v/${name}`));
+      this.m.set(name, zeroVariable(p, `adam_m/${name}`));
+      this.v.set(name, zeroVariable(p, `adam_v/${name}`));
     }
   }
 

@@ -1,0 +1,53 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../src/backend.js';
+import { AdamW, learningRate } from '../../src/train/optimizer.js';
+
+test('one AdamW step matches the hand-computed update', async () => {
+  await initBackend('auto');
+  const before = tf.memory().numTensors;
+  // p = [1, -2], g = [0.5, 4], lr = 0.1, wd = 0.1, beta1 0.9, beta2 0.999, eps 1e-8.
+  // Step 1: m = 0.1 g, v = 0.001 g^2, mhat = g, vhat = g^2, update = g/|g| = sign(g) = [1, 1].
+  // p <- p - lr (update + wd p) = [1 - 0.1(1 + 0.1), -2 - 0.1(1 - 0.2)] = [0.89, -2.08].
+  const p = tf.tidy(() => tf.variable(tf.tensor1d([1, -2]), true, 'w'));
+  const opt = new AdamW(new Map([['w', p]]), { weightDecay: 0.1, gradClip: 0 });
+  const g = tf.tensor1d([0.5, 4]);
+  const stats = opt.step({ w: g }, 0.1);
+  const got = Array.from(p.dataSync());
+  assert.ok(Math.abs(got[0] - 0.89) < 1e-6 && Math.abs(got[1] + 2.08) < 1e-6, `got ${got}`);
+  assert.ok(Math.abs(stats.gradNorm - Math.hypot(0.5, 4)) < 1e-5);
+  assert.equal(stats.clipped, false);
+  g.dispose();
+  opt.dispose();
+  p.dispose();
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('gradient clipping scales by clip/norm; noDecay exempts a variable', async () => {
+  await initBackend('auto');
+  // g = [3, 4], norm 5, clip 1 -> g' = [0.6, 0.8]; Adam's first step is sign(g') anyway, so check
+  // the moment: m = 0.1 g' = [0.06, 0.08].
+  const p = tf.variable(tf.tensor1d([0, 0]), true, 'b');
+  const opt = new AdamW(new Map([['b', p]]), { weightDecay: 0.5, gradClip: 1, noDecay: (n) => n === 'b' });
+  const g = tf.tensor1d([3, 4]);
+  const stats = opt.step({ b: g }, 0.01);
+  assert.equal(stats.clipped, true);
+  const m = Array.from(opt.stateTensors().get('adam_m/b')!.dataSync());
+  assert.ok(Math.abs(m[0] - 0.06) < 1e-6 && Math.abs(m[1] - 0.08) < 1e-6, `m=${m}`);
+  // No decay: p = 0 - 0.01 * 1 = -0.01 for both.
+  assert.deepEqual(Array.from(p.dataSync()).map((x) => Math.round(x * 1e6) / 1e6), [-0.01, -0.01]);
+  g.dispose();
+  opt.dispose();
+  p.dispose();
+});
+
+test('learning rate: linear warmup then cosine to lr*minLrRatio', () => {
+  const s = { lr: 1, warmupSteps: 10, minLrRatio: 0.1 };
+  assert.equal(learningRate(0, s, 110), 0.1);
+  assert.equal(learningRate(9, s, 110), 1);
+  assert.equal(learningRate(10, s, 110), 1);
+  // Halfway through the decay (step 60 of 10..110): 0.1 + 0.45 (1 + cos(pi/2)) = 0.55.
+  assert.ok(Math.abs(learningRate(60, s, 110) - 0.55) < 1e-12);
+  assert.ok(Math.abs(learningRate(110, s, 110) - 0.1) < 1e-12);
+});
