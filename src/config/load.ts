@@ -142,7 +142,7 @@ export function validateConfig(raw: unknown, sources: Source[] = [], setPaths = 
   if (problems.length > 0) {
     throw new UserError(
       `invalid ${label}: ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n${problems.join('\n')}\n` +
-        `See docs/CONFIG.md for every key, or run with --dry-run to print the resolved config.`,
+        `Every key, its default and meaning: docs/CONFIG.md; the resolved config: add --dry-run.`,
     );
   }
   return deepFreeze(parsed.data!);
