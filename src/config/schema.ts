@@ -16,185 +16,147 @@ function section<T extends z.ZodRawShape>(shape: T) {
 }
 
 export const syntheticSchema = section({
-  /** The world's own seed: fixed while the run seed varies, so seeds measure training variance. */
-  seed: int(0, 2 ** 31 - 1).default(0),
-  numItems: int(20).default(1000),
-  numUsers: int(10).default(2000),
-  /** Dimension of the latent item/user space. */
-  dim: int(2, 256).default(16),
-  numCategories: int(1).default(20),
-  /** Spread of items around their category centre (category centres have unit scale). */
-  categorySpread: posNum().default(0.35),
-  /** Zipf exponent of base item popularity. */
-  zipf: z.number().min(0).max(3).default(1.0),
-  /** Share of items that are fresh: late arrivals with little exposure. */
-  freshShare: prob().default(0.15),
-  /** Preferred categories per user. */
-  categoriesPerUser: int(1).default(3),
-  minSeqLen: int(3).default(5),
-  maxSeqLen: int(3).default(20),
-  /** Next-item logit = a*user.item + b*last.item + c*log(popularity). */
-  a: z.number().default(3.0),
-  b: z.number().default(1.5),
-  c: z.number().default(0.5),
-  /** Logging policy: exposure ∝ popularity^alpha. */
-  exposureAlpha: z.number().min(0).max(3).default(1.0),
-  /** Items shown per logged impression. */
-  impressionSize: int(2, 100).default(10),
-  /** Click probability = sigmoid(clickScale * (utility - clickBias)). */
-  clickScale: posNum().default(2.0),
-  clickBias: z.number().default(1.0),
+  seed: int(0, 2 ** 31 - 1).default(0).describe('The world\'s own seed: fixed while the run seed varies, so seeds measure training variance.'),
+  numItems: int(20).default(1000).describe('Catalog size.'),
+  numUsers: int(10).default(2000).describe('Number of users (one sequence each).'),
+  dim: int(2, 256).default(16).describe('Dimension of the latent item/user space.'),
+  numCategories: int(1).default(20).describe('Category clusters of the item latent vectors.'),
+  categorySpread: posNum().default(0.35).describe('Spread of items around their category centre (category centres have unit scale).'),
+  zipf: z.number().min(0).max(3).default(1.0).describe('Zipf exponent of base item popularity.'),
+  freshShare: prob().default(0.15).describe('Share of items that are fresh: late arrivals with little exposure.'),
+  categoriesPerUser: int(1).default(3).describe('Preferred categories per user.'),
+  minSeqLen: int(3).default(5).describe('Shortest user sequence (items), including the valid and test items.'),
+  maxSeqLen: int(3).default(20).describe('Longest user sequence (items).'),
+  a: z.number().default(3.0).describe('Next-item logit = a*user.item + b*last.item + c*log(popularity).'),
+  b: z.number().default(1.5).describe('Weight of the last item (short-term taste) in the next-item logit.'),
+  c: z.number().default(0.5).describe('Weight of log popularity in the next-item logit.'),
+  exposureAlpha: z.number().min(0).max(3).default(1.0).describe('Logging policy: exposure ∝ popularity^alpha.'),
+  impressionSize: int(2, 100).default(10).describe('Items shown per logged impression.'),
+  clickScale: posNum().default(2.0).describe('Click probability = sigmoid(clickScale * (utility - clickBias)).'),
+  clickBias: z.number().default(1.0).describe('Utility at which a shown item is clicked with probability 1/2.'),
 });
 
 export const dataSchema = section({
-  source: z.enum(['synthetic', 'csv', 'sequences-json', 'movielens']).default('synthetic'),
-  /** Name used for the processed-data cache folder; defaults to the source. */
-  name: z.string().min(1).optional(),
-  processedDir: z.string().min(1).default('data/processed'),
-  /** k-core filter: repeat dropping users and items with fewer than k interactions; 0 disables. */
-  kcore: int(0).default(5),
+  source: z.enum(['synthetic', 'csv', 'sequences-json', 'movielens']).default('synthetic').describe('Where interactions come from: the built-in synthetic world, a CSV log, LC-Rec/LETTER JSON, or MovieLens.'),
+  name: z.string().min(1).optional().describe('Name used for the processed-data cache folder; defaults to the source.'),
+  processedDir: z.string().min(1).default('data/processed').describe('Cache of prepared data and semantic IDs, keyed by a hash of their inputs.'),
+  kcore: int(0).default(5).describe('k-core filter: repeat dropping users and items with fewer than k interactions; 0 disables.'),
   synthetic: syntheticSchema,
   csv: section({
-    path: z.string().min(1).optional(),
-    userColumn: z.string().min(1).default('user'),
-    itemColumn: z.string().min(1).default('item'),
-    timestampColumn: z.string().min(1).default('timestamp'),
-    delimiter: z.string().min(1).max(1).default(','),
-    /** Optional item table with text columns (for `sid.embedding: text`). */
-    itemsPath: z.string().min(1).optional(),
-    itemIdColumn: z.string().min(1).default('item'),
-    textColumns: z.array(z.string().min(1)).default(['title']),
+    path: z.string().min(1).optional().describe('Interaction log CSV (one row per interaction).'),
+    userColumn: z.string().min(1).default('user').describe('Column holding the user id.'),
+    itemColumn: z.string().min(1).default('item').describe('Column holding the item id.'),
+    timestampColumn: z.string().min(1).default('timestamp').describe('Column holding a numeric timestamp (orders each user\'s sequence).'),
+    delimiter: z.string().min(1).max(1).default(',').describe('Field delimiter (one character).'),
+    itemsPath: z.string().min(1).optional().describe('Optional item table with text columns (for `sid.embedding: text`).'),
+    itemIdColumn: z.string().min(1).default('item').describe('Item id column of the item table.'),
+    textColumns: z.array(z.string().min(1)).default(['title']).describe('Item table columns concatenated into the item text.'),
   }),
   sequencesJson: section({
-    /** `*.inter.json`: {"<user>": [item, ...]} in time order. */
-    inter: z.string().min(1).optional(),
-    /** `*.item.json`: {"<item>": {title, description, ...}}. */
-    item: z.string().min(1).optional(),
+    inter: z.string().min(1).optional().describe('`*.inter.json`: {"<user>": [item, ...]} in time order.'),
+    item: z.string().min(1).optional().describe('`*.item.json`: {"<item>": {title, description, ...}}.'),
   }),
   movielens: section({
-    /** `ratings.dat` (user::item::rating::ts) or `ratings.csv` (userId,movieId,rating,timestamp). */
-    ratings: z.string().min(1).optional(),
-    movies: z.string().min(1).optional(),
-    /** Keep ratings >= this as interactions; 0 keeps all. */
-    minRating: z.number().min(0).default(0),
+    ratings: z.string().min(1).optional().describe('`ratings.dat` (user::item::rating::ts) or `ratings.csv` (userId,movieId,rating,timestamp).'),
+    movies: z.string().min(1).optional().describe('movies.dat or movies.csv: titles become item text.'),
+    minRating: z.number().min(0).default(0).describe('Keep ratings >= this as interactions; 0 keeps all.'),
   }),
 });
 
 export const sidSchema = section({
-  method: z.enum(['rq-kmeans', 'file']).default('rq-kmeans'),
-  /** Item embedding clustered by rq-kmeans; `latent` is the synthetic world's true item vectors. */
-  embedding: z.enum(['cf', 'text', 'latent']).default('cf'),
-  levels: int(1, 8).default(3),
-  codebookSize: int(2, 4096).default(256),
-  kmeansIters: int(1).default(25),
-  /** Dimension of the SVD embedding for `cf` and `text`. */
-  embeddingDim: int(2, 512).default(32),
-  /** Seed of k-means++ init and SVD: IDs are data preprocessing, shared by every run seed. */
-  seed: int(0, 2 ** 31 - 1).default(0),
-  /** `*.index.json` for `method: file`. */
-  file: z.string().min(1).optional(),
+  method: z.enum(['rq-kmeans', 'file']).default('rq-kmeans').describe('How items get semantic IDs: residual k-means over item embeddings, or an existing *.index.json.'),
+  embedding: z.enum(['cf', 'text', 'latent']).default('cf').describe('Item embedding clustered by rq-kmeans; `latent` is the synthetic world\'s true item vectors.'),
+  levels: int(1, 8).default(3).describe('Code levels L built by rq-kmeans (a dedup level is appended if items collide).'),
+  codebookSize: int(2, 4096).default(256).describe('Codes per level K.'),
+  kmeansIters: int(1).default(25).describe('Lloyd iterations per level.'),
+  embeddingDim: int(2, 512).default(32).describe('Dimension of the SVD embedding for `cf` and `text`.'),
+  seed: int(0, 2 ** 31 - 1).default(0).describe('Seed of k-means++ init and SVD: IDs are data preprocessing, shared by every run seed.'),
+  file: z.string().min(1).optional().describe('`*.index.json` for `method: file`.'),
 });
 
 export const policySchema = section({
-  layers: int(1, 24).default(2),
-  dim: int(8, 2048).default(64),
-  heads: int(1, 64).default(2),
-  dropout: z.number().min(0).max(0.9).default(0.1),
-  /** Items of history in the prompt. */
-  maxHistory: int(1, 200).default(20),
-  tieEmbeddings: z.boolean().default(true),
+  layers: int(1, 24).default(2).describe('Transformer blocks.'),
+  dim: int(8, 2048).default(64).describe('Model width.'),
+  heads: int(1, 64).default(2).describe('Attention heads (must divide dim).'),
+  dropout: z.number().min(0).max(0.9).default(0.1).describe('Dropout rate during SFT and RL updates (never while sampling or decoding).'),
+  maxHistory: int(1, 200).default(20).describe('Items of history in the prompt.'),
+  tieEmbeddings: z.boolean().default(true).describe('Share the token embedding with the output head.'),
 });
 
 const schedule = {
-  lr: posNum().default(1e-3),
-  weightDecay: z.number().min(0).default(0.01),
-  warmupSteps: int(0).default(50),
-  /** Cosine decay ends at lr * minLrRatio. */
-  minLrRatio: z.number().min(0).max(1).default(0.1),
-  gradClip: z.number().min(0).default(1.0),
+  lr: posNum().default(1e-3).describe('Peak learning rate (AdamW).'),
+  weightDecay: z.number().min(0).default(0.01).describe('Decoupled weight decay (AdamW).'),
+  warmupSteps: int(0).default(50).describe('Linear warmup steps before the cosine decay.'),
+  minLrRatio: z.number().min(0).max(1).default(0.1).describe('Cosine decay ends at lr * minLrRatio.'),
+  gradClip: z.number().min(0).default(1.0).describe('Clip the global gradient norm to this; 0 disables.'),
 };
 
 export const sftSchema = section({
-  steps: int(0).default(1000),
-  /** Sequences per step. */
-  batchSize: int(1).default(64),
-  targets: z.enum(['all', 'last']).default('all'),
+  steps: int(0).default(1000).describe('Optimizer steps of supervised training.'),
+  batchSize: int(1).default(64).describe('Sequences per step.'),
+  targets: z.enum(['all', 'last']).default('all').describe('all: NLL on every item of the sequence window (causal LM, like SASRec); last: only the final item.'),
   ...schedule,
-  /** Save a checkpoint every this many steps (and at the end). */
-  checkpointEvery: int(1).default(500),
+  checkpointEvery: int(1).default(500).describe('Save a checkpoint every this many steps (and at the end).'),
 });
 
 export const rankerSchema = section({
-  dim: int(4, 1024).default(32),
-  hidden: int(4, 4096).default(64),
-  encoder: z.enum(['attention', 'pooling']).default('attention'),
-  maxHistory: int(1, 200).default(20),
-  steps: int(0).default(1000),
-  batchSize: int(1).default(256),
+  dim: int(4, 1024).default(32).describe('Item embedding width of the ranker.'),
+  hidden: int(4, 4096).default(64).describe('Hidden width of the ranker MLP.'),
+  encoder: z.enum(['attention', 'pooling']).default('attention').describe('History encoder: attention of the candidate over the history, or mean pooling.'),
+  maxHistory: int(1, 200).default(20).describe('Items of history the ranker sees.'),
+  steps: int(0).default(1000).describe('Optimizer steps of ranker training.'),
+  batchSize: int(1).default(256).describe('Impressions (or positive/negative pairs) per step.'),
   ...schedule,
-  /** Real logs: negatives drawn ∝ popularity^exposureBias (0 = uniform). */
-  exposureBias: z.number().min(0).max(3).default(1.0),
-  negativesPerPositive: int(1, 100).default(4),
-  checkpointEvery: int(1).default(500),
+  exposureBias: z.number().min(0).max(3).default(1.0).describe('Real logs: negatives drawn ∝ popularity^exposureBias (0 = uniform).'),
+  negativesPerPositive: int(1, 100).default(4).describe('Real logs: sampled exposure negatives per observed next item.'),
+  checkpointEvery: int(1).default(500).describe('Save a checkpoint every this many steps (and at the end).'),
 });
 
 export const rewardSchema = section({
-  /** Reward of a generated tuple that is no catalog item. */
-  invalid: z.number().default(-1),
-  /** Bonus when the rollout is the ground-truth item. */
-  hit: z.number().default(0),
+  invalid: z.number().default(-1).describe('Reward of a generated tuple that is no catalog item.'),
+  hit: z.number().default(0).describe('Bonus when the rollout is the ground-truth item.'),
 });
 
 export const ALGORITHMS = ['nll', 'grpo', 'grpo+nll', 'adagrpo', 'random-gate', 'hard-only', 'disc-only'] as const;
 
 export const rlSchema = section({
-  algorithm: z.enum(ALGORITHMS).default('adagrpo'),
-  steps: int(0).default(200),
-  /** Prompts per step. */
-  batchSize: int(1).default(32),
-  /** G: rollouts per prompt. */
-  numGenerations: int(2, 256).default(8),
-  temperature: posNum().default(1.0),
-  /** PPO clip range. */
-  epsilon: z.number().min(0).max(1).default(0.2),
-  /** Weight of the k3 KL to the frozen SFT policy. */
-  beta: z.number().min(0).default(0),
-  ppoEpochs: int(1, 16).default(1),
-  /** λ: weight of the gated GRPO term. */
-  lambda: z.number().min(0).default(1.0),
+  algorithm: z.enum(ALGORITHMS).default('adagrpo').describe('Which gate: nll (c=0), grpo (no NLL, c=1), grpo+nll (c=1), adagrpo (hard AND disc), random-gate, hard-only, disc-only.'),
+  steps: int(0).default(200).describe('RL optimizer steps (each samples fresh rollouts).'),
+  batchSize: int(1).default(32).describe('Prompts per step.'),
+  numGenerations: int(2, 256).default(8).describe('G: rollouts per prompt.'),
+  temperature: posNum().default(1.0).describe('Sampling temperature of the rollouts.'),
+  epsilon: z.number().min(0).max(1).default(0.2).describe('PPO clip range.'),
+  beta: z.number().min(0).default(0).describe('Weight of the k3 KL to the frozen SFT policy.'),
+  ppoEpochs: int(1, 16).default(1).describe('Updates per batch of rollouts (ratio ≠ 1 only after the first).'),
+  lambda: z.number().min(0).default(1.0).describe('λ: weight of the gated GRPO term.'),
   ...schedule,
-  lr: posNum().default(1e-4),
-  warmupSteps: int(0).default(10),
+  lr: posNum().default(1e-4).describe('Peak learning rate of the RL stage (AdamW).'),
+  warmupSteps: int(0).default(10).describe('Linear warmup steps of the RL stage.'),
   randomGate: section({
-    /** Admission probability of the random-gate control. */
-    p: prob().default(0.12),
-    /** Run folder whose mean admission rate sets p (overrides p). */
-    matchRun: z.string().min(1).optional(),
+    p: prob().default(0.12).describe('Admission probability of the random-gate control.'),
+    matchRun: z.string().min(1).optional().describe('Run folder whose mean admission rate sets p (overrides p).'),
   }),
-  checkpointEvery: int(1).default(100),
+  checkpointEvery: int(1).default(100).describe('Save a checkpoint every this many steps (and at the end).'),
 });
 
 export const gateSchema = section({
   difficulty: section({
-    statistic: z.enum(['gtRank', 'gtProb', 'hitRate', 'entropy']).default('gtRank'),
-    tau: z.number().min(0).default(0.5),
+    statistic: z.enum(['gtRank', 'gtProb', 'hitRate', 'entropy']).default('gtRank').describe('Policy-side difficulty: gtRank (share of rollouts more likely than the truth ≥ τ), gtProb (p(y|x) < τ), hitRate (hits < τ), entropy (≥ τ).'),
+    tau: z.number().min(0).default(0.5).describe('Threshold τ of the difficulty statistic.'),
   }),
   discriminability: section({
-    rho: prob().default(0.8),
-    /** M: ground-truth items of other samples in the batch used as extra negatives. */
-    inBatchNegatives: int(0, 1000).default(5),
+    rho: prob().default(0.8).describe('Threshold ρ on d_i, the share of negatives the ranker scores below the ground truth.'),
+    inBatchNegatives: int(0, 1000).default(5).describe('M: ground-truth items of other samples in the batch used as extra negatives.'),
   }),
 });
 
 export const evalSchema = section({
-  /** Validate every this many training steps. */
-  every: int(1).default(200),
-  beam: int(1, 1000).default(20),
-  ks: z.array(int(1, 1000)).min(1).default([1, 5, 10, 20]),
-  constrained: z.boolean().default(false),
-  /** Evaluate on at most this many users (0 = all); validation during training uses this. */
-  maxUsers: int(0).default(0),
-  batchSize: int(1).default(256),
+  every: int(1).default(200).describe('Validate every this many training steps.'),
+  beam: int(1, 1000).default(20).describe('Beam width W of decoding (recorded with every result).'),
+  ks: z.array(int(1, 1000)).min(1).default([1, 5, 10, 20]).describe('Cut-offs K of HR@K, NDCG@K and hallucination@K.'),
+  constrained: z.boolean().default(false).describe('Restrict decoding to valid semantic IDs (hallucination is then 0).'),
+  maxUsers: int(0).default(0).describe('Evaluate on at most this many users (0 = all); validation during training uses this.'),
+  batchSize: int(1).default(256).describe('Users decoded per batch.'),
 });
 
 export const configSchema = z.strictObject({
@@ -202,10 +164,11 @@ export const configSchema = z.strictObject({
     .string()
     .min(1)
     .regex(/^[A-Za-z0-9._+-]+$/, 'use letters, digits and . _ + - only (it names a folder)')
-    .default('run'),
-  seed: int(0, 2 ** 31 - 1).default(1),
-  backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
-  runsDir: z.string().min(1).default('runs'),
+    .default('run')
+    .describe('Run name: the run folder is <runsDir>/<name>_s<seed>.'),
+  seed: int(0, 2 ** 31 - 1).default(1).describe('Run seed: model init, dropout, batching, sampling and gates all draw from it.'),
+  backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto').describe('tfjs backend; auto tries tensorflow (GPU, then CPU), wasm, cpu and records the choice.'),
+  runsDir: z.string().min(1).default('runs').describe('Folder of run folders and of the shared stage cache (_stages/).'),
   data: dataSchema,
   sid: sidSchema,
   policy: policySchema,

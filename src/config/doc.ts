@@ -1,0 +1,59 @@
+/**
+ * docs/CONFIG.md is generated from the schema (`npm run docs`), so the reference cannot drift
+ * from the validation; a test fails when the committed file is stale.
+ */
+import { z } from 'zod';
+import { configSchema } from './schema.js';
+
+interface JsonSchema {
+  type?: string;
+  enum?: unknown[];
+  default?: unknown;
+  description?: string;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  items?: JsonSchema;
+  properties?: Record<string, JsonSchema>;
+}
+
+function typeOf(s: JsonSchema): string {
+  if (s.enum) return s.enum.map((v) => `\`${String(v)}\``).join(' \\| ');
+  let t = s.type === 'array' ? `list of ${s.items ? typeOf(s.items) : 'values'}` : (s.type ?? 'any');
+  const lo = s.exclusiveMinimum !== undefined ? `> ${s.exclusiveMinimum}` : s.minimum !== undefined ? `≥ ${s.minimum}` : '';
+  const hi = s.maximum !== undefined && s.maximum < Number.MAX_SAFE_INTEGER ? `≤ ${s.maximum}` : '';
+  if (lo || hi) t += ` (${[lo, hi].filter(Boolean).join(', ')})`;
+  return t;
+}
+
+function rows(s: JsonSchema, prefix: string, out: string[]): void {
+  for (const [key, sub] of Object.entries(s.properties ?? {})) {
+    const dot = prefix ? `${prefix}.${key}` : key;
+    if (sub.type === 'object' && sub.properties) {
+      out.push(`| **${dot}** | | | ${sub.description ?? ''} |`);
+      rows(sub, dot, out);
+    } else {
+      const def = sub.default === undefined ? '(none)' : `\`${JSON.stringify(sub.default)}\``;
+      out.push(`| \`${dot}\` | ${typeOf(sub)} | ${def} | ${sub.description ?? ''} |`);
+    }
+  }
+}
+
+export function configReference(): string {
+  const js = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
+  const out = [
+    '# Configuration reference',
+    '',
+    '<!-- generated from src/config/schema.ts by `npm run docs`; do not edit by hand -->',
+    '',
+    'Every key, its type, range and default. A config file sets any subset; `--set a.b=value`',
+    'overrides one key (the value is read as YAML); `extends: base.yaml` merges one base file first.',
+    'Unknown keys, wrong types and out-of-range values are errors, reported together with their dot',
+    'path and line. `adagrpo train --config X --dry-run` prints the resolved config.',
+    '',
+    '| key | type | default | meaning |',
+    '|---|---|---|---|',
+  ];
+  rows(js, '', out);
+  return out.join('\n') + '\n';
+}
