@@ -1,0 +1,59 @@
+/**
+ * Small building blocks of the policy transformer, written with tfjs-core ops only (they run on
+ * every backend). Linear layers take 2-D inputs: a plain `matMul` of [N, in] x [in, out] is the
+ * fast path on wasm (never the transpose flags, DESIGN 6).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Rng } from '../rng.js';
+
+/** Named weights: AdamW and checkpoints take this map. */
+export type Params = Map<string, tf.Variable>;
+
+/** Additive attention bias for a forbidden key: large but finite, so a row with no allowed key stays finite. */
+export const MASKED = -1e9;
+
+/** Values ~ N(0, std^2) drawn from the run's Rng (not tfjs's generator), so init is a function of the seed. */
+export function normalInit(rng: Rng, shape: number[], std: number): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) v[i] = rng.normal() * std;
+  return tf.tensor(v, shape, 'float32');
+}
+
+/** x [N, in] x w [in, out] + b [out] -> [N, out]. */
+export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor2D {
+  const y = tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D);
+  return (b ? tf.add(y, b) : y) as tf.Tensor2D;
+}
+
+/** LayerNorm over the last axis, gain g and bias b of shape [D]. */
+export function layerNorm(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, eps = 1e-5): tf.Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), g), b);
+}
+
+/** GELU, tanh approximation (GPT-2's). */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+}
+
+/**
+ * Inverted dropout. The op seed is drawn from `rng`, so masks are a function of the run's seed
+ * and a resumed run replays them exactly. `rng` null or rate 0 = inference (identity).
+ */
+export function dropout(x: tf.Tensor, rate: number, rng: Rng | null | undefined): tf.Tensor {
+  if (!rng || rate <= 0) return x;
+  return tf.dropout(x, rate, undefined, rng.nextU32());
+}
+
+/** log p of the chosen class: logProbs [..., K], index [...] int32 -> [...]. Differentiable in logProbs. */
+export function pick(logProbs: tf.Tensor, index: tf.Tensor): tf.Tensor {
+  const k = logProbs.shape[logProbs.shape.length - 1];
+  return tf.sum(tf.mul(logProbs, tf.oneHot(index as tf.Tensor1D, k)), -1);
+}
+
+/** Entropy (nats) of the distribution given by log-probs over the last axis. */
+export function entropy(logProbs: tf.Tensor): tf.Tensor {
+  return tf.neg(tf.sum(tf.mul(tf.exp(logProbs), logProbs), -1));
+}
