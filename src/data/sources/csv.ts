@@ -1,0 +1,167 @@
+/**
+ * CSV interaction logs (`user,item,timestamp`, names configurable, extra columns ignored) and an
+ * optional item table with text columns, read as a stream with csv-parse. Every problem is a
+ * UserError naming the file, the line and the column.
+ */
+import fs from 'node:fs';
+import { parse, CsvError } from 'csv-parse';
+import { UserError } from '../../errors.js';
+import type { DataConfig } from '../../config/schema.js';
+import { checkInputFile } from './files.js';
+import { RawLogBuilder, type RawLog, type SourceResult } from './raw.js';
+
+export interface CsvColumn {
+  /** Column name in the header. */
+  name: string;
+  /** The config key that sets the name, for the error message. */
+  key: string;
+}
+
+export interface CsvStreamOptions {
+  file: string;
+  /** Config key of the file (e.g. `data.csv.path`), for messages about the file itself. */
+  fileKey: string;
+  delimiter: string;
+  required: CsvColumn[];
+  /** Called once per data row; `line` is the 1-based line where the row ends. */
+  onRow: (row: Record<string, string>, line: number) => void;
+}
+
+/** Stream the rows of a headed CSV; returns the number of data rows. */
+export async function streamCsv(opts: CsvStreamOptions): Promise<number> {
+  const { file } = opts;
+  checkInputFile(file, opts.fileKey);
+  const parser = parse({
+    columns: (header: string[]) => {
+      const missing = opts.required.filter((c) => !header.includes(c.name));
+      if (missing.length > 0) {
+        throw new UserError(
+          `${file}:1: missing column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c.name}" (${c.key})`).join(', ')}; ` +
+            `the header has: ${header.map((h) => JSON.stringify(h)).join(', ')}. Rename the column or set ${missing[0].key}.`,
+        );
+      }
+      return header;
+    },
+    delimiter: opts.delimiter,
+    bom: true,
+    trim: true,
+    skip_empty_lines: true,
+    info: true,
+  });
+  const input = fs.createReadStream(file);
+  input.on('error', (e) => parser.destroy(e));
+  input.pipe(parser);
+  let rows = 0;
+  try {
+    for await (const rec of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
+      rows++;
+      opts.onRow(rec.record, rec.info.lines);
+    }
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    if (e instanceof CsvError) {
+      const line = (e as CsvError & { lines?: number }).lines;
+      throw new UserError(`${file}${line ? `:${line}` : ''}: malformed CSV: ${e.message}`);
+    }
+    throw new UserError(`${file}: cannot read: ${(e as Error).message}`);
+  } finally {
+    input.destroy();
+  }
+  if (rows === 0) throw new UserError(`${file}: no data rows (only a header, or nothing but blank lines)`);
+  return rows;
+}
+
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** A timestamp or rating cell: an integer or decimal, else a UserError naming file:line and column. */
+export function parseNumberCell(value: string, file: string, line: number, column: string, what = 'a number'): number {
+  if (!NUMBER.test(value)) {
+    throw new UserError(`${file}:${line}: column "${column}": ${JSON.stringify(value)} is not ${what} (integers or decimals, e.g. 1700000000 or 12.5)`);
+  }
+  return Number(value);
+}
+
+function nonEmpty(value: string, file: string, line: number, column: string): string {
+  if (value === '') throw new UserError(`${file}:${line}: column "${column}" is empty`);
+  return value;
+}
+
+export interface CsvLogOptions {
+  file: string;
+  fileKey: string;
+  delimiter: string;
+  user: CsvColumn;
+  item: CsvColumn;
+  timestamp: CsvColumn;
+  /** Keep only rows whose `column` value is >= `min` (MovieLens ratings). */
+  minValue?: { column: CsvColumn; min: number };
+}
+
+/** An interaction log from a CSV: one row per interaction, input order kept for ties. */
+export async function readCsvLog(o: CsvLogOptions): Promise<RawLog> {
+  const b = new RawLogBuilder();
+  const required = [o.user, o.item, o.timestamp, ...(o.minValue ? [o.minValue.column] : [])];
+  await streamCsv({
+    file: o.file,
+    fileKey: o.fileKey,
+    delimiter: o.delimiter,
+    required,
+    onRow: (row, line) => {
+      const user = nonEmpty(row[o.user.name], o.file, line, o.user.name);
+      const item = nonEmpty(row[o.item.name], o.file, line, o.item.name);
+      const t = parseNumberCell(row[o.timestamp.name], o.file, line, o.timestamp.name, 'a numeric timestamp');
+      if (o.minValue) {
+        const v = parseNumberCell(row[o.minValue.column.name], o.file, line, o.minValue.column.name);
+        if (v < o.minValue.min) return;
+      }
+      b.add(user, item, t);
+    },
+  });
+  if (b.size === 0) throw new UserError(`${o.file}: no interactions left after the filter (${o.minValue?.column.key} >= ${o.minValue?.min})`);
+  return b.build();
+}
+
+/** Item text from a CSV item table: the text columns' non-empty values joined by " | ". */
+export async function readCsvItemText(o: {
+  file: string;
+  fileKey: string;
+  delimiter: string;
+  id: CsvColumn;
+  text: CsvColumn[];
+}): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  await streamCsv({
+    file: o.file,
+    fileKey: o.fileKey,
+    delimiter: o.delimiter,
+    required: [o.id, ...o.text],
+    onRow: (row, line) => {
+      const id = nonEmpty(row[o.id.name], o.file, line, o.id.name);
+      out.set(id, o.text.map((c) => row[c.name]).filter((x) => x !== '').join(' | '));
+    },
+  });
+  return out;
+}
+
+/** `data.source: csv`. */
+export async function readCsvSource(cfg: DataConfig['csv']): Promise<SourceResult> {
+  if (!cfg.path) throw new UserError('data.csv.path: required when data.source is csv');
+  const log = await readCsvLog({
+    file: cfg.path,
+    fileKey: 'data.csv.path',
+    delimiter: cfg.delimiter,
+    user: { name: cfg.userColumn, key: 'data.csv.userColumn' },
+    item: { name: cfg.itemColumn, key: 'data.csv.itemColumn' },
+    timestamp: { name: cfg.timestampColumn, key: 'data.csv.timestampColumn' },
+  });
+  const itemText = cfg.itemsPath
+    ? await readCsvItemText({
+        file: cfg.itemsPath,
+        fileKey: 'data.csv.itemsPath',
+        delimiter: cfg.delimiter,
+        id: { name: cfg.itemIdColumn, key: 'data.csv.itemIdColumn' },
+        text: cfg.textColumns.map((name, k) => ({ name, key: `data.csv.textColumns.${k}` })),
+      })
+    : null;
+  return { log, itemText };
+}
