@@ -6,6 +6,16 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng.js';
 
+/** tf.tidy for a function returning an object of tensors (typed interfaces are not TensorContainer to tfjs's types). */
+export function tidyObj<T>(fn: () => T): T {
+  return tf.tidy(fn as unknown as () => tf.TensorContainer) as unknown as T;
+}
+
+/** Dispose the tensors of a list that may hold nulls. */
+export function disposeAll(ts: (tf.Tensor | null | undefined)[]): void {
+  for (const t of ts) t?.dispose();
+}
+
 /** Named weights: AdamW and checkpoints take this map. */
 export type Params = Map<string, tf.Variable>;
 
