@@ -46,6 +46,13 @@ function distance(x: Float64Array, i: number, c: Float64Array, j: number, d: num
 }
 
 /**
+ * Lower bounds are stored as float32 to halve their n*k memory. Rounding to float32 may go up by
+ * 2^-24 relative, which would break a lower bound; shrinking by 2^-20 first keeps every stored
+ * value below the true distance, at the cost of skipping very slightly fewer pairs.
+ */
+const SHRINK = 1 - 2 ** -20;
+
+/**
  * k-means++ seeding (Arthur & Vassilvitskii 2007): each next centre drawn with prob ∝ D(x)^2.
  * The triangle inequality skips most distances (Raff 2021): a new centre c_j cannot be nearer
  * to x than x's nearest centre c_m when d(c_j, c_m) >= 2 d(x, c_m), and then
@@ -60,7 +67,7 @@ function kmeansPlusPlus(
   rng: Rng,
   assign: Int32Array,
   upper: Float64Array,
-  lower: Float64Array,
+  lower: Float32Array,
 ): Float64Array {
   const c = new Float64Array(k * d);
   const minD2 = new Float64Array(n).fill(Infinity);
@@ -79,11 +86,11 @@ function kmeansPlusPlus(
     for (let i = 0; i < n; i++) {
       const r = upper[i];
       if (j > 0 && cc[assign[i]] >= 2 * r) {
-        lower[i * k + j] = cc[assign[i]] - r;
+        lower[i * k + j] = (cc[assign[i]] - r) * SHRINK;
         continue;
       }
       const dd = distance(x, i, c, j, d);
-      lower[i * k + j] = dd;
+      lower[i * k + j] = dd * SHRINK;
       // Strict: among equidistant centres the earlier (lower index) wins, as in the assignment step.
       if (dd < r) {
         upper[i] = dd;
@@ -100,7 +107,8 @@ function kmeansPlusPlus(
  * point an upper bound on the distance to its centroid and a lower bound on the distance to every
  * centroid, moved by the triangle inequality when the centroids move. After the first few
  * iterations the bounds prove most (point, centroid) pairs irrelevant, so few distances are
- * computed; the assignments are Lloyd's up to rounding. Memory: n*k doubles of bounds.
+ * computed; the assignments are Lloyd's up to rounding. Memory: n*k float32 bounds (12 MB for
+ * 12k items x 256 codes).
  * An empty cluster is re-seeded at the point farthest from its centroid (the next empty one at
  * the next farthest), as scikit-learn does. `iters` counts centroid updates; every update is
  * followed by an assignment, so the returned assign/dist match the returned centroids.
@@ -109,7 +117,7 @@ export function kmeans(x: Float64Array, n: number, d: number, k: number, iters: 
   if (k < 1 || k > n) throw new Error(`kmeans: k=${k} must be in [1, n=${n}]`);
   const assign = new Int32Array(n);
   const upper = new Float64Array(n); // >= distance to own centroid
-  const lower = new Float64Array(n * k); // [n, k] <= distance to each centroid
+  const lower = new Float32Array(n * k); // [n, k] bound + drift at store time (see SHRINK, drift)
   const c = kmeansPlusPlus(x, n, d, k, rng, assign, upper, lower);
 
   const sums = new Float64Array(k * d);
@@ -118,6 +126,10 @@ export function kmeans(x: Float64Array, n: number, d: number, k: number, iters: 
   const move = new Float64Array(k);
   const cc = new Float64Array(k * k); // [k, k] half the centroid-centroid distances
   const half = new Float64Array(k); // half the distance from each centroid to its nearest other
+  // Elkan lowers every bound by its centroid's move after each update, n*k work per iteration.
+  // Instead a bound is stored plus its centroid's total movement so far (drift), and
+  // stored - drift[j] is the current bound: the same test with no per-iteration pass.
+  const drift = new Float64Array(k);
   let changed = n;
   let iterations = 0;
   while (iterations < iters && changed > 0) {
@@ -161,13 +173,10 @@ export function kmeans(x: Float64Array, n: number, d: number, k: number, iters: 
         if (h < half[j]) half[j] = h;
         if (h < half[j2]) half[j2] = h;
       }
+    for (let j = 0; j < k; j++) drift[j] += move[j];
     changed = 0;
     for (let i = 0; i < n; i++) {
       const lo = i * k;
-      for (let j = 0; j < k; j++) {
-        const l = lower[lo + j] - move[j];
-        lower[lo + j] = l > 0 ? l : 0;
-      }
       let a = assign[i];
       let u = upper[i] + move[a];
       if (u <= half[a]) {
@@ -176,15 +185,16 @@ export function kmeans(x: Float64Array, n: number, d: number, k: number, iters: 
       }
       let tight = false;
       for (let j = 0; j < k; j++) {
-        if (j === a || u <= lower[lo + j] || u <= cc[a * k + j]) continue;
+        // Skip j when its lower bound (stored - drift) or the centroid gap already rules it out.
+        if (j === a || u + drift[j] <= lower[lo + j] || u <= cc[a * k + j]) continue;
         if (!tight) {
           u = distance(x, i, c, a, d);
-          lower[lo + a] = u;
+          lower[lo + a] = (u + drift[a]) * SHRINK;
           tight = true;
-          if (u <= lower[lo + j] || u <= cc[a * k + j]) continue;
+          if (u + drift[j] <= lower[lo + j] || u <= cc[a * k + j]) continue;
         }
         const dj = distance(x, i, c, j, d);
-        lower[lo + j] = dj;
+        lower[lo + j] = (dj + drift[j]) * SHRINK;
         if (dj < u || (dj === u && j < a)) {
           a = j;
           u = dj;
