@@ -36,6 +36,8 @@ export interface StageContext {
   signal: AbortSignal;
   /** Continue from the stage's last checkpoint if there is one. */
   resume: boolean;
+  /** Folders of the stages that ran before this one (RL reads the SFT policy and the ranker). */
+  upstream: Partial<Record<'sft' | 'ranker', string>>;
 }
 
 /** Thrown by a stage after it saved a checkpoint because the user pressed Ctrl-C. */

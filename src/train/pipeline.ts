@@ -78,6 +78,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<{ inputs: Prep
   const config = run.config;
   const root = new Rng(config.seed);
   const outcomes: StageOutcome[] = [];
+  const upstream: StageContext['upstream'] = {};
   const order: ('sft' | 'ranker' | 'rl')[] = ['sft', 'ranker', 'rl'];
   const wanted = order.slice(0, Math.max(0, STAGES.indexOf(opts.until)));
   for (const s of wanted) {
@@ -103,6 +104,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<{ inputs: Prep
     if (isStageComplete(stageDir)) {
       log(`${stage}: reusing the finished stage ${stageDir} (same data, IDs and ${stage} settings)`);
       outcomes.push({ stage, dir: stageDir, hash, reused: true, seconds: 0, summary: {} });
+      if (stage !== 'rl') upstream[stage] = stageDir;
       continue;
     }
     const ctx: StageContext = {
@@ -117,10 +119,12 @@ export async function runPipeline(opts: PipelineOptions): Promise<{ inputs: Prep
       // A shared stage that another run left half-done continues from its last checkpoint: the
       // hash guarantees it is the same computation.
       resume: opts.resume || shared,
+      upstream: { ...upstream },
     };
     log(`${stage}: training in ${stageDir}`);
     const summary = await opts.stages[stage]!(ctx);
     outcomes.push({ stage, dir: stageDir, hash, reused: false, seconds: (Date.now() - t0) / 1000, summary });
+    if (stage !== 'rl') upstream[stage] = stageDir;
   }
   return { inputs, outcomes };
 }
