@@ -23,10 +23,13 @@ export interface StepStats {
   clipped: boolean;
 }
 
-/** A non-trainable zero variable shaped like `p`; the temporary zeros tensor is released. */
-function zeroVariable(p: tf.Tensor, name: string): tf.Variable {
+/**
+ * A non-trainable zero variable shaped like `p`; the temporary zeros tensor is released. tfjs
+ * variable names are global, so moments get automatic names: two optimizers may coexist.
+ */
+function zeroVariable(p: tf.Tensor): tf.Variable {
   const z = tf.zerosLike(p);
-  const v = tf.variable(z, false, name);
+  const v = tf.variable(z, false);
   z.dispose();
   return v;
 }
@@ -48,18 +51,25 @@ export class AdamW {
     this.beta2 = opts.beta2 ?? 0.999;
     this.eps = opts.eps ?? 1e-8;
     for (const [name, p] of params) {
-      this.m.set(name, zeroVariable(p, `adam_m/${name}`));
-      this.v.set(name, zeroVariable(p, `adam_v/${name}`));
+      this.m.set(name, zeroVariable(p));
+      this.v.set(name, zeroVariable(p));
     }
   }
 
   /**
-   * Apply one update at learning rate `lr`. `grads` is keyed like `params`; missing keys (a
-   * variable the loss does not touch) are skipped. Grad tensors are not disposed here.
+   * Apply one update at learning rate `lr`. `grads` is keyed like `params` or by the tfjs
+   * variable name (what tf.variableGrads returns); a variable without a gradient (the loss does
+   * not touch it) is skipped. Grad tensors are not disposed here.
    */
-  step(grads: Record<string, tf.Tensor>, lr: number): StepStats {
+  step(gradsIn: Record<string, tf.Tensor>, lr: number): StepStats {
     this.t += 1;
-    const names = [...this.params.keys()].filter((n) => grads[n] !== undefined);
+    const grads: Record<string, tf.Tensor> = {};
+    for (const [n, p] of this.params) {
+      const g = gradsIn[n] ?? gradsIn[p.name];
+      if (g !== undefined) grads[n] = g;
+    }
+    const names = Object.keys(grads);
+    if (names.length === 0) throw new Error('AdamW.step: no gradient matches any parameter (keys or variable names)');
     const normT = tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]))))));
     const gradNorm = (normT.dataSync() as Float32Array)[0];
     normT.dispose();

@@ -1,0 +1,419 @@
+/**
+ * The RL stage (DESIGN 2.4-2.5): from the SFT policy (a frozen copy is the reference pi_ref) and
+ * the trained ranker. Each step, for B training prompts:
+ *   1. sample G rollouts from pi_old (the current policy, no gradient), with their per-token
+ *      log-probs and entropies, and the ground truth's log-prob from the same pass;
+ *   2. reward every rollout with the ranker (one batched call that also scores the ground truth
+ *      and M in-batch negatives, which the discriminability diagnostic needs);
+ *   3. group-normalise the advantages;
+ *   4. gate each sample (the algorithm's rule over difficulty and discriminability);
+ *   5. ppoEpochs updates of Loss = (1/B) Σ_i [wNll·NLL_i + λ·c_i·GRPO_i], with the NLL and the
+ *      rollouts' log-probs from ONE pass over [rollouts; ground truth] that shares the prompt.
+ * Dropout is off in this stage, so on the first PPO epoch the ratio is exactly 1 (as in TRL with
+ * one iteration) and pi_old is the policy that sampled.
+ */
+import * as tf from '@tensorflow/tfjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/schema.js';
+import { Catalog } from '../data/sid/catalog.js';
+import { trueUtility } from '../data/synthetic.js';
+import type { Dataset } from '../data/types.js';
+import { UserError } from '../errors.js';
+import { CHECKPOINT_FORMAT, loadCheckpoint, pruneCheckpoints, resolveCheckpoint, saveCheckpoint, setPointer } from '../model/checkpoint.js';
+import { policyDecoder, sample } from '../model/decoding.js';
+import { Policy, buildPrompts, disposePrompts, type PromptBatch } from '../model/policy.js';
+import type { Ranker } from '../model/ranker.js';
+import { groupAdvantages } from '../rl/advantages.js';
+import { discriminability, gateDiagnostics, gates, inBatchNegatives, negativeSet, type GateSample } from '../rl/gates.js';
+import { grpoTerms, nllTerms, totalLoss } from '../rl/losses.js';
+import { rewards as rewardOf } from '../rl/reward.js';
+import { Rng } from '../rng.js';
+import { readMetrics } from '../runs/run.js';
+import { InterruptedError, NonFiniteLossError, type StageContext } from './context.js';
+import { AdamW, learningRate } from './optimizer.js';
+import { loadRanker } from './ranker.js';
+import { loadPolicy } from './sft.js';
+import { evaluatePolicy } from '../eval/evaluate.js';
+import { stageHash } from './pipeline.js';
+
+/** One RL training prompt: the user's training prefix up to `position` predicts the item there. */
+export interface RlPrompt {
+  user: number;
+  history: Int32Array;
+  target: number;
+}
+
+/** Every (user, position ≥ 1) of the training prefixes: the RL stage's prompt pool. */
+export function rlPromptPool(train: Int32Array[]): { user: number; position: number }[] {
+  const pool: { user: number; position: number }[] = [];
+  train.forEach((seq, user) => {
+    for (let t = 1; t < seq.length; t++) pool.push({ user, position: t });
+  });
+  return pool;
+}
+
+/** Everything one step logs (DESIGN 2.5's list), plain numbers. */
+export interface RlStepStats {
+  loss: number;
+  nll: number;
+  /** Mean GRPO_i over admitted samples (0 when none). */
+  grpo: number;
+  admission: number;
+  rateHard: number;
+  rateDisc: number;
+  /** Share of samples both hard and discriminable. */
+  overlap: number;
+  /** λ·mean(c): the RL weight the gate leaves (Loss is normalised by B). */
+  effectiveRlWeight: number;
+  rewardMean: number;
+  rewardStd: number;
+  fracZeroStd: number;
+  fracInvalid: number;
+  kl: number;
+  clipFrac: number;
+  entropy: number;
+  gradNorm: number;
+  /** Synthetic world only: mean per-sample ranker reliability among admitted / rejected samples. */
+  reliabilityAdmitted?: number;
+  reliabilityRejected?: number;
+}
+
+export interface RlModels {
+  policy: Policy;
+  /** Frozen SFT policy (pi_ref). */
+  ref: Policy;
+  ranker: Ranker;
+  catalog: Catalog;
+  optimizer: AdamW;
+}
+
+export interface RlStepOptions {
+  config: Config;
+  dataset: Dataset;
+  /** Item codes [I*L] of the semantic IDs. */
+  codes: Int32Array;
+  rng: Rng;
+  lr: number;
+  /** Admission probability of the random-gate control. */
+  randomP: number;
+}
+
+/**
+ * Per-sample ranker reliability on the synthetic world: over the ground truth and its negatives,
+ * the share of candidate pairs whose ranker order agrees with their true-utility order (pairs of
+ * equal utility skipped). 1 = the ranker orders them exactly as the truth, 0.5 = chance.
+ */
+export function rankerReliability(rankerScores: ArrayLike<number>, trueUtilities: ArrayLike<number>): number {
+  let agree = 0;
+  let pairs = 0;
+  for (let a = 0; a < rankerScores.length; a++) {
+    for (let b = a + 1; b < rankerScores.length; b++) {
+      const du = trueUtilities[a] - trueUtilities[b];
+      if (du === 0) continue;
+      const ds = rankerScores[a] - rankerScores[b];
+      pairs++;
+      agree += ds === 0 ? 0.5 : Math.sign(ds) === Math.sign(du) ? 1 : 0;
+    }
+  }
+  return pairs > 0 ? agree / pairs : Number.NaN;
+}
+
+function mean(xs: ArrayLike<number>): number {
+  let s = 0;
+  let n = 0;
+  for (let i = 0; i < xs.length; i++) {
+    if (Number.isNaN(xs[i])) continue;
+    s += xs[i];
+    n++;
+  }
+  return n > 0 ? s / n : Number.NaN;
+}
+
+/** One RL step on B prompts. All tensors it makes are released before it returns. */
+export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOptions): RlStepStats {
+  const { config, codes, rng } = opts;
+  const rc = config.rl;
+  const B = prompts.length;
+  const G = rc.numGenerations;
+  const L = models.policy.layout.levels;
+  const M = config.gate.discriminability.inBatchNegatives;
+  const rule = gates[rc.algorithm];
+  const histories = prompts.map((p) => p.history);
+  const targets = Int32Array.from(prompts.map((p) => p.target));
+  const gtCodes = new Int32Array(B * L); // [B*L]
+  targets.forEach((t, b) => gtCodes.set(codes.subarray(t * L, (t + 1) * L), b * L));
+  const prompt: PromptBatch = buildPrompts(models.policy.layout, codes, histories, config.policy.maxHistory);
+  try {
+    // 1. Rollouts from pi_old, with the ground truth's log-prob from the same prompt cache.
+    const roll = sample(policyDecoder(models.policy), prompt, { samples: G, temperature: rc.temperature, rng, targets: gtCodes });
+    const rolloutItems = new Int32Array(B * G); // -1 = hallucination
+    for (let i = 0; i < B * G; i++) rolloutItems[i] = models.catalog.lookup(roll.codes.subarray(i * L, (i + 1) * L));
+
+    // 2. One ranker call for [G rollouts | ground truth | M in-batch negatives] per sample.
+    const negs = inBatchNegatives(targets, M, rng);
+    const C = G + 1 + M;
+    const cand = new Int32Array(B * C).fill(-1); // [B, C]
+    for (let b = 0; b < B; b++) {
+      cand.set(rolloutItems.subarray(b * G, (b + 1) * G), b * C);
+      cand[b * C + G] = targets[b];
+      cand.set(negs[b], b * C + G + 1);
+    }
+    const logits = models.ranker.scoreItems(histories, cand, C); // [B*C], NaN where -1
+    const rolloutLogits = new Float32Array(B * G);
+    const valid = new Uint8Array(B * G);
+    const isGt = new Uint8Array(B * G);
+    for (let b = 0; b < B; b++) {
+      for (let g = 0; g < G; g++) {
+        rolloutLogits[b * G + g] = logits[b * C + g];
+        valid[b * G + g] = rolloutItems[b * G + g] >= 0 ? 1 : 0;
+        isGt[b * G + g] = rolloutItems[b * G + g] === targets[b] ? 1 : 0;
+      }
+    }
+    const rewards = rewardOf(rolloutLogits, valid, isGt, config.reward); // [B*G]
+
+    // 3. Advantages.
+    const adv = groupAdvantages(rewards, B, G);
+
+    // 4. The gate's diagnostics, from the rollout pass alone.
+    const samples: GateSample[] = [];
+    const disc = new Float64Array(B);
+    const reliability = new Float64Array(B).fill(Number.NaN);
+    const truth = opts.dataset.truth;
+    for (let b = 0; b < B; b++) {
+      const seqLp = new Float32Array(G);
+      let entSum = 0;
+      for (let g = 0; g < G; g++) {
+        let s = 0;
+        for (let l = 0; l < L; l++) {
+          s += roll.logProbs[(b * G + g) * L + l];
+          entSum += roll.entropies[(b * G + g) * L + l];
+        }
+        seqLp[g] = s;
+      }
+      let gtLp = 0;
+      for (let l = 0; l < L; l++) gtLp += roll.targetLogProbs![b * L + l];
+      const s: GateSample = {
+        gtItem: targets[b],
+        rolloutItems: rolloutItems.subarray(b * G, (b + 1) * G),
+        rolloutLogProbs: seqLp,
+        gtLogProb: gtLp,
+        meanEntropy: entSum / (G * L),
+      };
+      samples.push(s);
+      // Ranker score of each candidate item of this sample (rollouts, truth, in-batch).
+      const scoreOf = new Map<number, number>();
+      for (let c = 0; c < C; c++) if (cand[b * C + c] >= 0) scoreOf.set(cand[b * C + c], logits[b * C + c]);
+      const negSet = negativeSet(s, negs[b]);
+      const negScores = Array.from(negSet, (n) => scoreOf.get(n)!);
+      disc[b] = discriminability(scoreOf.get(targets[b])!, negScores);
+      if (truth) {
+        const hist = histories[b];
+        const last = hist.length > 0 ? hist[hist.length - 1] : -1;
+        const items = [targets[b], ...negSet];
+        reliability[b] = rankerReliability(
+          items.map((it) => scoreOf.get(it)!),
+          items.map((it) => trueUtility(truth, prompts[b].user, last, it)),
+        );
+      }
+    }
+    const diag = gateDiagnostics(samples, disc, config.gate);
+    const admit = rule.admit(diag, { rng, randomP: opts.randomP }); // [B] c_i
+    const gate = Float32Array.from(admit);
+    const anyAdmitted = admit.some((c) => c === 1);
+
+    // 5. Updates. Completions = [G rollouts | ground truth]: one shared-prompt pass gives both the
+    // rollouts' log-probs and the NLL.
+    const completions = new Int32Array(B * (G + 1) * L);
+    for (let b = 0; b < B; b++) {
+      completions.set(roll.codes.subarray(b * G * L, (b + 1) * G * L), b * (G + 1) * L);
+      completions.set(gtCodes.subarray(b * L, (b + 1) * L), (b * (G + 1) + G) * L);
+    }
+    const compT = tf.tensor3d(completions, [B, G + 1, L], 'int32');
+    const oldLp = tf.tensor3d(roll.logProbs, [B, G, L]);
+    const advT = tf.tensor2d(adv.values, [B, G]);
+    // pi_ref log-probs of the rollouts (constants). Always computed: KL is logged every step.
+    const refLp = tf.tidy(() => tf.slice(models.ref.sequenceLogProbs(prompt, compT).logProbs, [0, 0, 0], [B, G, L]) as tf.Tensor3D);
+    const vars = [...models.policy.params.values()];
+    let last = { loss: 0, nll: 0, grpo: 0, kl: 0, clipFrac: 0, gradNorm: 0 };
+    try {
+      for (let epoch = 0; epoch < rc.ppoEpochs; epoch++) {
+        const kept: tf.Tensor[] = [];
+        const { value, grads } = tf.variableGrads(() => {
+          const scores = models.policy.sequenceLogProbs(prompt, compT).logProbs; // [B, G+1, L]
+          const lp = tf.slice(scores, [0, 0, 0], [B, G, L]) as tf.Tensor3D; // [B, G, L]
+          const gtLp = tf.reshape(tf.slice(scores, [0, G, 0], [B, 1, L]), [B, L]) as tf.Tensor2D; // [B, L]
+          const nll = nllTerms(gtLp).perSample; // [B]
+          const grpo = grpoTerms({ logProbs: lp, oldLogProbs: oldLp, refLogProbs: refLp, advantages: advT, epsilon: rc.epsilon, beta: rc.beta });
+          kept.push(tf.keep(tf.mean(nll)), tf.keep(tf.sum(tf.mul(grpo.perSample, tf.tensor1d(gate)))), tf.keep(grpo.diagnostics.kl), tf.keep(grpo.diagnostics.clipFrac));
+          return totalLoss({ nll, grpo: anyAdmitted ? grpo.perSample : null, gate, wNll: rule.wNll, lambda: rc.lambda });
+        }, vars);
+        const lossValue = value.dataSync()[0];
+        const [nllV, grpoSum, klV, clipV] = kept.map((t) => t.dataSync()[0]);
+        tf.dispose(kept);
+        value.dispose();
+        if (!Number.isFinite(lossValue)) {
+          tf.dispose(grads);
+          throw new NonFiniteLossError('rl', -1, 'the loss');
+        }
+        const stepStats = models.optimizer.step(grads, opts.lr);
+        tf.dispose(grads);
+        const nAdmitted = admit.reduce((s, c) => s + c, 0);
+        last = { loss: lossValue, nll: nllV, grpo: nAdmitted > 0 ? grpoSum / nAdmitted : 0, kl: klV, clipFrac: clipV, gradNorm: stepStats.gradNorm };
+      }
+    } finally {
+      tf.dispose([compT, oldLp, advT, refLp]);
+    }
+
+    const admittedRel: number[] = [];
+    const rejectedRel: number[] = [];
+    reliability.forEach((r, b) => (admit[b] ? admittedRel : rejectedRel).push(r));
+    const rStd = Math.sqrt(mean(rewards.map((r) => (r - mean(rewards)) ** 2)));
+    return {
+      ...last,
+      admission: mean(admit),
+      rateHard: mean(diag.hard),
+      rateDisc: mean(diag.discriminable),
+      overlap: mean(diag.hard.map((h, i) => h & diag.discriminable[i])),
+      effectiveRlWeight: rc.lambda * mean(admit),
+      rewardMean: mean(rewards),
+      rewardStd: rStd,
+      fracZeroStd: adv.fracZeroStd,
+      fracInvalid: 1 - mean(valid),
+      entropy: mean(roll.entropies),
+      ...(truth ? { reliabilityAdmitted: mean(admittedRel), reliabilityRejected: mean(rejectedRel) } : {}),
+    };
+  } finally {
+    disposePrompts(prompt);
+  }
+}
+
+/**
+ * The admission rate a random-gate run should match: the mean admission of another run's RL
+ * stage (its metrics.jsonl).
+ */
+export function matchedAdmissionRate(runDir: string): number {
+  const rows = readMetrics(runDir, 'rl').filter((r) => typeof r.admission === 'number');
+  if (rows.length === 0) {
+    throw new UserError(`rl.randomGate.matchRun: ${runDir} has no RL steps in metrics.jsonl; train that run first`);
+  }
+  return rows.reduce((s, r) => s + (r.admission as number), 0) / rows.length;
+}
+
+export type RlStageResult = {
+  bestStep: number;
+  bestMetric: number;
+  finalStep: number;
+  admissionMean: number;
+  randomP: number | null;
+};
+
+/** RNG state, optimizer step and best metric are saved with the weights, so resume is exact. */
+function saveRl(ctx: StageContext, policy: Policy, opt: AdamW, step: number, best: { step: number; metric: number }, configHash: string, admissionSum: number): void {
+  const tensors = new Map<string, tf.Tensor>([...policy.params, ...opt.stateTensors()]);
+  saveCheckpoint(ctx.stageDir, tensors, {
+    formatVersion: CHECKPOINT_FORMAT,
+    stage: 'rl',
+    step,
+    rng: ctx.rng.state(),
+    configHash,
+    bestMetric: best.metric,
+    bestStep: best.step,
+    optimizerStep: opt.t,
+    // codebookSizes: what loadPolicy needs to rebuild the policy for eval.
+    extra: { admissionSum, codebookSizes: policy.layout.codebookSizes },
+  });
+}
+
+export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
+  const { config, inputs } = ctx;
+  const rc = config.rl;
+  const configHash = stageHash('rl', config, inputs);
+  if (!ctx.upstream.sft || !ctx.upstream.ranker) throw new Error('RL needs the sft and ranker stages to run first');
+
+  // Models: the policy starts from the best SFT checkpoint; pi_ref is a frozen copy of it.
+  const sizes = inputs.sids.codebookSizes;
+  const policy = loadPolicy(ctx.upstream.sft, 'best', config, { trainable: true, codebookSizes: sizes });
+  const ref = loadPolicy(ctx.upstream.sft, 'best', config, { trainable: false, codebookSizes: sizes });
+  const ranker = loadRanker(ctx.upstream.ranker, 'best', config);
+  const catalog = new Catalog(inputs.sids);
+  const optimizer = new AdamW(policy.params, { weightDecay: rc.weightDecay, gradClip: rc.gradClip, noDecay: Policy.noDecay });
+  const randomP = rc.randomGate.matchRun ? matchedAdmissionRate(rc.randomGate.matchRun) : rc.randomGate.p;
+  if (rc.algorithm === 'random-gate') ctx.log(`rl: random gate admits each sample with p = ${randomP.toFixed(4)}${rc.randomGate.matchRun ? ` (matched to ${rc.randomGate.matchRun})` : ''}`);
+
+  let step = 0;
+  let best = { step: 0, metric: -Infinity };
+  let admissionSum = 0;
+  let rng = ctx.rng;
+  if (ctx.resume && fs.existsSync(path.join(ctx.stageDir, 'last.json'))) {
+    const ck = loadCheckpoint(resolveCheckpoint(ctx.stageDir, 'last'), { stage: 'rl', configHash });
+    for (const [name, v] of policy.params) v.assign(ck.tensors.get(name)!);
+    optimizer.loadState(ck.tensors, ck.state.optimizerStep);
+    tf.dispose([...ck.tensors.values()]);
+    step = ck.state.step;
+    best = { step: ck.state.bestStep ?? 0, metric: ck.state.bestMetric ?? -Infinity };
+    admissionSum = (ck.state.extra?.admissionSum as number) ?? 0;
+    rng = Rng.restore(ck.state.rng);
+    ctx.log(`rl: resumed at step ${step}`);
+  }
+
+  const pool = rlPromptPool(inputs.splits.train);
+  const validate = (atStep: number) => {
+    const m = evaluatePolicy(policy, inputs, config, { split: 'valid', maxUsers: config.eval.maxUsers });
+    ctx.metrics({ step: atStep, kind: 'valid', ...m.metrics });
+    return m.metrics['hr@10'];
+  };
+  if (step === 0) {
+    // Step 0 is the SFT policy: RL keeps it as best unless it improves on it.
+    best = { step: 0, metric: validate(0) };
+    saveRl(ctx, policy, optimizer, 0, best, configHash, 0);
+    setPointer(ctx.stageDir, 'best', 0, best.metric);
+  }
+
+  const bar = ctx.progress(`rl ${rc.algorithm}`, rc.steps);
+  try {
+    while (step < rc.steps) {
+      const prompts: RlPrompt[] = [];
+      for (let b = 0; b < rc.batchSize; b++) {
+        const { user, position } = pool[rng.int(pool.length)];
+        const seq = inputs.splits.train[user];
+        prompts.push({ user, history: seq.subarray(0, position), target: seq[position] });
+      }
+      const lr = learningRate(step, rc, rc.steps);
+      const t0 = Date.now();
+      let stats: RlStepStats;
+      try {
+        stats = rlStep({ policy, ref, ranker, catalog, optimizer }, prompts, { config, dataset: inputs.dataset, codes: inputs.sids.codes, rng, lr, randomP });
+      } catch (e) {
+        if (e instanceof NonFiniteLossError) throw new NonFiniteLossError('rl', step + 1, 'the loss');
+        throw e;
+      }
+      step++;
+      admissionSum += stats.admission;
+      ctx.metrics({ step, lr, seconds: (Date.now() - t0) / 1000, ...stats });
+      bar.update(step, { loss: stats.loss, nll: stats.nll, adm: stats.admission, rew: stats.rewardMean, kl: stats.kl, inval: stats.fracInvalid });
+      if (step % config.eval.every === 0 || step === rc.steps) {
+        const hr = validate(step);
+        if (hr > best.metric) best = { step, metric: hr };
+        saveRl(ctx, policy, optimizer, step, best, configHash, admissionSum);
+        if (best.step === step) setPointer(ctx.stageDir, 'best', step, hr);
+        bar.log(`rl step ${step}: valid HR@10 ${hr.toFixed(4)} (best ${best.metric.toFixed(4)} at step ${best.step})`);
+      } else if (step % rc.checkpointEvery === 0) {
+        saveRl(ctx, policy, optimizer, step, best, configHash, admissionSum);
+      }
+      pruneCheckpoints(ctx.stageDir, 2);
+      if (ctx.signal.aborted && step < rc.steps) {
+        saveRl(ctx, policy, optimizer, step, best, configHash, admissionSum);
+        throw new InterruptedError('rl', step);
+      }
+    }
+    setPointer(ctx.stageDir, 'final', step);
+  } finally {
+    bar.stop();
+    policy.dispose();
+    ref.dispose();
+    ranker.dispose();
+    optimizer.dispose();
+  }
+  return { bestStep: best.step, bestMetric: best.metric, finalStep: step, admissionMean: step > 0 ? admissionSum / step : 0, randomP: rc.algorithm === 'random-gate' ? randomP : null };
+}
