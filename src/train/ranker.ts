@@ -1,0 +1,524 @@
+/**
+ * The `ranker` stage (DESIGN 2.3): train the "production ranker" with binary cross-entropy on
+ * exposure-biased logs.
+ *
+ * - Synthetic world: its logged impressions. One training example = one impression: the history
+ *   sequences[user].slice(0, position), the S items shown and their clicks.
+ * - Real logs (no impressions): one example = one training position p >= 1 of a user's training
+ *   prefix: the history train[u].slice(0, p), the observed item train[u][p] as the positive, and
+ *   `ranker.negativesPerPositive` negatives drawn per step ∝ trainCount^`ranker.exposureBias`
+ *   (the exposure a popularity-driven production system would have given them).
+ * Either way a batch is B histories x G candidates with 0/1 labels, exactly the layout the RL
+ * stage scores rollouts in.
+ *
+ * Model selection uses what production would have: a held-out exposure-biased log (5% of the
+ * impressions; or the validation targets with exposure-sampled negatives). The unbiased
+ * evaluation of src/eval/rankerEval.ts runs once at the end and is reported, never selected on.
+ */
+import * as tf from '@tensorflow/tfjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config, RankerConfig } from '../config/schema.js';
+import { UserError } from '../errors.js';
+import { atomicWriteJson } from '../io/atomic.js';
+import { trainItemCounts } from '../data/splits.js';
+import type { Dataset, Impression, Splits } from '../data/types.js';
+import {
+  CHECKPOINT_FORMAT,
+  loadCheckpoint,
+  pruneCheckpoints,
+  resolveCheckpoint,
+  saveCheckpoint,
+  setPointer,
+  type CheckpointState,
+} from '../model/checkpoint.js';
+import { packHistories, Ranker, type RankerArch } from '../model/ranker.js';
+import { AliasFreeSampler, Rng } from '../rng.js';
+import { auc, gauc } from '../eval/auc.js';
+import { evaluateRanker, formatRankerEval, type RankerEvalResult } from '../eval/rankerEval.js';
+import { AdamW, learningRate } from './optimizer.js';
+import { InterruptedError, NonFiniteLossError, type StageContext } from './context.js';
+import { stageHash } from './pipeline.js';
+
+// ---------------------------------------------------------------------------------------------
+// Loss
+
+export interface BceOutput {
+  /** Mean binary cross-entropy over all B*G pairs. */
+  loss: tf.Scalar;
+  /** Mean predicted click probability on positives / on negatives (NaN if none). */
+  meanProbPos: tf.Scalar;
+  meanProbNeg: tf.Scalar;
+}
+
+/**
+ * Binary cross-entropy on logits, in the overflow-free form
+ * max(z, 0) - z*y + log(1 + exp(-|z|)).
+ * @param logits [B, G]
+ * @param labels [B, G] in {0, 1}
+ */
+export function bceWithLogits(logits: tf.Tensor, labels: tf.Tensor): BceOutput {
+  return tf.tidy(() => {
+    const perPair = tf.add(tf.sub(tf.relu(logits), tf.mul(logits, labels)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
+    const p = tf.sigmoid(logits);
+    const neg = tf.sub(1, labels);
+    return {
+      loss: tf.mean(perPair) as tf.Scalar,
+      meanProbPos: tf.div(tf.sum(tf.mul(p, labels)), tf.sum(labels)) as tf.Scalar,
+      meanProbNeg: tf.div(tf.sum(tf.mul(p, neg)), tf.sum(neg)) as tf.Scalar,
+    };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data
+
+/** A fixed labelled log: N histories x G candidates. */
+export interface LabelledSet {
+  G: number;
+  /** [N] histories in time order (views, not copies). */
+  histories: Int32Array[];
+  /** [N] user of each row (GAUC groups). */
+  users: Int32Array;
+  /** [N*G] candidate items. */
+  items: Int32Array;
+  /** [N*G] 0/1 labels. */
+  labels: Float32Array;
+}
+
+/** Training positions of a real log: history = prefix before the positive. */
+export interface PositiveExamples {
+  histories: Int32Array[];
+  users: Int32Array;
+  positives: Int32Array;
+}
+
+/** The synthetic world's logged impressions as a LabelledSet (all must show the same S items). */
+export function impressionSet(dataset: Dataset, impressions: Impression[]): LabelledSet {
+  const N = impressions.length;
+  const G = N > 0 ? impressions[0].items.length : 0;
+  const set: LabelledSet = { G, histories: new Array(N), users: new Int32Array(N), items: new Int32Array(N * G), labels: new Float32Array(N * G) };
+  impressions.forEach((imp, k) => {
+    if (imp.items.length !== G) throw new Error(`impression ${k} shows ${imp.items.length} items, expected ${G}`);
+    set.histories[k] = dataset.sequences[imp.user].subarray(0, imp.position);
+    set.users[k] = imp.user;
+    set.items.set(imp.items, k * G);
+    for (let j = 0; j < G; j++) set.labels[k * G + j] = imp.clicks[j];
+  });
+  return set;
+}
+
+/** Every position p >= 1 of every training prefix. */
+export function trainingPositives(splits: Splits): PositiveExamples {
+  let n = 0;
+  for (const seq of splits.train) n += Math.max(0, seq.length - 1);
+  const out: PositiveExamples = { histories: new Array(n), users: new Int32Array(n), positives: new Int32Array(n) };
+  let k = 0;
+  splits.train.forEach((seq, u) => {
+    for (let p = 1; p < seq.length; p++, k++) {
+      out.histories[k] = seq.subarray(0, p);
+      out.users[k] = u;
+      out.positives[k] = seq[p];
+    }
+  });
+  return out;
+}
+
+/**
+ * The exposure distribution of real logs: item i is shown ∝ count_i^alpha (alpha 0 = uniform;
+ * with alpha > 0 an item never seen in training is never shown).
+ */
+export function exposureWeights(counts: ArrayLike<number>, alpha: number): Float64Array {
+  const w = new Float64Array(counts.length);
+  for (let i = 0; i < counts.length; i++) w[i] = alpha === 0 ? 1 : Math.pow(counts[i], alpha);
+  return w;
+}
+
+/** Draw an exposure-sampled negative different from `positive` (a few retries, then any). */
+function drawNegative(sampler: AliasFreeSampler, rng: Rng, positive: number): number {
+  let it = sampler.sample(rng);
+  for (let tries = 0; it === positive && tries < 8; tries++) it = sampler.sample(rng);
+  return it;
+}
+
+/** Rows [positive, k negatives] with labels [1, 0 x k]. */
+export function withSampledNegatives(ex: PositiveExamples, rows: ArrayLike<number>, k: number, sampler: AliasFreeSampler, rng: Rng): LabelledSet {
+  const N = rows.length;
+  const G = 1 + k;
+  const set: LabelledSet = { G, histories: new Array(N), users: new Int32Array(N), items: new Int32Array(N * G), labels: new Float32Array(N * G) };
+  for (let r = 0; r < N; r++) {
+    const e = rows[r];
+    set.histories[r] = ex.histories[e];
+    set.users[r] = ex.users[e];
+    set.items[r * G] = ex.positives[e];
+    set.labels[r * G] = 1;
+    for (let j = 1; j < G; j++) set.items[r * G + j] = drawNegative(sampler, rng, ex.positives[e]);
+  }
+  return set;
+}
+
+export interface Batch {
+  B: number;
+  G: number;
+  /** [B*H] packed histories (see packHistories). */
+  history: Int32Array;
+  /** [B*G] */
+  items: Int32Array;
+  /** [B*G] */
+  labels: Float32Array;
+}
+
+export function batchOf(set: LabelledSet, rows: ArrayLike<number>, H: number, pad: number): Batch {
+  const B = rows.length;
+  const G = set.G;
+  const hs = Array.from({ length: B }, (_, r) => set.histories[rows[r]]);
+  const items = new Int32Array(B * G);
+  const labels = new Float32Array(B * G);
+  for (let r = 0; r < B; r++) {
+    items.set(set.items.subarray(rows[r] * G, (rows[r] + 1) * G), r * G);
+    labels.set(set.labels.subarray(rows[r] * G, (rows[r] + 1) * G), r * G);
+  }
+  return { B, G, history: packHistories(hs, 0, B, H, pad), items, labels };
+}
+
+/** Where training batches come from: a fixed log, or positives with freshly drawn negatives. */
+interface BatchSource {
+  size: number;
+  next(rng: Rng, B: number): Batch;
+}
+
+/** Share of impressions held out as the exposure-biased validation log. */
+export const HOLDOUT_SHARE = 0.05;
+/** Cap on validation rows (impressions or users) scored at each validation step. */
+export const MAX_VALID_ROWS = 10_000;
+
+export interface RankerData {
+  kind: 'impressions' | 'sampled-negatives';
+  train: BatchSource;
+  /** Held-out exposure-biased log for model selection. */
+  valid: LabelledSet;
+  numItems: number;
+}
+
+/** Build training and validation data. `holdRng` fixes the held-out log; it must not vary on resume. */
+export function rankerData(dataset: Dataset, splits: Splits, rc: RankerConfig, holdRng: Rng): RankerData {
+  const numItems = dataset.itemIds.length;
+  const H = rc.maxHistory;
+  const pad = numItems;
+  const truth = dataset.truth;
+  if (truth && truth.impressions.length > 0) {
+    const all = impressionSet(dataset, truth.impressions);
+    const order = holdRng.shuffle(Array.from({ length: all.histories.length }, (_, i) => i));
+    const nValid = Math.min(MAX_VALID_ROWS, Math.max(1, Math.round(HOLDOUT_SHARE * order.length)));
+    if (order.length < 2) throw new UserError(`the synthetic world logged ${order.length} impressions; the ranker needs at least 2`);
+    const validRows = order.slice(0, nValid).sort((a, b) => a - b);
+    const trainRows = Int32Array.from(order.slice(nValid).sort((a, b) => a - b));
+    const valid = subset(all, validRows);
+    return {
+      kind: 'impressions',
+      numItems,
+      valid,
+      train: {
+        size: trainRows.length,
+        next: (rng, B) => {
+          const rows = new Int32Array(B);
+          for (let r = 0; r < B; r++) rows[r] = trainRows[rng.int(trainRows.length)];
+          return batchOf(all, rows, H, pad);
+        },
+      },
+    };
+  }
+  const pos = trainingPositives(splits);
+  if (pos.positives.length === 0) throw new UserError('no training positions: every training prefix has a single item; the ranker cannot train');
+  const counts = trainItemCounts(splits, numItems);
+  const sampler = new AliasFreeSampler(exposureWeights(counts, rc.exposureBias));
+  const k = rc.negativesPerPositive;
+  // Validation: each user's validation target with exposure-sampled negatives, drawn once.
+  const validUsers = holdRng.shuffle(Array.from({ length: splits.valid.length }, (_, i) => i)).slice(0, MAX_VALID_ROWS).sort((a, b) => a - b);
+  const vEx: PositiveExamples = {
+    histories: validUsers.map((u) => splits.valid[u].history),
+    users: Int32Array.from(validUsers.map((u) => splits.valid[u].user)),
+    positives: Int32Array.from(validUsers.map((u) => splits.valid[u].target)),
+  };
+  const valid = withSampledNegatives(vEx, Int32Array.from(vEx.positives.keys()), k, sampler, holdRng);
+  return {
+    kind: 'sampled-negatives',
+    numItems,
+    valid,
+    train: {
+      size: pos.positives.length,
+      next: (rng, B) => {
+        const rows = new Int32Array(B);
+        for (let r = 0; r < B; r++) rows[r] = rng.int(pos.positives.length);
+        const set = withSampledNegatives(pos, rows, k, sampler, rng);
+        return batchOf(set, Int32Array.from(rows.keys()), H, pad);
+      },
+    },
+  };
+}
+
+function subset(set: LabelledSet, rows: number[]): LabelledSet {
+  const G = set.G;
+  const out: LabelledSet = {
+    G,
+    histories: rows.map((r) => set.histories[r]),
+    users: Int32Array.from(rows.map((r) => set.users[r])),
+    items: new Int32Array(rows.length * G),
+    labels: new Float32Array(rows.length * G),
+  };
+  rows.forEach((r, k) => {
+    out.items.set(set.items.subarray(r * G, (r + 1) * G), k * G);
+    out.labels.set(set.labels.subarray(r * G, (r + 1) * G), k * G);
+  });
+  return out;
+}
+
+/** AUC (pooled) and GAUC (per user, impression-weighted) of the ranker on a labelled log. */
+export function logAuc(ranker: Ranker, set: LabelledSet, batchSize: number): { auc: number; gauc: number } {
+  const scores = ranker.scoreItems(set.histories, set.items, set.G, batchSize);
+  const groups = new Int32Array(set.items.length);
+  for (let r = 0; r < set.users.length; r++) groups.fill(set.users[r], r * set.G, (r + 1) * set.G);
+  return { auc: auc(scores, set.labels), gauc: gauc(scores, set.labels, groups, 'impressions').gauc };
+}
+
+// ---------------------------------------------------------------------------------------------
+// One optimisation step
+
+export interface StepResult {
+  loss: number;
+  meanProbPos: number;
+  meanProbNeg: number;
+  gradNorm: number;
+}
+
+/** Forward + BCE + backward + AdamW on one batch. Leaves no tensors behind. */
+export function rankerStep(ranker: Ranker, opt: AdamW, batch: Batch, lr: number): StepResult {
+  const H = ranker.arch.maxHistory;
+  const hist = tf.tensor2d(batch.history, [batch.B, H], 'int32');
+  const cand = tf.tensor2d(batch.items, [batch.B, batch.G], 'int32');
+  const labels = tf.tensor2d(batch.labels, [batch.B, batch.G]);
+  let diag: tf.Tensor[] = [];
+  const { value, grads } = tf.variableGrads(() => {
+    const out = bceWithLogits(ranker.logits(hist, cand), labels);
+    diag = [tf.keep(out.meanProbPos), tf.keep(out.meanProbNeg)];
+    return out.loss;
+  }, [...ranker.params.values()]);
+  // variableGrads keys by tfjs variable name; AdamW keys by our parameter names.
+  const named: Record<string, tf.Tensor> = {};
+  for (const [key, v] of ranker.params) if (grads[v.name]) named[key] = grads[v.name];
+  const loss = value.dataSync()[0];
+  const [pPos, pNeg] = diag.map((t) => t.dataSync()[0]);
+  let gradNorm = NaN;
+  // A non-finite loss must not reach the weights: the caller stops with the last good checkpoint.
+  if (Number.isFinite(loss)) gradNorm = opt.step(named, lr).gradNorm;
+  tf.dispose([hist, cand, labels, value, ...diag, ...Object.values(grads)]);
+  return { loss, meanProbPos: pPos, meanProbNeg: pNeg, gradNorm };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoints
+
+export function rankerArch(rc: RankerConfig): RankerArch {
+  return { dim: rc.dim, hidden: rc.hidden, encoder: rc.encoder, maxHistory: rc.maxHistory };
+}
+
+interface RankerExtra extends Record<string, unknown> {
+  numItems: number;
+  arch: RankerArch;
+}
+
+function saveRankerCheckpoint(
+  stageDir: string,
+  ranker: Ranker,
+  opt: AdamW,
+  step: number,
+  rng: Rng,
+  configHash: string,
+  best: { step: number | null; metric: number | null },
+): void {
+  const tensors = new Map<string, tf.Tensor>([...ranker.params, ...opt.stateTensors()]);
+  const extra: RankerExtra = { numItems: ranker.numItems, arch: ranker.arch };
+  const state: CheckpointState = {
+    formatVersion: CHECKPOINT_FORMAT,
+    stage: 'ranker',
+    step,
+    rng: rng.state(),
+    configHash,
+    bestMetric: best.metric,
+    bestStep: best.step,
+    optimizerStep: opt.t,
+    extra,
+  };
+  saveCheckpoint(stageDir, tensors, state);
+}
+
+/**
+ * Load a trained ranker (`best` | `final` | `last` | `step_N`) for scoring. Frozen (not
+ * trainable) unless asked. The architecture must match `config.ranker`; pass `configHash` (the
+ * ranker stage hash) to also refuse a ranker trained on other data or settings.
+ */
+export function loadRanker(
+  stageDir: string,
+  which: string,
+  config: Config,
+  opts: { configHash?: string; trainable?: boolean } = {},
+): Ranker {
+  const dir = resolveCheckpoint(stageDir, which);
+  const ck = loadCheckpoint(dir, { stage: 'ranker', configHash: opts.configHash });
+  const extra = ck.state.extra as RankerExtra | undefined;
+  const arch = rankerArch(config.ranker);
+  if (extra?.arch && JSON.stringify(extra.arch) !== JSON.stringify(arch)) {
+    tf.dispose([...ck.tensors.values()]);
+    throw new UserError(
+      `ranker checkpoint ${dir} has architecture ${JSON.stringify(extra.arch)} but the config asks for ${JSON.stringify(arch)}`,
+    );
+  }
+  const numItems = extra?.numItems ?? ck.tensors.get('ranker/itemEmb')!.shape[0] - 1;
+  return Ranker.fromTensors(numItems, arch, ck.tensors, opts.trainable ?? false, true);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stage
+
+/** Summary of the ranker stage. A type alias (not an interface) so it is a Record<string, unknown>. */
+export type RankerStageResult = {
+  bestStep: number;
+  /** Validation-log AUC at the best step. */
+  bestMetric: number;
+  eval?: RankerEvalResult;
+};
+
+export async function trainRanker(ctx: StageContext): Promise<RankerStageResult> {
+  const { config, inputs } = ctx;
+  const rc = config.ranker;
+  const total = rc.steps;
+  const configHash = stageHash('ranker', config, inputs);
+  fs.mkdirSync(ctx.stageDir, { recursive: true });
+
+  // Forks in a fixed order: the held-out log and the init are the same on a fresh start and on resume.
+  const holdRng = ctx.rng.fork('holdout');
+  const initRng = ctx.rng.fork('init');
+  let rng = ctx.rng.fork('batches');
+
+  const data = rankerData(inputs.dataset, inputs.splits, rc, holdRng);
+  ctx.log(
+    `ranker: ${data.kind === 'impressions' ? `${data.train.size} logged impressions` : `${data.train.size} training positions x (1 + ${rc.negativesPerPositive} exposure-sampled negatives, alpha ${rc.exposureBias})`}, ` +
+      `${data.valid.histories.length} held-out validation rows; ${rc.encoder} encoder, dim ${rc.dim}, ${total} steps of ${rc.batchSize}`,
+  );
+
+  const ranker = Ranker.create(data.numItems, rankerArch(rc), initRng);
+  const opt = new AdamW(ranker.params, {
+    weightDecay: rc.weightDecay,
+    gradClip: rc.gradClip,
+    noDecay: (n) => n.endsWith('Bias') || /\/b\d$/.test(n),
+  });
+  let step = 0;
+  let best: { step: number | null; metric: number | null } = { step: null, metric: null };
+  let lastSaved = -1;
+
+  try {
+    if (ctx.resume && fs.existsSync(path.join(ctx.stageDir, 'last.json'))) {
+      const ck = loadCheckpoint(resolveCheckpoint(ctx.stageDir, 'last'), { stage: 'ranker', configHash });
+      for (const [name, v] of ranker.params) {
+        const t = ck.tensors.get(name);
+        if (!t) throw new UserError(`ranker checkpoint ${ck.dir} lacks "${name}"`);
+        v.assign(t);
+      }
+      opt.loadState(ck.tensors, ck.state.optimizerStep);
+      tf.dispose([...ck.tensors.values()]);
+      step = lastSaved = ck.state.step;
+      rng = Rng.restore(ck.state.rng);
+      best = { step: ck.state.bestStep, metric: ck.state.bestMetric };
+      ctx.log(`ranker: resumed at step ${step} (best validation AUC so far ${best.metric?.toFixed(4) ?? 'none'})`);
+    }
+
+    const save = () => {
+      if (lastSaved === step) return;
+      saveRankerCheckpoint(ctx.stageDir, ranker, opt, step, rng, configHash, best);
+      lastSaved = step;
+    };
+    const evalEvery = config.eval.every;
+    const logEvery = 10;
+    const bar = ctx.progress('ranker', total);
+    bar.update(step);
+    let acc = { loss: 0, pPos: 0, pNeg: 0, grad: 0, n: 0 };
+    let lastAuc = NaN;
+    const t0 = Date.now();
+
+    const validate = () => {
+      const v = logAuc(ranker, data.valid, config.eval.batchSize);
+      lastAuc = v.auc;
+      ctx.metrics({ kind: 'eval', split: 'valid-log', step, auc: v.auc, gauc: v.gauc });
+      if (best.metric === null || v.auc > best.metric) {
+        best = { step, metric: v.auc };
+        save();
+        setPointer(ctx.stageDir, 'best', step, v.auc);
+      }
+      bar.log(`ranker step ${step}: held-out log AUC ${v.auc.toFixed(4)} GAUC ${v.gauc.toFixed(4)} (best ${best.metric!.toFixed(4)} at ${best.step})`);
+    };
+    if (step === 0 && total === 0) validate();
+
+    while (step < total) {
+      const lr = learningRate(step, rc, total);
+      const batch = data.train.next(rng, rc.batchSize);
+      const r = rankerStep(ranker, opt, batch, lr);
+      if (!Number.isFinite(r.loss)) throw new NonFiniteLossError('ranker', step + 1, 'the BCE loss');
+      step++;
+      acc = { loss: acc.loss + r.loss, pPos: acc.pPos + r.meanProbPos, pNeg: acc.pNeg + r.meanProbNeg, grad: acc.grad + r.gradNorm, n: acc.n + 1 };
+      if (step % logEvery === 0 || step === total) {
+        ctx.metrics({
+          kind: 'train',
+          step,
+          loss: acc.loss / acc.n,
+          meanProbPos: acc.pPos / acc.n,
+          meanProbNeg: acc.pNeg / acc.n,
+          gradNorm: acc.grad / acc.n,
+          lr,
+          stepsPerSec: step / ((Date.now() - t0) / 1000),
+        });
+        acc = { loss: 0, pPos: 0, pNeg: 0, grad: 0, n: 0 };
+      }
+      if (step % evalEvery === 0 || step === total) validate();
+      if (step % rc.checkpointEvery === 0) save();
+      bar.update(step, { loss: r.loss, auc: lastAuc });
+      if (ctx.signal.aborted) {
+        save();
+        bar.stop();
+        throw new InterruptedError('ranker', step);
+      }
+      // Yield to the event loop so that Ctrl-C (SIGINT) can be delivered between steps.
+      if (step % 20 === 0) await new Promise((res) => setImmediate(res));
+    }
+    save();
+    setPointer(ctx.stageDir, 'final', step);
+    pruneCheckpoints(ctx.stageDir, 2);
+    bar.stop();
+  } finally {
+    opt.dispose();
+  }
+
+  // The unbiased evaluation of the ranker RL will use (the best one).
+  let evalResult: RankerEvalResult | undefined;
+  const bestRanker = best.step === step ? ranker : loadRanker(ctx.stageDir, 'best', config, { configHash });
+  try {
+    evalResult = evaluateRanker(bestRanker, inputs.dataset, inputs.splits, config, { split: 'valid' });
+    atomicWriteJson(path.join(ctx.stageDir, 'eval-best-valid.json'), evalResult);
+    ctx.log(`ranker (best, step ${best.step}) on ${evalResult.split}:\n${formatRankerEval(evalResult)}`);
+    ctx.metrics({ kind: 'rankerEval', step: best.step, ...summaryRow(evalResult) });
+  } finally {
+    if (bestRanker !== ranker) bestRanker.dispose();
+    ranker.dispose();
+  }
+  return { bestStep: best.step ?? step, bestMetric: best.metric ?? NaN, eval: evalResult };
+}
+
+/** Flat metrics row of an evaluation: `<group>_auc`, `<group>_gauc`, `<group>_spearman`. */
+function summaryRow(r: RankerEvalResult): Record<string, number> {
+  const row: Record<string, number> = {};
+  for (const g of r.rows) {
+    row[`${g.group}_auc`] = g.auc;
+    row[`${g.group}_gauc`] = g.gauc;
+    if (g.spearman !== undefined) row[`${g.group}_spearman`] = g.spearman;
+  }
+  return row;
+}
