@@ -493,6 +493,9 @@ export async function trainRanker(ctx: StageContext): Promise<RankerStageResult>
     setPointer(ctx.stageDir, 'final', step);
     pruneCheckpoints(ctx.stageDir, 2);
     bar.stop();
+  } catch (e) {
+    ranker.dispose();
+    throw e;
   } finally {
     opt.dispose();
   }
