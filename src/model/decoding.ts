@@ -67,12 +67,12 @@ class PolicySession implements DecodeSession {
     const prev = this.own;
     const out = tidyObj(() => {
       // Beams that survived take their parent's cached keys/values (axis 2 = beam, per prompt).
-      const own = prev && parents ? { kT: prev.kT.map((t) => gatherBeamsAxis2(t, parents)), v: prev.v.map((t) => gatherBeamsAxis2(t, parents)) } : prev;
+      const own = prev && parents ? { k: prev.k.map((t) => gatherBeamsAxis2(t, parents)), v: prev.v.map((t) => gatherBeamsAxis2(t, parents)) } : prev;
       const r = this.policy.extend(this.cache, own, tf.expandDims(codes, 2) as tf.Tensor3D, level - 1);
       const h = tf.reshape(r.hidden, [B * S, this.policy.dim]);
       return { own: r.own, logits: tf.reshape(this.policy.levelLogits(h, level), [B, S, -1]) as tf.Tensor3D };
     });
-    if (prev) tf.dispose([...prev.kT, ...prev.v]);
+    if (prev) tf.dispose([...prev.k, ...prev.v]);
     this.own = out.own;
     return out.logits;
   }
@@ -84,7 +84,7 @@ class PolicySession implements DecodeSession {
   dispose(): void {
     // keyBias and promptLen belong to the prompt batch, not to the session.
     tf.dispose([...this.cache.kT, ...this.cache.v, this.cache.last, this.logits0]);
-    if (this.own) tf.dispose([...this.own.kT, ...this.own.v]);
+    if (this.own) tf.dispose([...this.own.k, ...this.own.v]);
     this.own = null;
   }
 }
@@ -125,10 +125,12 @@ export function gatherBeams(x: tf.Tensor, parents: tf.Tensor2D): tf.Tensor {
   return tf.reshape(tf.gather(tf.reshape(x, [B * S, ...rest]), flat), [B, S2, ...rest]);
 }
 
-/** The same for a per-layer cache laid out [B, H, S, ...]: the beam axis is 2. */
+/** The same for a per-layer cache [B, H, S, m, dh] (beam axis 2), through rank-4 views (rank-5 transposes are slow on wasm). */
 function gatherBeamsAxis2(x: tf.Tensor, parents: tf.Tensor2D): tf.Tensor {
-  const perm = [0, 2, 1, ...x.shape.slice(3).map((_, i) => i + 3)];
-  return tf.transpose(gatherBeams(tf.transpose(x, perm), parents), perm);
+  const [B, H, S, m, dh] = x.shape;
+  const S2 = parents.shape[1];
+  const byBeam = tf.transpose(tf.reshape(x, [B, H, S, m * dh]), [0, 2, 1, 3]); // [B, S, H, m*dh]
+  return tf.reshape(tf.transpose(gatherBeams(byBeam, parents), [0, 2, 1, 3]), [B, H, S2, m, dh]);
 }
 
 /** Constraint mask of `level` for the prefixes [B, S, level] (one read-back) -> [B, S, K] (or [B, K] when prefixes is null). */

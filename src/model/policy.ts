@@ -103,7 +103,7 @@ export interface PromptCache {
 
 /** Keys/values of tokens already appended after the prompt, per completion. */
 export interface CompletionCache {
-  kT: tf.Tensor[]; // per layer [B, H, S, dh, m]
+  k: tf.Tensor[]; // per layer [B, H, S, m, dh]
   v: tf.Tensor[]; // per layer [B, H, S, m, dh]
 }
 
@@ -117,7 +117,7 @@ export interface CompletionScores {
 let instances = 0;
 
 export class Policy {
-  /** Trainable weights by name ('tok_emb', 'h0.attn.qkv.w', ...). */
+  /** Trainable weights by name ('tok_emb', 'h0.attn.q.w', ...). */
   readonly params: Params;
   readonly dim: number;
   readonly heads: number;
@@ -166,8 +166,11 @@ export class Policy {
     return new Policy(config, layout, params);
   }
 
-  /** A policy whose weights are taken from `tensors` (a checkpoint); every weight must be present with its shape. */
-  static fromTensors(config: PolicyConfig, layout: SidLayout, tensors: Map<string, tf.Tensor>, where = 'checkpoint'): Policy {
+  /**
+   * A policy whose weights are copied from `tensors` (a checkpoint); every weight must be present
+   * with its shape. Extra tensors (optimizer moments) are ignored.
+   */
+  static fromTensors(config: PolicyConfig, layout: SidLayout, tensors: Map<string, tf.Tensor>, where = 'checkpoint', trainable = true): Policy {
     const shapes = paramShapes(config, layout);
     const problems: string[] = [];
     for (const [name, shape] of shapes) {
@@ -183,7 +186,12 @@ export class Policy {
     }
     const id = instances++;
     const params: Params = new Map();
-    for (const [name] of shapes) params.set(name, tf.variable(tensors.get(name)!.clone(), true, `policy${id}/${name}`));
+    for (const [name] of shapes) {
+      // tf.variable shares the data of its initial value: a clone keeps the caller's tensors independent.
+      const init = tensors.get(name)!.clone();
+      params.set(name, tf.variable(init, trainable, `policy${id}/${name}`));
+      init.dispose();
+    }
     return new Policy(config, layout, params);
   }
 
@@ -230,14 +238,31 @@ export class Policy {
     return tf.add(x, dropout(y, this.config.dropout, rng));
   }
 
-  /** q, k, v of rows x [N, D] laid out as [3, B, H, N/B, dh] and unstacked; q is pre-scaled by 1/sqrt(dh). */
-  private qkv(x: tf.Tensor, i: number, B: number): [tf.Tensor, tf.Tensor, tf.Tensor] {
-    const H = this.heads;
-    const dh = this.dim / H;
+  /**
+   * Queries, keys and values of rows x [B*N, D], each [B, N, H, dh] flattened to [B*N, D]. The
+   * query is pre-scaled by 1/sqrt(dh). Three matMuls rather than one [D, 3D] and a split: on
+   * wasm the split copies cost more than the extra calls.
+   */
+  private qkv(x: tf.Tensor, i: number): [tf.Tensor, tf.Tensor, tf.Tensor] {
     const h = layerNorm(x, this.p(`h${i}.ln1.g`), this.p(`h${i}.ln1.b`));
-    const qkv = tf.transpose(tf.reshape(linear(h, this.p(`h${i}.attn.qkv.w`), this.p(`h${i}.attn.qkv.b`)), [B, -1, 3, H, dh]), [2, 0, 3, 1, 4]);
-    const [q, k, v] = tf.unstack(qkv);
-    return [tf.mul(q, 1 / Math.sqrt(dh)), k, v];
+    const proj = (w: string) => linear(h, this.p(`h${i}.attn.${w}.w`), this.p(`h${i}.attn.${w}.b`));
+    return [tf.mul(proj('q'), 1 / Math.sqrt(this.dim / this.heads)), proj('k'), proj('v')];
+  }
+
+  /** [B*N, D] -> [B, H, N, dh] (or, transposed for a plain matMul, [B, H, dh, N]). Rank-4 transposes only: rank 5 is ~10x slower per element on wasm. */
+  private splitHeads(x: tf.Tensor, B: number, transposed = false): tf.Tensor {
+    return tf.transpose(tf.reshape(x, [B, -1, this.heads, this.dim / this.heads]), transposed ? [0, 2, 3, 1] : [0, 2, 1, 3]);
+  }
+
+  /** [B, H, N, dh] -> [B*N, D] */
+  private merge(y: tf.Tensor, B: number): tf.Tensor {
+    return tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [-1, this.dim]);
+  }
+
+  /** Attention output projection and the MLP, each with its residual. */
+  private finishBlock(x: tf.Tensor, y: tf.Tensor, i: number, rng: Rng | null | undefined): tf.Tensor {
+    const a = tf.add(x, dropout(linear(y, this.p(`h${i}.attn.proj.w`), this.p(`h${i}.attn.proj.b`)), this.config.dropout, rng));
+    return this.mlp(a, i, rng);
   }
 
   /**
@@ -253,12 +278,12 @@ export class Policy {
     const kTs: tf.Tensor[] = [];
     const vs: tf.Tensor[] = [];
     for (let i = 0; i < this.config.layers; i++) {
-      const [q, k, v] = this.qkv(x, i, B); // [B, H, T, dh]
-      const kT = tf.transpose(k, [0, 1, 3, 2]); // [B, H, dh, T]
+      const [q2, k2, v2] = this.qkv(x, i);
+      const q = this.splitHeads(q2, B); // [B, H, T, dh]
+      const kT = this.splitHeads(k2, B, true); // [B, H, dh, T]
+      const v = this.splitHeads(v2, B); // [B, H, T, dh]
       const att = tf.softmax(tf.add(tf.matMul(q, kT), bias)); // [B, H, T, T]
-      const y = tf.reshape(tf.transpose(tf.matMul(att, v), [0, 2, 1, 3]), [B * T, D]);
-      x = tf.add(x, dropout(linear(y, this.p(`h${i}.attn.proj.w`), this.p(`h${i}.attn.proj.b`)), this.config.dropout, rng));
-      x = this.mlp(x, i, rng);
+      x = this.finishBlock(x, this.merge(tf.matMul(att, v), B), i, rng);
       kTs.push(kT);
       vs.push(v);
     }
@@ -289,37 +314,44 @@ export class Policy {
     const dh = D / H;
     const T = cache.length;
     const rng = opts.rng;
-    const m = own ? own.kT[0].shape[4]! : 0;
+    const m = own ? own.k[0].shape[3]! : 0;
     const levels = [...Array(n).keys()].map((j) => firstLevel + j);
     const tokens = tf.add(codes, tf.tensor3d(levels.map((l) => this.layout.levelOffset[l]), [1, 1, n], 'int32')); // [B, S, n]
     const positions = tf.broadcastTo(tf.add(tf.reshape(cache.promptLen, [B, 1, 1]), tf.tensor3d(levels, [1, 1, n], 'int32')), [B, S, n]);
     let x = dropout(tf.reshape(this.embed(tokens, positions), [B * S * n, D]), this.config.dropout, rng); // [B*S*n, D]
     const promptBias = tf.reshape(cache.keyBias, [B, 1, 1, 1, T]);
     const ownBias = causalBias(n, m); // [1, 1, n, m+n], broadcasts over [B, H, S, n, m+n]
-    const kTs: tf.Tensor[] = [];
+    const ks: tf.Tensor[] = [];
     const vs: tf.Tensor[] = [];
     for (let i = 0; i < this.config.layers; i++) {
-      const [q, k, v] = this.qkv(x, i, B); // [B, H, S*n, dh]
+      const [q2, k2, v2] = this.qkv(x, i);
+      const q = this.splitHeads(q2, B); // [B, H, S*n, dh]
       const sPrompt = tf.add(tf.reshape(tf.matMul(q, cache.kT[i]), [B, H, S, n, T]), promptBias); // [B, H, S, n, T]
-      const kTnew = tf.transpose(tf.reshape(k, [B, H, S, n, dh]), [0, 1, 2, 4, 3]); // [B, H, S, dh, n]
-      const vNew = tf.reshape(v, [B, H, S, n, dh]);
-      const kTall = own ? tf.concat([own.kT[i], kTnew], 4) : kTnew; // [B, H, S, dh, m+n]
+      const kNew = tf.reshape(this.splitHeads(k2, B), [B, H, S, n, dh]);
+      const vNew = tf.reshape(this.splitHeads(v2, B), [B, H, S, n, dh]);
+      const kAll = own ? tf.concat([own.k[i], kNew], 3) : kNew; // [B, H, S, m+n, dh]
       const vAll = own ? tf.concat([own.v[i], vNew], 3) : vNew; // [B, H, S, m+n, dh]
-      const sOwn = tf.add(tf.matMul(tf.reshape(q, [B, H, S, n, dh]), kTall), ownBias); // [B, H, S, n, m+n]
-      const att = tf.softmax(tf.concat([sPrompt, sOwn], 4)); // [B, H, S, n, T+m+n]
-      const [aPrompt, aOwn] = tf.split(att, [T, m + n], 4);
+      // Keys transposed through a rank-3 view (fast) rather than a rank-5 transpose.
+      const kTAll = tf.reshape(tf.transpose(tf.reshape(kAll, [B * H * S, m + n, dh]), [0, 2, 1]), [B, H, S, dh, m + n]);
+      const sOwn = tf.add(tf.matMul(tf.reshape(q, [B, H, S, n, dh]), kTAll), ownBias); // [B, H, S, n, m+n]
+      // Softmax over the prompt's keys and the completion's own keys together, without
+      // concatenating them (a rank-5 split costs ~1 s on wasm).
+      const mx = tf.maximum(tf.max(sPrompt, -1, true), tf.max(sOwn, -1, true)); // [B, H, S, n, 1]
+      const ePrompt = tf.exp(tf.sub(sPrompt, mx));
+      const eOwn = tf.exp(tf.sub(sOwn, mx));
+      const z = tf.add(tf.sum(ePrompt, -1, true), tf.sum(eOwn, -1, true));
+      const aPrompt = tf.div(ePrompt, z); // [B, H, S, n, T]
+      const aOwn = tf.div(eOwn, z); // [B, H, S, n, m+n]
       const y = tf.add(
         tf.matMul(tf.reshape(aPrompt, [B, H, S * n, T]), cache.v[i]), // [B, H, S*n, dh]
         tf.reshape(tf.matMul(aOwn, vAll), [B, H, S * n, dh]),
       );
-      const y2 = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * S * n, D]);
-      x = tf.add(x, dropout(linear(y2, this.p(`h${i}.attn.proj.w`), this.p(`h${i}.attn.proj.b`)), this.config.dropout, rng));
-      x = this.mlp(x, i, rng);
-      kTs.push(kTall);
+      x = this.finishBlock(x, this.merge(y, B), i, rng);
+      ks.push(kAll);
       vs.push(vAll);
     }
     const hidden = tf.reshape(layerNorm(x, this.p('ln_f.g'), this.p('ln_f.b')), [B, S, n, D]) as tf.Tensor4D;
-    return { hidden, own: { kT: kTs, v: vs } };
+    return { hidden, own: { k: ks, v: vs } };
   }
 
   /** Logits of level `level` for hidden states h [N, D] -> [N, K_level]. */
@@ -424,8 +456,12 @@ export function paramShapes(config: PolicyConfig, layout: SidLayout): [string, n
     out.push(
       [`h${i}.ln1.g`, [D]],
       [`h${i}.ln1.b`, [D]],
-      [`h${i}.attn.qkv.w`, [D, 3 * D]],
-      [`h${i}.attn.qkv.b`, [3 * D]],
+      [`h${i}.attn.q.w`, [D, D]],
+      [`h${i}.attn.q.b`, [D]],
+      [`h${i}.attn.k.w`, [D, D]],
+      [`h${i}.attn.k.b`, [D]],
+      [`h${i}.attn.v.w`, [D, D]],
+      [`h${i}.attn.v.b`, [D]],
       [`h${i}.attn.proj.w`, [D, D]],
       [`h${i}.attn.proj.b`, [D]],
       [`h${i}.ln2.g`, [D]],
