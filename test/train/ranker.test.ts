@@ -18,7 +18,7 @@ import { generateSyntheticWorld } from '../../src/data/synthetic.js';
 import type { Dataset } from '../../src/data/types.js';
 import { Ranker } from '../../src/model/ranker.js';
 import { Rng } from '../../src/rng.js';
-import { InterruptedError, type PreparedInputs, type StageContext } from '../../src/train/context.js';
+import { InterruptedError, NonFiniteLossError, type PreparedInputs, type StageContext } from '../../src/train/context.js';
 import { AdamW } from '../../src/train/optimizer.js';
 import {
   bceWithLogits,
@@ -217,4 +217,15 @@ test('trainRanker on a real log (no impressions) trains with sampled negatives a
     res.eval?.rows.map((r) => r.group),
     ['overall', 'head', 'torso', 'tail'],
   );
+});
+
+test('a non-finite loss stops the stage with NonFiniteLossError naming the step', async () => {
+  await initBackend('wasm');
+  // lr 1e30 without clipping throws the weights to +-1e30 after one step: the logits overflow.
+  const cfg = validateConfig({ ...config, ranker: { ...config.ranker, steps: 5, lr: 1e30, warmupSteps: 0, gradClip: 0, weightDecay: 0 } });
+  const before = tf.memory().numTensors;
+  const run = context(tmpDir('ranker-nan-'), cfg, world);
+  await assert.rejects(trainRanker(run.ctx), (e: unknown) => e instanceof NonFiniteLossError && e.step >= 2 && /step \d/.test(e.message));
+  assert.ok(!fs.existsSync(path.join(run.ctx.stageDir, 'final.json')));
+  assert.equal(tf.memory().numTensors, before);
 });
