@@ -181,10 +181,12 @@ export async function trainSft(ctx: StageContext): Promise<SftResult> {
         `sequences (targets: ${sc.targets})`,
     );
 
+    // The model-selection metric: validation HR@10 (HR@ the largest K when 10 is not among eval.ks).
+    const selK = config.eval.ks.includes(10) ? 10 : Math.max(...config.eval.ks.filter((k) => k <= config.eval.beam));
     const validate = (atStep: number): number => {
       const r = evaluatePolicy(policy, inputs, config, { split: 'valid' });
       ctx.metrics({ step: atStep, kind: 'valid', users: r.users, beam: r.beam, seconds: r.seconds, ...r.metrics });
-      return r.metrics['hr@10'] ?? r.metrics[`hr@${r.ks[r.ks.length - 1]}`];
+      return r.metrics[`hr@${selK}`];
     };
 
     // 4. The loop: one batch, one AdamW update, then logging, validation and checkpoints.
@@ -213,6 +215,8 @@ export async function trainSft(ctx: StageContext): Promise<SftResult> {
           for (const [n, g] of Object.entries(grads)) named[keyOf.get(n)!] = g;
           gradNorm = optimizer.step(named, lr).gradNorm;
           tf.dispose(Object.values(grads));
+          // Overflowing gradients can pass with a finite loss; nothing of this step is saved.
+          if (!Number.isFinite(gradNorm)) throw new NonFiniteLossError('sft', step + 1, 'the gradient norm');
           lossSum += loss;
           lossCount++;
           tokens += batch.realTokens;
@@ -243,7 +247,7 @@ export async function trainSft(ctx: StageContext): Promise<SftResult> {
             savedAt = step;
             setPointer(ctx.stageDir, 'best', step, hr);
           }
-          bar.log(`sft step ${step}: valid HR@10 ${hr.toFixed(4)} (best ${best.metric.toFixed(4)} at step ${best.step})`);
+          bar.log(`sft step ${step}: valid HR@${selK} ${hr.toFixed(4)} (best ${best.metric.toFixed(4)} at step ${best.step})`);
           // Validation time is not training throughput.
           intervalStart = performance.now();
         }
