@@ -3,6 +3,7 @@ import path from 'node:path';
 import { initBackend } from '../../backend.js';
 import { loadConfig } from '../../config/load.js';
 import { stableStringify } from '../../hash.js';
+import { evaluateCheckpoint, type CheckpointEvalReport } from '../../eval/checkpointEval.js';
 import { UserError } from '../../errors.js';
 import { Run, readRunConfig, runDirFor } from '../../runs/run.js';
 import { InterruptedError } from '../../train/context.js';
@@ -15,6 +16,18 @@ interface TrainFlags extends ConfigFlags {
   resume?: boolean;
   until: StageName;
   progress: boolean;
+}
+
+/** Best vs final vs the popular baseline, for the headline metrics. */
+function testTable(reports: CheckpointEvalReport[]): string {
+  const names = ['hr@1', 'hr@10', 'ndcg@10', 'hallucination@10', 'validity', 'coverage@10'].filter((n) => n in reports[0].metrics);
+  const cols = [...reports.map((r) => `${r.checkpoint} (step ${r.step})`), 'popular'];
+  const w = Math.max(...cols.map((c) => c.length), 8);
+  const row = (name: string, cells: string[]) => name.padEnd(18) + cells.map((c) => c.padStart(w + 2)).join('');
+  return [
+    row('metric', cols),
+    ...names.map((n) => row(n, [...reports.map((r) => r.metrics[n].toFixed(4)), reports[0].popular[n]?.toFixed(4) ?? '-'])),
+  ].join('\n');
 }
 
 /** Keys whose values differ between two configs, as dot paths (to explain a refused resume). */
@@ -89,9 +102,17 @@ export function registerTrain(program: Command): Command {
         stages: stageRunners(),
       };
       try {
-        const { outcomes } = await runPipeline(opts);
-        for (const o of outcomes) {
-          log(`${o.stage}: ${o.reused ? 'reused' : `${o.seconds.toFixed(1)} s`} ${Object.keys(o.summary).length ? JSON.stringify(o.summary) : ''}`);
+        const { inputs, outcomes } = await runPipeline(opts);
+        log(`stages: ${outcomes.map((o) => `${o.stage} ${o.reused ? 'reused' : `${o.seconds.toFixed(1)} s`}`).join(', ')}`);
+        if (flags.until === 'sft' || flags.until === 'ranker' || flags.until === 'rl') {
+          // The paper reports test metrics at the best (validation HR@10) and the final checkpoint.
+          const stage = flags.until === 'rl' ? 'rl' : 'sft';
+          const reports = (['best', 'final'] as const).map((checkpoint) => {
+            const r = evaluateCheckpoint(run.dir, config, inputs, { stage, checkpoint, split: 'test', backendName: backend.name });
+            run.logMetrics(stage, { kind: 'test', checkpoint, step: r.step, ...r.metrics });
+            return r;
+          });
+          process.stdout.write(`\n${run.dir}: ${stage} on test, ${reports[0].users} users, beam ${reports[0].beam}\n${testTable(reports)}\n`);
         }
         run.finish('completed');
       } catch (e) {

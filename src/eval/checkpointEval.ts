@@ -1,0 +1,111 @@
+/**
+ * Evaluate one checkpoint of a run's policy stage and write the report: the one routine behind
+ * `adagrpo eval` and the test metrics `train` prints at the end (best and final checkpoints).
+ * Files: `<run>/eval/<stage>-<checkpoint>-<split>.json` (metrics, the popular baseline, beam,
+ * backend, timing) and `.top10.jsonl` (per user: target and top-10 item ids, null = invalid).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/schema.js';
+import { atomicWrite, atomicWriteJson } from '../io/atomic.js';
+import { resolveCheckpoint, type CheckpointState } from '../model/checkpoint.js';
+import type { Progress } from '../cli/progress.js';
+import type { PreparedInputs } from '../train/context.js';
+import { resolveStageDir } from '../train/pipeline.js';
+import { loadPolicy } from '../train/sft.js';
+import { evaluatePolicy } from './evaluate.js';
+import { evaluatePopularFor } from './popular.js';
+
+export interface CheckpointEvalOptions {
+  stage: 'sft' | 'rl';
+  /** best | final | last | step_N */
+  checkpoint: string;
+  split: 'valid' | 'test';
+  beam?: number;
+  constrained?: boolean;
+  /** 0 = all users of the split. */
+  maxUsers?: number;
+  backendName: string;
+  progress?: Progress;
+}
+
+export interface CheckpointEvalReport {
+  run: string;
+  stage: 'sft' | 'rl';
+  checkpoint: string;
+  step: number;
+  split: 'valid' | 'test';
+  users: number;
+  beam: number;
+  constrained: boolean;
+  ks: number[];
+  backend: string;
+  seconds: number;
+  usersPerSec: number;
+  metrics: Record<string, number>;
+  popular: Record<string, number>;
+  createdAt: string;
+  /** Where the report was written. */
+  file: string;
+}
+
+/** The stage whose policy a run's checkpoints refer to by default: rl once it has saved one, else sft. */
+export function defaultPolicyStage(runDir: string): 'sft' | 'rl' {
+  return fs.existsSync(path.join(resolveStageDir(runDir, 'rl'), 'last.json')) ? 'rl' : 'sft';
+}
+
+export function evaluateCheckpoint(runDir: string, config: Config, inputs: PreparedInputs, o: CheckpointEvalOptions): CheckpointEvalReport {
+  const stageDir = resolveStageDir(runDir, o.stage);
+  const ckDir = resolveCheckpoint(stageDir, o.checkpoint); // UserError listing what exists
+  const state = JSON.parse(fs.readFileSync(path.join(ckDir, 'state.json'), 'utf8')) as CheckpointState;
+  const beam = o.beam ?? config.eval.beam;
+  const maxUsers = o.maxUsers ?? 0;
+  const policy = loadPolicy(stageDir, o.checkpoint, config, { codebookSizes: inputs.sids.codebookSizes });
+  let result;
+  try {
+    result = evaluatePolicy(policy, inputs, config, {
+      split: o.split,
+      beam,
+      constrained: o.constrained ?? false,
+      maxUsers,
+      keepRankings: true,
+      progress: o.progress,
+    });
+  } finally {
+    policy.dispose();
+  }
+  const popular = evaluatePopularFor(inputs, config, o.split, maxUsers, beam);
+  const base = `${o.stage}-${o.checkpoint}-${o.split}`;
+  const evalDir = path.join(runDir, 'eval');
+  const file = path.join(evalDir, `${base}.json`);
+  const report: CheckpointEvalReport = {
+    run: runDir,
+    stage: o.stage,
+    checkpoint: o.checkpoint,
+    step: state.step,
+    split: o.split,
+    users: result.users,
+    beam,
+    constrained: result.constrained,
+    ks: result.ks,
+    backend: o.backendName,
+    seconds: result.seconds,
+    usersPerSec: result.usersPerSec,
+    metrics: result.metrics,
+    popular: popular.metrics,
+    createdAt: new Date().toISOString(),
+    file,
+  };
+  atomicWriteJson(file, report);
+  const ids = inputs.dataset.itemIds;
+  const lines = result.rankings!.map((r) =>
+    JSON.stringify({
+      user: inputs.dataset.userIds[r.user],
+      target: ids[r.target],
+      top10: Array.from(r.items.subarray(0, 10), (i) => (i >= 0 ? ids[i] : null)),
+      scores: Array.from(r.scores.subarray(0, 10), (s) => (Number.isFinite(s) ? Number(s.toFixed(5)) : null)),
+    }),
+  );
+  atomicWrite(path.join(evalDir, `${base}.top10.jsonl`), lines.join('\n') + '\n');
+  return report;
+}
