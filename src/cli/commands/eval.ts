@@ -14,6 +14,7 @@ import { evaluatePopularFor } from '../../eval/popular.js';
 import { atomicWrite, atomicWriteJson } from '../../io/atomic.js';
 import type { CheckpointState } from '../../model/checkpoint.js';
 import { resolveCheckpoint } from '../../model/checkpoint.js';
+import { defaultStage } from '../../runs/policyStage.js';
 import { readRunConfig } from '../../runs/run.js';
 import { prepareInputs } from '../../train/inputs.js';
 import { resolveStageDir } from '../../train/pipeline.js';
@@ -37,12 +38,6 @@ function positiveInt(flag: string, v: string | undefined, min: number): number |
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) throw new UserError(`${flag} must be an integer >= ${min}; got "${v}"`);
   return n;
-}
-
-/** The stage whose policy is evaluated: rl when it has saved a checkpoint, else sft. */
-function defaultStage(runDir: string): 'sft' | 'rl' {
-  const rl = resolveStageDir(runDir, 'rl');
-  return fs.existsSync(path.join(rl, 'last.json')) ? 'rl' : 'sft';
 }
 
 const fmt = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(4));

@@ -1,0 +1,21 @@
+/**
+ * Which stage's policy a command reads from a run folder (eval, stratify): the RL policy when the
+ * run's RL stage has saved a checkpoint, else the SFT policy; `--stage` overrides it.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { UserError } from '../errors.js';
+import { resolveStageDir } from '../train/pipeline.js';
+
+/** The stage whose policy is evaluated by default: rl when it has saved a checkpoint, else sft. */
+export function defaultStage(runDir: string): 'sft' | 'rl' {
+  const rl = resolveStageDir(runDir, 'rl');
+  return fs.existsSync(path.join(rl, 'last.json')) ? 'rl' : 'sft';
+}
+
+/** A UserError unless `runDir` is an existing folder (`flag` names the option in the message). */
+export function requireRunDir(runDir: string, flag = '--run'): void {
+  if (!fs.existsSync(runDir) || !fs.statSync(runDir).isDirectory()) {
+    throw new UserError(`${flag}: run folder ${runDir} does not exist. Run folders are made by "adagrpo train" under runsDir (default runs/).`);
+  }
+}
