@@ -8,6 +8,7 @@ import { UserError } from '../../errors.js';
 import { Run, readRunConfig, runDirFor } from '../../runs/run.js';
 import { InterruptedError } from '../../train/context.js';
 import { STAGES, runPipeline, type StageName, type PipelineOptions } from '../../train/pipeline.js';
+import type { Config } from '../../config/schema.js';
 import { addConfigOptions, printConfig, type ConfigFlags } from '../options.js';
 import { createProgress } from '../progress.js';
 import { stageRunners } from '../stages.js';
@@ -31,12 +32,63 @@ function testTable(reports: CheckpointEvalReport[]): string {
 }
 
 /** Keys whose values differ between two configs, as dot paths (to explain a refused resume). */
-function diffKeys(a: unknown, b: unknown, prefix = ''): string[] {
+export function diffKeys(a: unknown, b: unknown, prefix = ''): string[] {
   if (typeof a === 'object' && a && typeof b === 'object' && b && !Array.isArray(a)) {
     const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
     return [...keys].flatMap((k) => diffKeys((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], prefix ? `${prefix}.${k}` : k));
   }
   return stableStringify(a) === stableStringify(b) ? [] : [prefix];
+}
+
+/**
+ * Open the run folder of `config`: a new one, or (resume) the existing one after checking that
+ * its saved config is this config (the backend may differ). Shared by train and sweep.
+ */
+export function openRun(config: Config, resume: boolean, argv: string[]): Run {
+  const runDir = runDirFor(config);
+  if (!resume) return Run.create(config, argv);
+  const saved = readRunConfig(runDir);
+  const differ = diffKeys(saved, config).filter((k) => k !== 'backend');
+  if (differ.length > 0) {
+    throw new UserError(
+      `--resume: the config differs from ${path.join(runDir, 'config.yaml')} at ${differ.join(', ')}. ` +
+        `A resumed run must use its own config; drop those overrides or start a new run.`,
+    );
+  }
+  return Run.resume(runDir, argv);
+}
+
+export interface TrainRunResult extends Awaited<ReturnType<typeof runPipeline>> {
+  /** Test metrics at the best and final checkpoints (empty when --until stops before sft). */
+  reports: CheckpointEvalReport[];
+}
+
+/**
+ * The body of `train` for an opened run, shared with `sweep`: the pipeline, then test metrics at
+ * the best and final checkpoints, then the run's end in meta.json (completed, interrupted on
+ * Ctrl-C, failed otherwise; errors are rethrown for the caller to report).
+ */
+export async function trainRun(run: Run, backendName: string, opts: Omit<PipelineOptions, 'run' | 'stages'>): Promise<TrainRunResult> {
+  const config = run.config;
+  try {
+    const { inputs, outcomes } = await runPipeline({ ...opts, run, stages: stageRunners() });
+    opts.log(`stages: ${outcomes.map((o) => `${o.stage} ${o.reused ? 'reused' : `${o.seconds.toFixed(1)} s`}`).join(', ')}`);
+    const reports: CheckpointEvalReport[] = [];
+    if (opts.until === 'sft' || opts.until === 'ranker' || opts.until === 'rl') {
+      // The paper reports test metrics at the best (validation HR@10) and the final checkpoint.
+      const stage = opts.until === 'rl' ? 'rl' : 'sft';
+      for (const checkpoint of ['best', 'final'] as const) {
+        const r = evaluateCheckpoint(run.dir, config, inputs, { stage, checkpoint, split: 'test', backendName });
+        run.logMetrics(stage, { kind: 'test', checkpoint, step: r.step, ...r.metrics });
+        reports.push(r);
+      }
+    }
+    run.finish('completed');
+    return { inputs, outcomes, reports };
+  } catch (e) {
+    run.finish(e instanceof InterruptedError ? 'interrupted' : 'failed', e);
+    throw e;
+  }
 }
 
 export function registerTrain(program: Command): Command {
@@ -65,21 +117,7 @@ export function registerTrain(program: Command): Command {
         return;
       }
       const log = (line: string) => process.stderr.write(line + '\n');
-      const runDir = runDirFor(config);
-      let run: Run;
-      if (flags.resume) {
-        const saved = readRunConfig(runDir);
-        const differ = diffKeys(saved, config).filter((k) => k !== 'backend');
-        if (differ.length > 0) {
-          throw new UserError(
-            `--resume: the config differs from ${path.join(runDir, 'config.yaml')} at ${differ.join(', ')}. ` +
-              `A resumed run must use its own config; drop those overrides or start a new run.`,
-          );
-        }
-        run = Run.resume(runDir, process.argv);
-      } else {
-        run = Run.create(config, process.argv);
-      }
+      const run = openRun(config, Boolean(flags.resume), process.argv);
       const backend = await initBackend(config.backend, log);
       run.setBackend(backend);
       log(`run: ${run.dir}`);
@@ -92,32 +130,17 @@ export function registerTrain(program: Command): Command {
         abort.abort();
       };
       process.on('SIGINT', onSigint);
-      const opts: PipelineOptions = {
-        run,
-        until: flags.until,
-        resume: Boolean(flags.resume),
-        signal: abort.signal,
-        log,
-        progress: (label, total) => createProgress(label, total, { plain: !flags.progress }),
-        stages: stageRunners(),
-      };
       try {
-        const { inputs, outcomes } = await runPipeline(opts);
-        log(`stages: ${outcomes.map((o) => `${o.stage} ${o.reused ? 'reused' : `${o.seconds.toFixed(1)} s`}`).join(', ')}`);
-        if (flags.until === 'sft' || flags.until === 'ranker' || flags.until === 'rl') {
-          // The paper reports test metrics at the best (validation HR@10) and the final checkpoint.
-          const stage = flags.until === 'rl' ? 'rl' : 'sft';
-          const reports = (['best', 'final'] as const).map((checkpoint) => {
-            const r = evaluateCheckpoint(run.dir, config, inputs, { stage, checkpoint, split: 'test', backendName: backend.name });
-            run.logMetrics(stage, { kind: 'test', checkpoint, step: r.step, ...r.metrics });
-            return r;
-          });
-          process.stdout.write(`\n${run.dir}: ${stage} on test, ${reports[0].users} users, beam ${reports[0].beam}\n${testTable(reports)}\n`);
+        const { reports } = await trainRun(run, backend.name, {
+          until: flags.until,
+          resume: Boolean(flags.resume),
+          signal: abort.signal,
+          log,
+          progress: (label, total) => createProgress(label, total, { plain: !flags.progress }),
+        });
+        if (reports.length > 0) {
+          process.stdout.write(`\n${run.dir}: ${reports[0].stage} on test, ${reports[0].users} users, beam ${reports[0].beam}\n${testTable(reports)}\n`);
         }
-        run.finish('completed');
-      } catch (e) {
-        run.finish(e instanceof InterruptedError ? 'interrupted' : 'failed', e);
-        throw e;
       } finally {
         process.off('SIGINT', onSigint);
       }
