@@ -1,5 +1,78 @@
-import { Command } from 'commander';
+/**
+ * `adagrpo stratify`: the diagnostic Tables 1-3 of DESIGN 2.7 for one checkpoint and split.
+ * Prints markdown; writes `<run>/stratify/<stage>-<checkpoint>-<split>.{md,csv,json}`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../../backend.js';
+import type { Config } from '../../config/schema.js';
 import { UserError } from '../../errors.js';
+import { discBins, formatCsv, formatMarkdown, parseDifficultyEdges, rankOf, stratify, type DiscMode, type StratifyMeta } from '../../eval/stratify.js';
+import { collectStratSamples } from '../../eval/stratifyRun.js';
+import { stableStringify } from '../../hash.js';
+import { atomicWrite, atomicWriteJson } from '../../io/atomic.js';
+import { resolveCheckpoint, type CheckpointState } from '../../model/checkpoint.js';
+import type { Policy } from '../../model/policy.js';
+import type { Ranker } from '../../model/ranker.js';
+import { defaultStage, requireRunDir } from '../../runs/policyStage.js';
+import { readRunConfig } from '../../runs/run.js';
+import { prepareInputs } from '../../train/inputs.js';
+import { resolveStageDir } from '../../train/pipeline.js';
+import { loadRanker } from '../../train/ranker.js';
+import { loadPolicy } from '../../train/sft.js';
+import { createProgress } from '../progress.js';
+
+interface StratifyFlags {
+  run: string;
+  checkpoint: string;
+  stage?: 'sft' | 'rl';
+  split: 'valid' | 'test';
+  beam?: string;
+  maxUsers: string;
+  difficultyBins: string;
+  disc: 'rho' | 'quartiles';
+  compare?: string;
+  backend?: BackendChoice;
+  progress: boolean;
+}
+
+function intFlag(flag: string, v: string, min: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UserError(`${flag} must be an integer >= ${min}; got "${v}"`);
+  return n;
+}
+
+/** Dot paths where two config values differ. */
+function differingKeys(a: unknown, b: unknown, prefix: string): string[] {
+  if (typeof a === 'object' && a && typeof b === 'object' && b && !Array.isArray(a)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].flatMap((k) => differingKeys((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${prefix}.${k}`));
+  }
+  return stableStringify(a) === stableStringify(b) ? [] : [prefix];
+}
+
+/**
+ * --compare needs the same samples and the same item tuples: the data and SID settings must be
+ * equal (the cache folder, data.processedDir, may differ).
+ */
+export function assertSameData(config: Config, other: Config, runDir: string, otherDir: string): void {
+  const differ = [
+    ...differingKeys({ ...config.data, processedDir: null }, { ...other.data, processedDir: null }, 'data'),
+    ...differingKeys(config.sid, other.sid, 'sid'),
+  ];
+  if (differ.length > 0) {
+    throw new UserError(
+      `--compare: ${otherDir} was trained on other data or semantic IDs than ${runDir} (config differs at ${differ.join(', ')}); ` +
+        `compare runs made from the same data and sid settings, e.g. the same config with another rl.algorithm.`,
+    );
+  }
+}
+
+function checkpointStep(stageDir: string, which: string): number {
+  const state = JSON.parse(fs.readFileSync(path.join(resolveCheckpoint(stageDir, which), 'state.json'), 'utf8')) as CheckpointState;
+  return state.step;
+}
 
 export function registerStratify(program: Command): Command {
   return program
@@ -9,11 +82,116 @@ export function registerStratify(program: Command): Command {
         'ranker (RM) order, by policy difficulty and by reward discriminability.',
     )
     .requiredOption('--run <dir>', 'run folder made by "adagrpo train"')
-    .option('--checkpoint <which>', 'best | final | step_N', 'best')
-    .option('--split <split>', 'valid | test', 'test')
-    .option('--beam <W>', 'beam width')
-    .option('--compare <run>', 'another run: per cell, this run\'s HR@10 minus the other\'s')
-    .action(() => {
-      throw new UserError('"adagrpo stratify" is not built yet (issue 6); nothing was run.');
+    .option('--checkpoint <which>', 'best | final | last | step_N', 'best')
+    .addOption(new Option('--stage <stage>', 'whose policy: rl (default when the run has one) or sft').choices(['sft', 'rl']))
+    .addOption(new Option('--split <split>', 'which leave-one-out split').choices(['valid', 'test']).default('test'))
+    .option('--beam <W>', 'beam width (default: the run\'s eval.beam)')
+    .option('--max-users <N>', 'the first N samples of the split (0 = all)', '0')
+    .option('--difficulty-bins <edges>', 'ground-truth beam-rank edges: 1,5,10 = {1}, {2-5}, {6-10}, {11-W}, {absent}', '1,5,10')
+    .addOption(new Option('--disc <how>', 'discriminability bins: split at the gate\'s rho, or quartiles of d').choices(['rho', 'quartiles']).default('rho'))
+    .option('--compare <run>', 'another run on the same data: per cell, this run\'s HR@10 minus the other\'s (cells by THIS run)')
+    .addOption(new Option('--backend <name>', 'tfjs backend (default: the run\'s config)').choices([...BACKEND_CHOICES]))
+    .option('--no-progress', 'no progress bar')
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  adagrpo stratify --run runs/quickstart_s1\n' +
+        '  adagrpo stratify --run runs/quickstart_s1 --split valid --disc quartiles --compare runs/qs-nll_s1\n',
+    )
+    .action(async (flags: StratifyFlags) => {
+      const log = (line: string) => process.stderr.write(line + '\n');
+      const t0 = performance.now();
+      const runDir = flags.run;
+      requireRunDir(runDir);
+      const config: Config = readRunConfig(runDir);
+      const beam = flags.beam === undefined ? config.eval.beam : intFlag('--beam', flags.beam, 1);
+      const maxUsers = intFlag('--max-users', flags.maxUsers, 0);
+      const edges = parseDifficultyEdges(flags.difficultyBins);
+      const disc: DiscMode = flags.disc === 'quartiles' ? { mode: 'quartiles' } : { mode: 'rho', rho: config.gate.discriminability.rho };
+      const stage = flags.stage ?? defaultStage(runDir);
+      const stageDir = resolveStageDir(runDir, stage);
+      const step = checkpointStep(stageDir, flags.checkpoint); // UserError listing what exists
+      const rankerDir = resolveStageDir(runDir, 'ranker');
+      resolveCheckpoint(rankerDir, 'best');
+
+      let other: { dir: string; config: Config; stage: 'sft' | 'rl'; stageDir: string; step: number } | undefined;
+      if (flags.compare !== undefined) {
+        requireRunDir(flags.compare, '--compare');
+        const oc = readRunConfig(flags.compare);
+        assertSameData(config, oc, runDir, flags.compare);
+        const os = flags.stage ?? defaultStage(flags.compare);
+        const osDir = resolveStageDir(flags.compare, os);
+        other = { dir: flags.compare, config: oc, stage: os, stageDir: osDir, step: checkpointStep(osDir, flags.checkpoint) };
+      }
+
+      const backend = await initBackend(flags.backend ?? config.backend, log);
+      const inputs = await prepareInputs(config, log);
+      const sizes = { codebookSizes: inputs.sids.codebookSizes };
+      let policy: Policy | undefined;
+      let otherPolicy: Policy | undefined;
+      let ranker: Ranker | undefined;
+      let run;
+      try {
+        policy = loadPolicy(stageDir, flags.checkpoint, config, sizes);
+        ranker = loadRanker(rankerDir, 'best', config);
+        if (other) otherPolicy = loadPolicy(other.stageDir, flags.checkpoint, other.config, sizes);
+        run = collectStratSamples(policy, ranker, inputs, config, {
+          split: flags.split,
+          beam,
+          maxUsers,
+          otherPolicy,
+          progress: (label, total) => createProgress(label, total, { plain: !flags.progress }),
+        });
+      } finally {
+        policy?.dispose();
+        otherPolicy?.dispose();
+        ranker?.dispose();
+      }
+
+      const tables = stratify(run.samples, { beam, difficultyEdges: edges, disc });
+      const meta: StratifyMeta = {
+        run: runDir,
+        stage,
+        checkpoint: flags.checkpoint,
+        step,
+        split: flags.split,
+        beam,
+        inBatchNegatives: run.inBatchNegatives,
+        negativeBatch: run.negativeBatch,
+        disc,
+        ...(other ? { compare: { run: other.dir, stage: other.stage, checkpoint: flags.checkpoint, step: other.step } } : {}),
+      };
+      const md = formatMarkdown(tables, meta);
+      process.stdout.write(md);
+
+      const base = path.join(runDir, 'stratify', `${stage}-${flags.checkpoint}-${flags.split}`);
+      const ids = inputs.dataset.itemIds;
+      const seconds = (performance.now() - t0) / 1000;
+      atomicWrite(`${base}.md`, md);
+      atomicWrite(`${base}.csv`, formatCsv(tables));
+      atomicWriteJson(`${base}.json`, {
+        ...meta,
+        users: tables.n,
+        backend: backend.name,
+        seconds: { total: seconds, ...run.seconds },
+        difficultyEdges: edges,
+        discThresholds: discBins(disc, run.samples.map((s) => s.disc)).map((b) => b.lo).slice(1),
+        tables,
+        // Per sample: 1-based rank of the truth in LLM / RM / other order (0 = absent), d and reliability.
+        samples: run.samples.map((s) => ({
+          user: inputs.dataset.userIds[s.user],
+          target: ids[s.target],
+          rankLlm: rankOf(s.llm, s.target),
+          rankRm: rankOf(s.rm, s.target),
+          ...(s.other ? { rankOther: rankOf(s.other, s.target) } : {}),
+          d: s.disc,
+          ...(Number.isFinite(s.reliability) ? { reliability: s.reliability } : {}),
+        })),
+        createdAt: new Date().toISOString(),
+      });
+      log(
+        `stratify: ${tables.n} samples in ${seconds.toFixed(1)} s (beam search ${run.seconds.beam.toFixed(1)} s, ranker ${run.seconds.ranker.toFixed(1)} s` +
+          `${other ? `, compare beam search ${run.seconds.other.toFixed(1)} s` : ''}); wrote ${base}.{md,csv,json}`,
+      );
     });
 }
