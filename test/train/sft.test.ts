@@ -141,7 +141,7 @@ test('SFT trains, validates, checkpoints with best/final pointers, and the polic
   assert.throws(() => loadPolicy(dir, 'best', tinyConfig({ policy: { layers: 2, dim: 16, heads: 2, maxHistory: 5 } })), /does not match/);
 });
 
-test('interrupting and resuming reaches the same weights as an uninterrupted run', async () => {
+test('interrupting and resuming reaches bit-identical weights to an uninterrupted run', async () => {
   const config = tinyConfig();
   const inputs = tinyInputs(config);
   const straight = tmp();
@@ -208,4 +208,16 @@ test('the tensor count stays flat over training runs and evaluations', async () 
   assert.equal(tf.memory().numTensors, mid);
   policy.dispose();
   assert.equal(tf.memory().numTensors, before);
+});
+
+test('sft.steps 0 keeps the initial policy as best and final; targets "last" trains too', async () => {
+  const config = tinyConfig({ sft: { steps: 0 } });
+  const inputs = tinyInputs(config);
+  const dir = tmp();
+  const res = await trainSft(context(config, inputs, dir));
+  assert.deepEqual({ best: res.bestStep, final: res.finalStep }, { best: 0, final: 0 });
+  assert.ok(fs.existsSync(path.join(dir, 'best.json')) && fs.existsSync(path.join(dir, 'final.json')));
+  const last = tinyConfig({ sft: { steps: 3, batchSize: 8, warmupSteps: 1, targets: 'last' } });
+  const r = await trainSft(context(last, inputs, tmp()));
+  assert.equal(r.finalStep, 3);
 });
