@@ -267,37 +267,45 @@ export class Policy {
 
   /**
    * Full causal pass over [B, T] tokens. Returns the final (post-LayerNorm) hidden states and each
-   * layer's keys/values (the prompt cache when the input is a prompt).
+   * layer's keys/values (the prompt cache when the input is a prompt). With `lastOnly` the last
+   * layer runs its attention and MLP for the final position only (a prompt needs nothing else:
+   * every layer's keys/values come from that layer's input) and `hidden` is [B, 1, D].
    */
-  forward(tokens: tf.Tensor2D, positions: tf.Tensor2D, keyBias: tf.Tensor, opts: ForwardOptions = {}): { hidden: tf.Tensor3D; kT: tf.Tensor[]; v: tf.Tensor[] } {
+  forward(tokens: tf.Tensor2D, positions: tf.Tensor2D, keyBias: tf.Tensor, opts: ForwardOptions & { lastOnly?: boolean } = {}): { hidden: tf.Tensor3D; kT: tf.Tensor[]; v: tf.Tensor[] } {
     const [B, T] = tokens.shape;
     const D = this.dim;
     const rng = opts.rng;
+    const layers = this.config.layers;
     let x = dropout(tf.reshape(this.embed(tokens, positions), [B * T, D]), this.config.dropout, rng); // [B*T, D]
     const bias = tf.add(causalBias(T, 0), keyBias); // [B, 1, T, T]
     const kTs: tf.Tensor[] = [];
     const vs: tf.Tensor[] = [];
-    for (let i = 0; i < this.config.layers; i++) {
+    for (let i = 0; i < layers; i++) {
       const [q2, k2, v2] = this.qkv(x, i);
-      const q = this.splitHeads(q2, B); // [B, H, T, dh]
       const kT = this.splitHeads(k2, B, true); // [B, H, dh, T]
       const v = this.splitHeads(v2, B); // [B, H, T, dh]
-      const att = tf.softmax(tf.add(tf.matMul(q, kT), bias)); // [B, H, T, T]
-      x = this.finishBlock(x, this.merge(tf.matMul(att, v), B), i, rng);
       kTs.push(kT);
       vs.push(v);
+      if (opts.lastOnly && i === layers - 1) {
+        const lastRow = (t: tf.Tensor) => tf.reshape(tf.slice(tf.reshape(t, [B, T, D]), [0, T - 1, 0], [B, 1, D]), [B, D]);
+        const q = this.splitHeads(lastRow(q2), B); // [B, H, 1, dh]
+        const att = tf.softmax(tf.add(tf.matMul(q, kT), keyBias)); // [B, H, 1, T]: the last query sees every real key
+        x = this.finishBlock(lastRow(x), this.merge(tf.matMul(att, v), B), i, rng); // [B, D]
+      } else {
+        const q = this.splitHeads(q2, B); // [B, H, T, dh]
+        const att = tf.softmax(tf.add(tf.matMul(q, kT), bias)); // [B, H, T, T]
+        x = this.finishBlock(x, this.merge(tf.matMul(att, v), B), i, rng);
+      }
     }
-    const hidden = tf.reshape(layerNorm(x, this.p('ln_f.g'), this.p('ln_f.b')), [B, T, D]) as tf.Tensor3D;
+    const hidden = tf.reshape(layerNorm(x, this.p('ln_f.g'), this.p('ln_f.b')), [B, -1, D]) as tf.Tensor3D;
     return { hidden, kT: kTs, v: vs };
   }
 
   /** Run the prompts once; keep what completions need. */
   prefill(prompt: PromptBatch, opts: ForwardOptions = {}): PromptCache {
-    const { hidden, kT, v } = this.forward(prompt.tokens, prompt.positions, prompt.keyBias, opts);
-    const B = prompt.batch;
-    const T = prompt.length;
-    const last = tf.reshape(tf.slice(hidden, [0, T - 1, 0], [B, 1, this.dim]), [B, this.dim]) as tf.Tensor2D;
-    return { batch: B, length: T, kT, v, keyBias: prompt.keyBias, promptLen: prompt.promptLen, last };
+    const { hidden, kT, v } = this.forward(prompt.tokens, prompt.positions, prompt.keyBias, { ...opts, lastOnly: true });
+    const last = tf.reshape(hidden, [prompt.batch, this.dim]) as tf.Tensor2D;
+    return { batch: prompt.batch, length: prompt.length, kT, v, keyBias: prompt.keyBias, promptLen: prompt.promptLen, last };
   }
 
   /**
