@@ -112,7 +112,16 @@ export function registerStratify(program: Command): Command {
       const stageDir = resolveStageDir(runDir, stage);
       const step = checkpointStep(stageDir, flags.checkpoint); // UserError listing what exists
       const rankerDir = resolveStageDir(runDir, 'ranker');
-      resolveCheckpoint(rankerDir, 'best');
+      try {
+        resolveCheckpoint(rankerDir, 'best');
+      } catch (e) {
+        if (!(e instanceof UserError)) throw e;
+        throw new UserError(
+          `stratify scores the beams with the run's ranker, and ${runDir} has none (${e.message}). ` +
+            `Use a run trained through the ranker stage (adagrpo train without --until sft or data), e.g. ` +
+            `adagrpo train --config ${path.join(runDir, 'config.yaml')} --set name=<new name>: it reuses this run's cached SFT stage.`,
+        );
+      }
 
       let other: { dir: string; config: Config; stage: 'sft' | 'rl'; stageDir: string; step: number } | undefined;
       if (flags.compare !== undefined) {
