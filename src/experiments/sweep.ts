@@ -1,0 +1,270 @@
+/**
+ * `adagrpo sweep`: plan every (grid cell × seed) run, then run them one after another through
+ * the same code as `train` (injected as `execute`, so this file is testable without training).
+ * Resumable by construction: a run whose meta.json says completed is skipped, any other existing
+ * run is resumed from its checkpoints, a missing one is created. The sweep's record,
+ * `<runsDir>/sweeps/<name>/sweep.json`, lists every run with its grid values, status and the
+ * hashes of the data and upstream stages it used (what `report` checks before comparing).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadConfig, parseSet } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { UserError } from '../errors.js';
+import { atomicWriteJson } from '../io/atomic.js';
+import { runDirFor, type RunStatus } from '../runs/run.js';
+import { InterruptedError, NonFiniteLossError } from '../train/context.js';
+import { expandGrid, withSeed, type Combination, type GridAxis } from './grid.js';
+
+export const SWEEP_FORMAT = 1;
+
+/** Hashes of what a run was built from; runs compared side by side must agree on them. */
+export interface Upstream {
+  data?: string;
+  sid?: string;
+  sft?: string;
+  ranker?: string;
+}
+
+export interface SweepRunEntry {
+  name: string;
+  seed: number;
+  /** Run folder relative to the sweep folder, so runsDir can be moved as a whole. */
+  dir: string;
+  grid: Record<string, string>;
+  status: RunStatus | 'pending';
+  upstream: Upstream;
+  /** Test metrics at the best and final checkpoints, when this sweep trained or saw them. */
+  test?: Partial<Record<'best' | 'final', Record<string, number>>>;
+}
+
+export interface SweepRecord {
+  formatVersion: number;
+  name: string;
+  createdAt: string;
+  updatedAt: string;
+  /** Each `sweep` call on this folder: what it asked for. */
+  invocations: { at: string; config: string | null; sets: string[]; grid: GridAxis[]; seeds: number[] }[];
+  runs: SweepRunEntry[];
+}
+
+export type RunState = 'new' | 'completed' | 'resume';
+
+export interface PlannedRun {
+  comb: Combination;
+  config: Config;
+  dir: string;
+  state: RunState;
+  /** meta.json status of an existing run folder. */
+  status?: RunStatus;
+}
+
+export interface SweepPlan {
+  name: string;
+  sweepDir: string;
+  runs: PlannedRun[];
+}
+
+export interface PlanOptions {
+  configFile?: string;
+  sets: string[];
+  axes: GridAxis[];
+  seeds: number[];
+  namePrefix?: string;
+  backend?: string;
+}
+
+/** What to do with a run folder: create it, skip it (completed) or resume it (anything else). */
+export function runState(dir: string): { state: RunState; status?: RunStatus } {
+  if (!fs.existsSync(dir)) return { state: 'new' };
+  const metaPath = path.join(dir, 'meta.json');
+  let status: RunStatus | undefined;
+  try {
+    status = (JSON.parse(fs.readFileSync(metaPath, 'utf8')) as { status: RunStatus }).status;
+  } catch {
+    // A folder without a readable meta.json is resumed: Run.resume then explains what is wrong.
+    return { state: 'resume' };
+  }
+  return status === 'completed' ? { state: 'completed', status } : { state: 'resume', status };
+}
+
+/**
+ * Expand the grid and load every run's config before anything trains, so a bad value in any
+ * cell is reported at once (naming the cell) rather than after hours of earlier runs.
+ */
+export function planSweep(o: PlanOptions): SweepPlan {
+  const overrides = { backend: o.backend };
+  const gridKeys = new Set(o.axes.map((a) => a.key));
+  for (const s of o.sets) {
+    const key = parseSet(s).path.join('.');
+    if (key === 'name' || key === 'seed') throw new UserError(`--set ${key}=...: a sweep sets ${key} itself (use --name-prefix / --seeds)`);
+    if (gridKeys.has(key)) throw new UserError(`${key} is given both with --set and with --grid; keep one`);
+  }
+  const base = loadConfig(o.configFile, { sets: o.sets.map((s) => withSeed(s, o.seeds[0])), overrides });
+  const prefix = o.namePrefix ?? base.name;
+  if (!/^[A-Za-z0-9._+-]+$/.test(prefix)) throw new UserError(`--name-prefix "${prefix}": use letters, digits and . _ + - only (it names folders)`);
+  const runs: PlannedRun[] = [];
+  for (const comb of expandGrid(o.axes, o.seeds, prefix)) {
+    let config: Config;
+    try {
+      config = loadConfig(o.configFile, { sets: [...o.sets.map((s) => withSeed(s, comb.seed)), ...comb.sets], overrides });
+    } catch (e) {
+      if (e instanceof UserError) throw new UserError(`grid cell ${JSON.stringify(comb.grid)}, seed ${comb.seed}: ${e.message}`);
+      throw e;
+    }
+    if (config.runsDir !== base.runsDir) throw new UserError(`runsDir differs between grid cells (${base.runsDir} vs ${config.runsDir}); a sweep lives in one runsDir`);
+    const dir = runDirFor(config);
+    runs.push({ comb, config, dir, ...runState(dir) });
+  }
+  return { name: prefix, sweepDir: path.join(base.runsDir, 'sweeps', prefix), runs };
+}
+
+export function sweepRecordPath(sweepDir: string): string {
+  return path.join(sweepDir, 'sweep.json');
+}
+
+export function readSweepRecord(sweepDir: string): SweepRecord | null {
+  const file = sweepRecordPath(sweepDir);
+  if (!fs.existsSync(file)) return null;
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as SweepRecord;
+  } catch (e) {
+    throw new UserError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+}
+
+/** Upstream hashes a run folder itself records: the shared-stage pointers sft/ and ranker/stage.json. */
+export function stagePointers(runDir: string): Upstream {
+  const out: Upstream = {};
+  for (const stage of ['sft', 'ranker'] as const) {
+    const file = path.join(runDir, stage, 'stage.json');
+    if (fs.existsSync(file)) out[stage] = (JSON.parse(fs.readFileSync(file, 'utf8')) as { hash: string }).hash;
+  }
+  return out;
+}
+
+/** What `execute` reports for a run it trained. */
+export interface ExecuteResult {
+  upstream: Upstream;
+  test?: SweepRunEntry['test'];
+}
+
+export interface SweepDeps {
+  /** Train (resume = continue the existing folder) one run to completion, as `train` would. */
+  execute(run: PlannedRun, resume: boolean): Promise<ExecuteResult>;
+  log(line: string): void;
+  signal: AbortSignal;
+  now?: () => number;
+}
+
+export interface SweepResult {
+  trained: number;
+  skipped: number;
+  failed: { name: string; seed: number; error: string }[];
+}
+
+/** `[#####.....]` of width w for done/total. */
+export function textBar(done: number, total: number, width = 24): string {
+  const full = total === 0 ? width : Math.round((width * done) / total);
+  return `[${'#'.repeat(full)}${'.'.repeat(width - full)}]`;
+}
+
+function duration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.round(seconds);
+  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
+
+const pct = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(4));
+
+/**
+ * Run the plan in order and keep sweep.json current after every run. A run that stops on a
+ * non-finite loss is recorded failed and the sweep goes on; Ctrl-C (InterruptedError) and any
+ * other error stop the sweep after recording where it was. Calling it again continues.
+ */
+export async function runSweep(plan: SweepPlan, deps: SweepDeps, invocation: SweepRecord['invocations'][number]): Promise<SweepResult> {
+  const now = deps.now ?? Date.now;
+  const nowIso = () => new Date(now()).toISOString();
+  const previous = readSweepRecord(plan.sweepDir);
+  const record: SweepRecord = previous ?? { formatVersion: SWEEP_FORMAT, name: plan.name, createdAt: nowIso(), updatedAt: nowIso(), invocations: [], runs: [] };
+  record.invocations.push(invocation);
+  const entryOf = (p: PlannedRun): SweepRunEntry => {
+    const rel = path.relative(plan.sweepDir, p.dir);
+    let e = record.runs.find((r) => r.dir === rel);
+    if (!e) {
+      e = { name: p.comb.name, seed: p.comb.seed, dir: rel, grid: p.comb.grid, status: p.status ?? 'pending', upstream: {} };
+      record.runs.push(e);
+    }
+    return e;
+  };
+  const save = () => {
+    record.updatedAt = nowIso();
+    atomicWriteJson(sweepRecordPath(plan.sweepDir), record);
+  };
+  for (const p of plan.runs) {
+    const e = entryOf(p);
+    if (p.state !== 'new') e.upstream = { ...e.upstream, ...stagePointers(p.dir) };
+  }
+  save();
+
+  const total = plan.runs.length;
+  const result: SweepResult = { trained: 0, skipped: 0, failed: [] };
+  const t0 = now();
+  let trainedSeconds = 0;
+  const overall = (done: number) => {
+    // Only runs still to train cost time; completed ones are skipped in an instant.
+    const left = plan.runs.slice(done).filter((r) => r.state !== 'completed').length;
+    const perRun = result.trained > 0 ? trainedSeconds / result.trained : NaN;
+    deps.log(
+      `sweep ${textBar(done, total)} ${done}/${total} runs (${result.trained} trained, ${result.skipped} skipped, ${result.failed.length} failed), ` +
+        `${duration((now() - t0) / 1000)} elapsed${done < total ? `, ~${duration(perRun * left)} left` : ''}`,
+    );
+  };
+  for (const [i, p] of plan.runs.entries()) {
+    const tag = `[${i + 1}/${total}] ${path.basename(p.dir)}`;
+    const e = entryOf(p);
+    if (p.state === 'completed') {
+      deps.log(`${tag}: completed earlier, skipped`);
+      e.status = 'completed';
+      result.skipped++;
+      overall(i + 1);
+      continue;
+    }
+    if (deps.signal.aborted) {
+      save();
+      throw new InterruptedError('sweep', i);
+    }
+    const resume = p.state === 'resume';
+    deps.log(`${tag}: ${resume ? `resuming (was ${p.status ?? 'unfinished'})` : 'starting'} ${JSON.stringify(p.comb.grid)} seed ${p.comb.seed}`);
+    const started = now();
+    e.status = 'running';
+    save();
+    try {
+      const r = await deps.execute(p, resume);
+      e.status = 'completed';
+      e.upstream = { ...e.upstream, ...r.upstream };
+      if (r.test) e.test = r.test;
+      const secs = (now() - started) / 1000;
+      trainedSeconds += secs;
+      result.trained++;
+      deps.log(`${tag}: completed in ${duration(secs)}; test HR@10 best ${pct(r.test?.best?.['hr@10'])}, final ${pct(r.test?.final?.['hr@10'])}`);
+    } catch (err) {
+      e.status = err instanceof InterruptedError ? 'interrupted' : 'failed';
+      e.upstream = { ...e.upstream, ...stagePointers(p.dir) };
+      save();
+      if (err instanceof NonFiniteLossError) {
+        result.failed.push({ name: p.comb.name, seed: p.comb.seed, error: err.message });
+        deps.log(`${tag}: failed: ${err.message}`);
+        overall(i + 1);
+        continue;
+      }
+      if (err instanceof InterruptedError) {
+        err.message = `${err.message.replace(/ Continue with --resume\.$/, '')} Run the same sweep command again to continue the sweep.`;
+      }
+      throw err;
+    }
+    save();
+    overall(i + 1);
+  }
+  return result;
+}
