@@ -1,0 +1,506 @@
+/**
+ * `adagrpo report`: runs grouped by configuration (everything but the seed), test metrics at the
+ * best and final checkpoints as mean ± 95% CI over seeds, and paired comparisons against a
+ * baseline configuration on the same seeds (per-seed differences, their mean and CI, paired
+ * t-test). Pairing is only meaningful when the runs of a seed share data, semantic IDs, SFT
+ * policy and ranker, so `checkUpstream` refuses anything else. Pure functions over run folders;
+ * the command file only prints and writes.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/schema.js';
+import { UserError } from '../errors.js';
+import { hashOf, stableStringify } from '../hash.js';
+import { readMetrics, readRunConfig, type RunStatus } from '../runs/run.js';
+import { meanCi, pairedTTest, type MeanCi, type PairedTest } from './stats.js';
+import { readSweepRecord, stagePointers, type SweepRunEntry, type Upstream } from './sweep.js';
+import { parseValue } from './grid.js';
+
+export const CHECKPOINTS = ['best', 'final'] as const;
+export type Checkpoint = (typeof CHECKPOINTS)[number];
+export const DEFAULT_METRICS = ['hr@10', 'ndcg@10', 'hallucination@10'];
+
+export interface RunRecord {
+  dir: string;
+  /** Folder name, e.g. quickstart-rl.algorithm_nll_s1. */
+  label: string;
+  config: Config;
+  seed: number;
+  status: RunStatus;
+  /** Test metrics of the RL policy at each checkpoint (absent when not evaluated). */
+  test: Partial<Record<Checkpoint, Record<string, number>>>;
+  upstream: Upstream;
+}
+
+/** Fields of a metrics.jsonl row that are bookkeeping, not metrics. */
+const ROW_FIELDS = new Set(['stage', 'time', 'kind', 'checkpoint', 'step', 'split']);
+
+/**
+ * Test metrics at best and final: `<run>/eval/rl-<checkpoint>-test.json` (its `metrics` object,
+ * written by train and by `eval --stage rl`), else the last `kind: 'test'` row of the rl stage in
+ * metrics.jsonl.
+ */
+export function readTestMetrics(runDir: string): RunRecord['test'] {
+  const out: RunRecord['test'] = {};
+  const rows = readMetrics(runDir, 'rl').filter((r) => r.kind === 'test');
+  for (const ck of CHECKPOINTS) {
+    const file = path.join(runDir, 'eval', `rl-${ck}-test.json`);
+    if (fs.existsSync(file)) {
+      out[ck] = (JSON.parse(fs.readFileSync(file, 'utf8')) as { metrics: Record<string, number> }).metrics;
+      continue;
+    }
+    const row = rows.filter((r) => r.checkpoint === ck).pop();
+    if (row) out[ck] = Object.fromEntries(Object.entries(row).filter(([k, v]) => !ROW_FIELDS.has(k) && typeof v === 'number')) as Record<string, number>;
+  }
+  return out;
+}
+
+export function loadRun(dir: string, entry?: SweepRunEntry): RunRecord {
+  const config = readRunConfig(dir);
+  let status: RunStatus = 'running';
+  try {
+    status = (JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8')) as { status: RunStatus }).status;
+  } catch {
+    throw new UserError(`${dir}: no readable meta.json; is it a run folder made by "adagrpo train" or "sweep"?`);
+  }
+  return {
+    dir,
+    label: path.basename(path.resolve(dir)),
+    config,
+    seed: config.seed,
+    status,
+    test: readTestMetrics(dir),
+    // The folder's own stage pointers are the truth; the sweep adds data and SID hashes.
+    upstream: { ...(entry?.upstream ?? {}), ...stagePointers(dir) },
+  };
+}
+
+export interface Collected {
+  runs: RunRecord[];
+  /** Sweep folders among the inputs (where the report is written by default). */
+  sweepDirs: string[];
+  /** Runs left out, and why. */
+  notes: string[];
+}
+
+/** Run folders (config.yaml) and sweep folders (sweep.json) → the completed runs, in the order given. */
+export function collectRuns(paths: readonly string[]): Collected {
+  if (paths.length === 0) throw new UserError('report: give run folders or a sweep folder (<runsDir>/sweeps/<name>)');
+  const out: Collected = { runs: [], sweepDirs: [], notes: [] };
+  const seen = new Set<string>();
+  const add = (dir: string, entry?: SweepRunEntry) => {
+    const abs = path.resolve(dir);
+    if (seen.has(abs)) return;
+    seen.add(abs);
+    const run = loadRun(dir, entry);
+    if (run.status !== 'completed') {
+      out.notes.push(`${run.label}: left out (status ${run.status}); finish it with "sweep" or "train --resume"`);
+      return;
+    }
+    out.runs.push(run);
+  };
+  for (const p of paths) {
+    if (!fs.existsSync(p) || !fs.statSync(p).isDirectory()) throw new UserError(`report: ${p} is not a folder`);
+    const sweep = readSweepRecord(p);
+    if (sweep) {
+      out.sweepDirs.push(p);
+      for (const e of sweep.runs) {
+        const dir = path.join(p, e.dir);
+        if (!fs.existsSync(dir)) {
+          out.notes.push(`${path.basename(dir)}: left out (not started)`);
+          continue;
+        }
+        add(dir, e);
+      }
+    } else if (fs.existsSync(path.join(p, 'config.yaml'))) add(p);
+    else throw new UserError(`report: ${p} is neither a run folder (no config.yaml) nor a sweep folder (no sweep.json)`);
+  }
+  if (out.runs.length === 0) throw new UserError(`report: no completed runs among ${paths.join(', ')}${out.notes.length ? `:\n  ${out.notes.join('\n  ')}` : ''}`);
+  return out;
+}
+
+/** Config → dot path → value (arrays are leaves). */
+export function flatten(v: unknown, prefix = '', out = new Map<string, unknown>()): Map<string, unknown> {
+  if (v && typeof v === 'object' && !Array.isArray(v)) {
+    for (const [k, x] of Object.entries(v)) flatten(x, prefix ? `${prefix}.${k}` : k, out);
+  } else out.set(prefix, v);
+  return out;
+}
+
+/** Dot paths where a and b differ. */
+export function diffPaths(a: unknown, b: unknown, prefix = ''): string[] {
+  const fa = flatten(a, prefix);
+  const fb = flatten(b, prefix);
+  const keys = [...new Set([...fa.keys(), ...fb.keys()])];
+  return keys.filter((k) => stableStringify(fa.get(k)) !== stableStringify(fb.get(k))).sort();
+}
+
+/**
+ * What identifies a configuration: the config less the seed and the keys that name or place a
+ * run. A random-gate run matched to the run of its own seed (`..._s<seed>`) names its seed in
+ * matchRun; that is written back as `_s{seed}` so the seeds of one configuration group together.
+ */
+export function configIdentity(config: Config): Record<string, unknown> {
+  const { seed, name, runsDir, backend, ...rest } = config;
+  void name;
+  void runsDir;
+  void backend;
+  const matchRun = rest.rl.randomGate.matchRun;
+  if (matchRun && matchRun.endsWith(`_s${seed}`)) {
+    return { ...rest, rl: { ...rest.rl, randomGate: { ...rest.rl.randomGate, matchRun: `${matchRun.slice(0, -String(seed).length)}{seed}` } } };
+  }
+  return rest;
+}
+
+export interface ConfigGroup {
+  key: string;
+  /** `k=v, k=v` over the keys in which the groups differ (the grid values, for a sweep). */
+  label: string;
+  /** Those keys and values, for CSV columns. */
+  values: Record<string, string>;
+  identity: Record<string, unknown>;
+  /** Sorted by seed. */
+  runs: RunRecord[];
+}
+
+const show = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v) ?? 'null');
+
+/** Group runs by configuration identity, in order of first appearance; refuses two runs of one configuration and seed. */
+export function groupRuns(runs: readonly RunRecord[]): ConfigGroup[] {
+  const byKey = new Map<string, ConfigGroup>();
+  for (const r of runs) {
+    const identity = configIdentity(r.config);
+    const key = hashOf(identity);
+    let g = byKey.get(key);
+    if (!g) {
+      g = { key, label: '', values: {}, identity, runs: [] };
+      byKey.set(key, g);
+    }
+    const twin = g.runs.find((x) => x.seed === r.seed);
+    if (twin) {
+      throw new UserError(
+        `${twin.dir} and ${r.dir} have the same configuration and seed ${r.seed}; one of them would be counted twice. Pass only one of them.`,
+      );
+    }
+    g.runs.push(r);
+  }
+  const groups = [...byKey.values()];
+  for (const g of groups) g.runs.sort((a, b) => a.seed - b.seed);
+  const flat = groups.map((g) => flatten(g.identity));
+  const varying = [...new Set(flat.flatMap((f) => [...f.keys()]))].filter((k) => new Set(flat.map((f) => stableStringify(f.get(k)))).size > 1);
+  for (const [i, g] of groups.entries()) {
+    g.values = Object.fromEntries(varying.map((k) => [k, show(flat[i].get(k))]));
+    g.label = varying.length ? varying.map((k) => `${k}=${g.values[k]}`).join(', ') : g.runs[0].label.replace(/_s\d+$/, '');
+  }
+  return groups;
+}
+
+/** Config sections each upstream artefact depends on (pipeline.stageKey), to explain a mismatch. */
+const DEPENDS: Record<'data' | 'sid' | 'sft' | 'ranker', string[]> = {
+  data: ['data'],
+  sid: ['data', 'sid'],
+  sft: ['data', 'sid', 'policy', 'sft', 'eval'],
+  ranker: ['data', 'ranker', 'eval'],
+};
+const WHAT = { data: 'data', sid: 'semantic IDs', sft: 'SFT stage', ranker: 'ranker stage' };
+
+/** The settings two runs differ in among those `part` depends on (where the data cache lives does not count). */
+function settingsDiff(a: RunRecord, b: RunRecord, part: keyof typeof DEPENDS): string[] {
+  const pick = (c: Config) => {
+    const { processedDir, name, ...data } = c.data;
+    void processedDir;
+    void name;
+    const all: Record<string, unknown> = { ...c, data };
+    return Object.fromEntries(DEPENDS[part].map((s) => [s, all[s]]));
+  };
+  return diffPaths(pick(a.config), pick(b.config));
+}
+
+/**
+ * Refuse (UserError naming the runs and what differs) unless every run used the same data and
+ * semantic IDs, and the runs of each seed share one SFT stage and one ranker stage. Hashes are
+ * compared where the sweep or the run recorded them, the settings where it did not.
+ */
+export function checkUpstream(runs: readonly RunRecord[]): void {
+  const problems: string[] = [];
+  for (const part of ['data', 'sid'] as const) {
+    const ref = runs[0];
+    for (const r of runs.slice(1)) {
+      const [ha, hb] = [ref.upstream[part], r.upstream[part]];
+      const diff = settingsDiff(ref, r, part);
+      if (ha && hb ? ha !== hb : diff.length > 0) {
+        problems.push(
+          `${WHAT[part]} differ: ${ref.label}${ha ? ` (${part} hash ${ha})` : ''} vs ${r.label}${hb ? ` (${part} hash ${hb})` : ''}` +
+            (diff.length ? `; settings that differ: ${diff.join(', ')}` : '; same settings, so the input files changed between the runs'),
+        );
+        break;
+      }
+    }
+  }
+  const seeds = [...new Set(runs.map((r) => r.seed))].sort((a, b) => a - b);
+  for (const seed of seeds) {
+    const ofSeed = runs.filter((r) => r.seed === seed);
+    for (const stage of ['sft', 'ranker'] as const) {
+      const byHash = new Map<string, RunRecord[]>();
+      for (const r of ofSeed) {
+        const h = r.upstream[stage];
+        if (h) byHash.set(h, [...(byHash.get(h) ?? []), r]);
+      }
+      if (byHash.size > 1) {
+        const sets = [...byHash.entries()].map(([h, rs]) => `${stage}-${h}: ${rs.map((r) => r.label).join(', ')}`);
+        const [a, b] = [...byHash.values()].map((rs) => rs[0]);
+        const diff = settingsDiff(a, b, stage);
+        problems.push(
+          `seed ${seed}: the runs do not share one ${WHAT[stage]} (${sets.join('; ')})` + (diff.length ? `; settings that differ: ${diff.join(', ')}` : ''),
+        );
+      }
+    }
+  }
+  if (problems.length > 0) {
+    throw new UserError(
+      `cannot compare these runs: their data or upstream stages differ:\n  - ${problems.join('\n  - ')}\n` +
+        'A comparison over seeds needs every configuration of a seed to start from the same data, semantic IDs, SFT policy ' +
+        'and ranker (a sweep over RL settings guarantees it). Report such runs separately.',
+    );
+  }
+}
+
+/** `--baseline key=value` (repeatable): the conditions a baseline configuration meets. */
+export function parseBaseline(exprs: readonly string[]): { key: string; value: unknown }[] {
+  return exprs.map((e) => {
+    const eq = e.indexOf('=');
+    if (eq <= 0) throw new UserError(`--baseline expects key.path=value, e.g. rl.algorithm=nll; got "${e}"`);
+    return { key: e.slice(0, eq).trim(), value: parseValue(e.slice(eq + 1)) };
+  });
+}
+
+/**
+ * For each group, its baseline: among the groups meeting every condition, the one equal to the
+ * group except at the baseline keys (nll at the same λ as grpo+nll at that λ); else the only
+ * baseline group there is; else none. A group is not compared with itself.
+ */
+export function baselineFor(groups: readonly ConfigGroup[], conditions: readonly { key: string; value: unknown }[]): Map<ConfigGroup, ConfigGroup> {
+  const matches = (g: ConfigGroup) => {
+    const f = flatten(g.identity);
+    return conditions.every((c) => stableStringify(f.get(c.key)) === stableStringify(c.value));
+  };
+  for (const c of conditions) {
+    if (!groups.some((g) => flatten(g.identity).has(c.key))) throw new UserError(`--baseline ${c.key}: no such config key`);
+  }
+  const bases = groups.filter(matches);
+  if (bases.length === 0) {
+    const seen = conditions.map((c) => `${c.key} takes ${[...new Set(groups.map((g) => show(flatten(g.identity).get(c.key))))].join(', ')}`);
+    throw new UserError(`--baseline ${conditions.map((c) => `${c.key}=${show(c.value)}`).join(' ')} matches no configuration (${seen.join('; ')})`);
+  }
+  const keys = new Set(conditions.map((c) => c.key));
+  const rest = (g: ConfigGroup) => stableStringify([...flatten(g.identity)].filter(([k]) => !keys.has(k)));
+  const out = new Map<ConfigGroup, ConfigGroup>();
+  for (const g of groups) {
+    if (bases.includes(g)) continue;
+    const twin = bases.find((b) => rest(b) === rest(g));
+    const base = twin ?? (bases.length === 1 ? bases[0] : undefined);
+    if (base) out.set(g, base);
+  }
+  return out;
+}
+
+export interface SummaryRow {
+  group: ConfigGroup;
+  checkpoint: Checkpoint;
+  metric: string;
+  ci: MeanCi;
+  seeds: number[];
+  values: number[];
+}
+
+/** Mean and 95% CI over the seeds that have the metric, per group × checkpoint × metric. */
+export function summarize(groups: readonly ConfigGroup[], metrics: readonly string[]): SummaryRow[] {
+  const rows: SummaryRow[] = [];
+  for (const ck of CHECKPOINTS) {
+    for (const group of groups) {
+      for (const metric of metrics) {
+        const have = group.runs.filter((r) => typeof r.test[ck]?.[metric] === 'number');
+        const values = have.map((r) => r.test[ck]![metric]);
+        rows.push({ group, checkpoint: ck, metric, ci: meanCi(values), seeds: have.map((r) => r.seed), values });
+      }
+    }
+  }
+  return rows;
+}
+
+export interface PairedRow {
+  group: ConfigGroup;
+  baseline: ConfigGroup;
+  checkpoint: Checkpoint;
+  metric: string;
+  seeds: number[];
+  test: PairedTest;
+}
+
+/** group − baseline on each seed both have (with the metric), paired t-test over those seeds. */
+export function compare(groups: readonly ConfigGroup[], baselines: Map<ConfigGroup, ConfigGroup>, metrics: readonly string[]): PairedRow[] {
+  const rows: PairedRow[] = [];
+  for (const ck of CHECKPOINTS) {
+    for (const group of groups) {
+      const baseline = baselines.get(group);
+      if (!baseline) continue;
+      for (const metric of metrics) {
+        const a: number[] = [];
+        const b: number[] = [];
+        const seeds: number[] = [];
+        for (const r of group.runs) {
+          const x = r.test[ck]?.[metric];
+          const y = baseline.runs.find((s) => s.seed === r.seed)?.test[ck]?.[metric];
+          if (typeof x === 'number' && typeof y === 'number') {
+            a.push(x);
+            b.push(y);
+            seeds.push(r.seed);
+          }
+        }
+        rows.push({ group, baseline, checkpoint: ck, metric, seeds, test: pairedTTest(a, b) });
+      }
+    }
+  }
+  return rows;
+}
+
+export interface TrainingRow {
+  group: ConfigGroup;
+  /** Per run: the mean over RL steps; then mean and CI over runs. */
+  admission: MeanCi;
+  effectiveRlWeight: MeanCi;
+  steps: number[];
+}
+
+/**
+ * Mean admission rate and effective RL weight (λ·mean c) over each run's RL steps: what the
+ * matched controls (random gate at the same admission, grpo+nll at the same effective weight)
+ * must reproduce. A step logged twice (re-run after a resume) counts once, its last row.
+ */
+export function trainingSummary(groups: readonly ConfigGroup[]): TrainingRow[] {
+  return groups.map((group) => {
+    const perRun = group.runs.map((r) => {
+      const byStep = new Map<number, Record<string, unknown>>();
+      for (const row of readMetrics(r.dir, 'rl')) if (row.kind === undefined && typeof row.admission === 'number') byStep.set(row.step as number, row);
+      const rows = [...byStep.values()];
+      const avg = (k: string) => (rows.length ? rows.reduce((s, x) => s + (x[k] as number), 0) / rows.length : NaN);
+      return { admission: avg('admission'), eff: avg('effectiveRlWeight'), steps: rows.length };
+    });
+    const finite = (xs: number[]) => xs.filter(Number.isFinite);
+    return {
+      group,
+      admission: meanCi(finite(perRun.map((p) => p.admission))),
+      effectiveRlWeight: meanCi(finite(perRun.map((p) => p.eff))),
+      steps: perRun.map((p) => p.steps),
+    };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+const f4 = (v: number) => (Number.isFinite(v) ? v.toFixed(4) : v === Infinity ? '+inf' : v === -Infinity ? '-inf' : '-');
+const signed = (v: number) => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${v.toFixed(4)}` : '-');
+export const fmtP = (p: number) => (!Number.isFinite(p) ? '-' : p < 1e-4 ? '<0.0001' : p.toFixed(4));
+/** `0.1234 ± 0.0040`; the ± part is omitted for a single seed (no interval). */
+export const fmtCi = (ci: MeanCi) => (ci.n === 0 ? '-' : Number.isFinite(ci.half) ? `${f4(ci.mean)} ± ${f4(ci.half)}` : f4(ci.mean));
+const cell = (s: string) => s.replace(/\|/g, '\\|');
+
+function mdTable(header: string[], rows: string[][]): string {
+  return [`| ${header.map(cell).join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
+}
+
+export interface ReportInput {
+  title: string;
+  groups: ConfigGroup[];
+  metrics: string[];
+  summary: SummaryRow[];
+  paired: PairedRow[];
+  training: TrainingRow[];
+  baselineLabel: string | null;
+  notes: string[];
+}
+
+export function renderMarkdown(r: ReportInput): string {
+  const nRuns = r.groups.reduce((s, g) => s + g.runs.length, 0);
+  const out: string[] = [
+    `# ${r.title}`,
+    '',
+    `${nRuns} completed runs in ${r.groups.length} configuration${r.groups.length > 1 ? 's' : ''}. Test metrics of the RL policy at the best checkpoint ` +
+      '(highest validation HR@10) and at the final one: mean ± half-width of the 95% confidence interval over seeds ' +
+      '(t distribution, n−1 degrees of freedom; no interval for one seed).',
+  ];
+  for (const ck of CHECKPOINTS) {
+    out.push('', `## Test metrics at the ${ck} checkpoint`, '');
+    const rows = r.groups.map((g) => {
+      const cells = r.metrics.map((m) => fmtCi(r.summary.find((s) => s.group === g && s.checkpoint === ck && s.metric === m)!.ci));
+      const seeds = r.summary.find((s) => s.group === g && s.checkpoint === ck)!.seeds;
+      return [g.label, String(seeds.length), seeds.join(','), ...cells];
+    });
+    out.push(mdTable(['configuration', 'n', 'seeds', ...r.metrics], rows));
+  }
+  if (r.baselineLabel !== null) {
+    for (const ck of CHECKPOINTS) {
+      const rows = r.paired.filter((p) => p.checkpoint === ck);
+      out.push('', `## Paired differences against the baseline (${r.baselineLabel}), ${ck} checkpoint`, '');
+      if (rows.length === 0) {
+        out.push('No other configuration to compare.');
+        continue;
+      }
+      out.push(
+        'Configuration − baseline on each seed (same data, SFT policy and ranker); mean difference with its 95% CI; p: two-sided paired t-test.',
+        '',
+      );
+      out.push(
+        mdTable(
+          ['configuration', 'baseline', 'metric', 'n', 'per-seed differences', 'mean diff', '95% CI', 'p'],
+          rows.map((p) => [
+            p.group.label,
+            p.baseline.label,
+            p.metric,
+            String(p.test.n),
+            p.seeds.map((s, i) => `s${s}: ${signed(p.test.diffs[i])}`).join(', '),
+            signed(p.test.mean),
+            Number.isFinite(p.test.half) ? `[${signed(p.test.low)}, ${signed(p.test.high)}]` : '-',
+            fmtP(p.test.p),
+          ]),
+        ),
+      );
+    }
+  }
+  out.push('', '## RL training', '', 'Mean over each run\'s RL steps, then over seeds (± 95% CI): the rates the matched controls must reproduce.', '');
+  out.push(
+    mdTable(
+      ['configuration', 'n', 'admission rate', 'effective RL weight', 'steps'],
+      r.training.map((t) => [t.group.label, String(t.group.runs.length), fmtCi(t.admission), fmtCi(t.effectiveRlWeight), [...new Set(t.steps)].join(',')]),
+    ),
+  );
+  if (r.notes.length) out.push('', '## Notes', '', ...r.notes.map((n) => `- ${n}`));
+  return out.join('\n') + '\n';
+}
+
+/** RFC 4180 quoting: fields with a comma, quote or newline are quoted, quotes doubled. */
+export function csvField(v: string | number): string {
+  const s = typeof v === 'number' ? (Number.isFinite(v) ? String(v) : '') : v;
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+function csv(header: string[], rows: (string | number)[][]): string {
+  return [header, ...rows].map((r) => r.map(csvField).join(',')).join('\n') + '\n';
+}
+
+/** One row per configuration × checkpoint × metric; the varying keys as their own columns. */
+export function summaryCsv(groups: readonly ConfigGroup[], rows: readonly SummaryRow[]): string {
+  const keys = Object.keys(groups[0]?.values ?? {});
+  return csv(
+    ['configuration', ...keys, 'checkpoint', 'metric', 'n', 'seeds', 'mean', 'sd', 'ci95_low', 'ci95_high', 'values'],
+    rows.map((r) => [r.group.label, ...keys.map((k) => r.group.values[k]), r.checkpoint, r.metric, r.ci.n, r.seeds.join(' '), r.ci.mean, r.ci.sd, r.ci.low, r.ci.high, r.values.join(' ')]),
+  );
+}
+
+export function pairedCsv(rows: readonly PairedRow[]): string {
+  return csv(
+    ['configuration', 'baseline', 'checkpoint', 'metric', 'n', 'seeds', 'differences', 'mean_diff', 'ci95_low', 'ci95_high', 't', 'df', 'p'],
+    rows.map((r) => [r.group.label, r.baseline.label, r.checkpoint, r.metric, r.test.n, r.seeds.join(' '), r.test.diffs.join(' '), r.test.mean, r.test.low, r.test.high, r.test.t, r.test.df, r.test.p]),
+  );
+}

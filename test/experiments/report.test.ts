@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { UserError } from '../../src/errors.js';
+import {
+  baselineFor,
+  checkUpstream,
+  collectRuns,
+  compare,
+  configIdentity,
+  csvField,
+  groupRuns,
+  pairedCsv,
+  parseBaseline,
+  readTestMetrics,
+  renderMarkdown,
+  summarize,
+  summaryCsv,
+  trainingSummary,
+} from '../../src/experiments/report.js';
+import { tmpDir } from '../helpers/tmp.js';
+import { fakeConfig, writeFakeRun } from './fixtures.js';
+
+const close = (a: number, b: number, tol = 1e-4) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b} (tol ${tol})`);
+
+// Test HR@10 at best: nll 0.10/0.12/0.11, adagrpo 0.12/0.13/0.13 on seeds 1/2/3.
+const HR = { nll: [0.1, 0.12, 0.11], adagrpo: [0.12, 0.13, 0.13] };
+
+function twoConfigs(runsDir: string): string[] {
+  const dirs: string[] = [];
+  for (const alg of ['nll', 'adagrpo'] as const) {
+    HR[alg].forEach((hr, i) => {
+      const seed = i + 1;
+      dirs.push(
+        writeFakeRun({
+          runsDir,
+          name: `qs-rl.algorithm_${alg}`,
+          seed,
+          sets: [`rl.algorithm=${alg}`],
+          test: { best: { 'hr@10': hr, 'hallucination@10': 0.01 * seed }, final: { 'hr@10': hr - 0.01, 'hallucination@10': 0.02 } },
+          rl: [
+            { step: 1, admission: alg === 'nll' ? 0 : 0.2, effectiveRlWeight: alg === 'nll' ? 0 : 0.2 },
+            { step: 2, admission: alg === 'nll' ? 0 : 0.4, effectiveRlWeight: alg === 'nll' ? 0 : 0.4 },
+            // Step 2 logged again after a resume: the last row counts, once.
+            { step: 2, admission: alg === 'nll' ? 0 : 0.4 * seed, effectiveRlWeight: alg === 'nll' ? 0 : 0.4 * seed },
+            { step: 2, kind: 'valid', 'hr@10': 0.1 },
+          ],
+        }),
+      );
+    });
+  }
+  return dirs;
+}
+
+describe('collecting and grouping runs', () => {
+  it('reads test metrics from eval/rl-<checkpoint>-test.json, else from kind "test" rows', () => {
+    const runsDir = tmpDir();
+    const a = writeFakeRun({ runsDir, name: 'a', seed: 1, test: { best: { 'hr@10': 0.2 } } });
+    const b = writeFakeRun({ runsDir, name: 'b', seed: 1, rl: [{ kind: 'test', checkpoint: 'final', step: 4, 'hr@10': 0.3, time: 'x' }] });
+    assert.deepEqual(readTestMetrics(a), { best: { 'hr@10': 0.2 } });
+    assert.deepEqual(readTestMetrics(b), { final: { 'hr@10': 0.3 } });
+  });
+
+  it('groups by everything but the seed, labels by the keys that differ, leaves unfinished runs out', () => {
+    const runsDir = tmpDir();
+    const dirs = twoConfigs(runsDir);
+    const stray = writeFakeRun({ runsDir, name: 'qs-rl.algorithm_nll', seed: 4, sets: ['rl.algorithm=nll'], status: 'interrupted' });
+    const { runs, notes } = collectRuns([...dirs, stray]);
+    assert.equal(runs.length, 6);
+    assert.match(notes[0], /qs-rl.algorithm_nll_s4: left out \(status interrupted\)/);
+    const groups = groupRuns(runs);
+    assert.deepEqual(
+      groups.map((g) => [g.label, g.runs.map((r) => r.seed)]),
+      [
+        ['rl.algorithm=nll', [1, 2, 3]],
+        ['rl.algorithm=adagrpo', [1, 2, 3]],
+      ],
+    );
+    assert.deepEqual(groups[1].values, { 'rl.algorithm': 'adagrpo' });
+  });
+
+  it('refuses two runs of one configuration and seed, and folders that are not runs', () => {
+    const runsDir = tmpDir();
+    const a = writeFakeRun({ runsDir, name: 'a', seed: 1 });
+    const b = writeFakeRun({ runsDir, name: 'b', seed: 1 });
+    assert.throws(() => groupRuns(collectRuns([a, b]).runs), /same configuration and seed 1/);
+    assert.throws(() => collectRuns([runsDir]), /neither a run folder/);
+  });
+
+  it('a random gate matched to the run of its own seed groups across seeds', () => {
+    const runsDir = tmpDir();
+    const id = (seed: number) => configIdentity(fakeConfig(runsDir, 'rg', seed, [`rl.randomGate.matchRun=runs/ada_s${seed}`]));
+    assert.deepEqual(id(1), id(2));
+    assert.equal((id(1).rl as { randomGate: { matchRun: string } }).randomGate.matchRun, 'runs/ada_s{seed}');
+  });
+});
+
+describe('checkUpstream', () => {
+  it('accepts runs that share data, and per seed the SFT and ranker stages', () => {
+    const runsDir = tmpDir();
+    checkUpstream(collectRuns(twoConfigs(runsDir)).runs);
+  });
+
+  it('refuses runs of one seed with different SFT stages, naming the seed, the runs and the settings', () => {
+    const runsDir = tmpDir();
+    const a = writeFakeRun({ runsDir, name: 'a', seed: 2, sft: 'aaa' });
+    const b = writeFakeRun({ runsDir, name: 'b', seed: 2, sft: 'bbb', sets: ['sft.steps=7', 'rl.lambda=0.3'] });
+    assert.throws(
+      () => checkUpstream(collectRuns([a, b]).runs),
+      (e: unknown) =>
+        e instanceof UserError &&
+        /seed 2: the runs do not share one SFT stage \(sft-aaa: a_s2; sft-bbb: b_s2\); settings that differ: sft.steps/.test(e.message) &&
+        !/rl.lambda/.test(e.message),
+    );
+  });
+
+  it('refuses different data, from the settings or from the hashes a sweep recorded', () => {
+    const runsDir = tmpDir();
+    const a = writeFakeRun({ runsDir, name: 'a', seed: 1 });
+    const b = writeFakeRun({ runsDir, name: 'b', seed: 2, sets: ['data.synthetic.numUsers=999'] });
+    assert.throws(() => checkUpstream(collectRuns([a, b]).runs), /data differ: a_s1 vs b_s2; settings that differ: data.synthetic.numUsers/);
+
+    // Same settings, different recorded data hashes (the input files changed between the runs).
+    const sweepDir = path.join(runsDir, 'sweeps', 's');
+    fs.mkdirSync(sweepDir, { recursive: true });
+    const entry = (dir: string, data: string) => ({ name: '', seed: 0, dir: path.relative(sweepDir, dir), grid: {}, status: 'completed', upstream: { data } });
+    const c = writeFakeRun({ runsDir, name: 'c', seed: 1 });
+    const d = writeFakeRun({ runsDir, name: 'd', seed: 2 });
+    fs.writeFileSync(path.join(sweepDir, 'sweep.json'), JSON.stringify({ formatVersion: 1, name: 's', invocations: [], runs: [entry(c, 'h1'), entry(d, 'h2')] }));
+    assert.throws(() => checkUpstream(collectRuns([sweepDir]).runs), /data differ: c_s1 \(data hash h1\) vs d_s2 \(data hash h2\); same settings/);
+  });
+});
+
+describe('statistics tables', () => {
+  it('pins mean ± CI per configuration and the paired test against the baseline', () => {
+    const runsDir = tmpDir();
+    const groups = groupRuns(collectRuns(twoConfigs(runsDir)).runs);
+    const baselines = baselineFor(groups, parseBaseline(['rl.algorithm=nll']));
+    assert.equal(baselines.get(groups[1]), groups[0]);
+    assert.equal(baselines.size, 1);
+
+    const summary = summarize(groups, ['hr@10', 'hallucination@10']);
+    // nll hr@10 at best: mean 0.11, s = 0.01, half = t_{0.975,2}·0.01/√3 = 4.3027·0.005774 = 0.024841.
+    const nll = summary.find((s) => s.group === groups[0] && s.checkpoint === 'best' && s.metric === 'hr@10')!;
+    close(nll.ci.mean, 0.11, 1e-12);
+    close(nll.ci.half, 0.024841);
+    assert.deepEqual(nll.seeds, [1, 2, 3]);
+
+    // adagrpo − nll per seed: d = [0.02, 0.01, 0.02]; mean 0.016667, s = 0.0057735, se = 0.0033333, t = 5.0 on 2 df.
+    // df 2 closed form: F(5) = 1/2 + 5/(2√27) = 0.9811252; p = 2(1 − F) = 0.0377496. CI half = 4.3027·0.0033333 = 0.014342.
+    const paired = compare(groups, baselines, ['hr@10']);
+    const best = paired.find((p) => p.checkpoint === 'best')!;
+    assert.deepEqual(best.seeds, [1, 2, 3]);
+    close(best.test.mean, 0.0166667);
+    close(best.test.t, 5);
+    close(best.test.p, 0.0377496);
+    close(best.test.half, 0.014342);
+    // At final every run lost 0.01: the same differences.
+    close(paired.find((p) => p.checkpoint === 'final')!.test.p, 0.0377496);
+
+    const training = trainingSummary(groups);
+    // adagrpo seed s: steps 1 and 2 (last row) → admission (0.2 + 0.4·s)/2 = 0.3, 0.5, 0.7 → mean 0.5.
+    close(training[1].admission.mean, 0.5, 1e-12);
+    assert.deepEqual(training[1].steps, [2, 2, 2]);
+
+    const md = renderMarkdown({ title: 'T', groups, metrics: ['hr@10', 'hallucination@10'], summary, paired, training, baselineLabel: 'rl.algorithm=nll', notes: ['n1'] });
+    assert.match(md, /\| rl.algorithm=nll \| 3 \| 1,2,3 \| 0.1100 ± 0.0248 \| 0.0200 ± 0.0248 \|/);
+    assert.match(md, /\| rl.algorithm=adagrpo \| rl.algorithm=nll \| hr@10 \| 3 \| s1: \+0.0200, s2: \+0.0100, s3: \+0.0200 \| \+0.0167 \| \[\+0.0023, \+0.0310\] \| 0.0377 \|/);
+    assert.match(md, /- n1/);
+
+    const csv = summaryCsv(groups, summary).split('\n');
+    assert.equal(csv[0], 'configuration,rl.algorithm,checkpoint,metric,n,seeds,mean,sd,ci95_low,ci95_high,values');
+    assert.match(csv[1], /^rl.algorithm=nll,nll,best,hr@10,3,1 2 3,0.11,/);
+    assert.match(pairedCsv(paired).split('\n')[1], /^rl.algorithm=adagrpo,rl.algorithm=nll,best,hr@10,3,1 2 3,/);
+    assert.equal(csvField('a,b'), '"a,b"');
+    assert.equal(csvField('say "x"'), '"say ""x"""');
+  });
+
+  it('pairs each configuration with the baseline that matches it on the other keys', () => {
+    const runsDir = tmpDir();
+    const dirs: string[] = [];
+    for (const alg of ['nll', 'grpo+nll']) {
+      for (const lambda of [0.1, 0.3]) {
+        dirs.push(writeFakeRun({ runsDir, name: `${alg}-${lambda}`, seed: 1, sets: [`rl.algorithm=${alg}`, `rl.lambda=${lambda}`], test: { best: { 'hr@10': lambda } } }));
+      }
+    }
+    const groups = groupRuns(collectRuns(dirs).runs);
+    const baselines = baselineFor(groups, parseBaseline(['rl.algorithm=nll']));
+    assert.deepEqual(
+      [...baselines].map(([g, b]) => [g.label, b.label]),
+      [
+        ['rl.algorithm=grpo+nll, rl.lambda=0.1', 'rl.algorithm=nll, rl.lambda=0.1'],
+        ['rl.algorithm=grpo+nll, rl.lambda=0.3', 'rl.algorithm=nll, rl.lambda=0.3'],
+      ],
+    );
+    assert.throws(() => baselineFor(groups, parseBaseline(['rl.algorithm=grpo'])), /matches no configuration \(rl.algorithm takes nll, grpo\+nll\)/);
+    assert.throws(() => baselineFor(groups, parseBaseline(['rl.nope=1'])), /no such config key/);
+  });
+});
