@@ -3,6 +3,8 @@ import { Command } from 'commander';
 import { packageVersion } from '../runs/run.js';
 import { registerData } from './commands/data.js';
 import { registerEval } from './commands/eval.js';
+import { registerReport } from './commands/report.js';
+import { registerSweep } from './commands/sweep.js';
 import { registerStratify } from './commands/stratify.js';
 import { registerTrain } from './commands/train.js';
 
@@ -26,7 +28,7 @@ export function buildProgram(): Command {
       '  adagrpo eval --run runs/quickstart_s1 --checkpoint best --split test\n' +
       '  adagrpo data inspect --config configs/beauty.yaml\n',
   );
-  for (const register of [registerTrain, registerEval, registerStratify, registerData]) {
+  for (const register of [registerTrain, registerEval, registerStratify, registerData, registerSweep, registerReport]) {
     const cmd = register(program);
     cmd.exitOverride();
   }

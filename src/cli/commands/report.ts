@@ -1,0 +1,113 @@
+/**
+ * `adagrpo report`: the comparison tables (and with --plots the SVG figures) of a sweep or of
+ * run folders. Markdown on stdout; report.md, report.csv and report-paired.csv in the sweep
+ * folder or --out. The statistics live in src/experiments/; this file reads flags and writes.
+ */
+import { Command } from 'commander';
+import path from 'node:path';
+import { UserError } from '../../errors.js';
+import { atomicWrite } from '../../io/atomic.js';
+import { curveData, frontierData, frontierSpec, renderSvg, trainingCurvesSpec } from '../../experiments/plots.js';
+import {
+  DEFAULT_METRICS,
+  baselineFor,
+  checkUpstream,
+  collectRuns,
+  compare,
+  groupRuns,
+  pairedCsv,
+  parseBaseline,
+  renderMarkdown,
+  summarize,
+  summaryCsv,
+  trainingSummary,
+} from '../../experiments/report.js';
+import { collect } from '../options.js';
+
+interface ReportFlags {
+  baseline: string[];
+  metrics: string;
+  out?: string;
+  plots?: boolean;
+}
+
+export function registerReport(program: Command): Command {
+  return program
+    .command('report')
+    .description(
+      'Compare runs over seeds: runs are grouped by configuration (everything but the seed); test metrics at\n' +
+        'the best and final checkpoints as mean ± 95% CI (t distribution); with --baseline, per-seed paired\n' +
+        'differences, their mean, 95% CI and paired t-test p-value. Refuses runs whose data, semantic IDs,\n' +
+        'SFT or ranker stage differ where they must be shared. Markdown on stdout; report.md, report.csv and\n' +
+        'report-paired.csv in the sweep folder (or --out); --plots adds plots/*.svg.',
+    )
+    .argument('<folders...>', 'a sweep folder (<runsDir>/sweeps/<name>) and/or run folders')
+    .option('--baseline <key=value>', 'the baseline configuration, e.g. rl.algorithm=nll (repeatable: all must hold)', collect, [])
+    .option('--metrics <list>', 'test metrics to tabulate, comma-separated', DEFAULT_METRICS.join(','))
+    .option('--out <dir>', 'where to write the files (default: the sweep folder; without one, nothing is written)')
+    .option('--plots', 'also write training curves and the HR@10 vs hallucination@10 frontier as SVG under plots/')
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  adagrpo report runs/sweeps/quickstart --baseline rl.algorithm=nll --plots\n' +
+        '  adagrpo report runs/qs-a_s1 runs/qs-a_s2 runs/qs-b_s1 runs/qs-b_s2 --metrics hr@10,ndcg@10 --out reports/ab\n',
+    )
+    .action(async (folders: string[], flags: ReportFlags) => {
+      const log = (line: string) => process.stderr.write(line + '\n');
+      const metrics = flags.metrics.split(',').map((m) => m.trim()).filter(Boolean);
+      if (metrics.length === 0) throw new UserError('--metrics: give at least one metric, e.g. hr@10');
+      const conditions = parseBaseline(flags.baseline);
+
+      const { runs, sweepDirs, notes } = collectRuns(folders);
+      const available = new Set(runs.flatMap((r) => Object.values(r.test).flatMap((m) => Object.keys(m ?? {}))));
+      const unknown = metrics.filter((m) => !available.has(m));
+      if (available.size > 0 && unknown.length > 0) {
+        throw new UserError(`--metrics: ${unknown.join(', ')} not in the runs' test metrics (they have ${[...available].join(', ')})`);
+      }
+      for (const r of runs) {
+        if (!r.test.best && !r.test.final) notes.push(`${r.label}: no test metrics (eval/rl-best-test.json, rl-final-test.json); evaluate with "adagrpo eval --run ${r.dir} --stage rl"`);
+      }
+      checkUpstream(runs);
+      const groups = groupRuns(runs);
+      const baselines = conditions.length ? baselineFor(groups, conditions) : new Map();
+      if (conditions.length) {
+        const unmatched = groups.filter((g) => !baselines.has(g) && ![...baselines.values()].includes(g));
+        for (const g of unmatched) notes.push(`${g.label}: no single matching baseline configuration; not compared`);
+      }
+      const summary = summarize(groups, metrics);
+      const paired = compare(groups, baselines, metrics);
+      const title = sweepDirs.length ? `Report: ${sweepDirs.map((d) => path.basename(path.resolve(d))).join(', ')}` : `Report: ${runs.length} runs`;
+      const md = renderMarkdown({
+        title,
+        groups,
+        metrics,
+        summary,
+        paired,
+        training: trainingSummary(groups),
+        baselineLabel: conditions.length ? conditions.map((c) => `${c.key}=${typeof c.value === 'string' ? c.value : JSON.stringify(c.value)}`).join(', ') : null,
+        notes,
+      });
+      process.stdout.write(md);
+
+      const outDir = flags.out ?? (sweepDirs.length === 1 ? sweepDirs[0] : undefined);
+      if (!outDir) {
+        if (flags.plots) throw new UserError('--plots: say where to write them with --out <dir> (there is no single sweep folder among the inputs)');
+        log('report: no single sweep folder among the inputs; pass --out <dir> to write report.md and the CSV files');
+        return;
+      }
+      atomicWrite(path.join(outDir, 'report.md'), md);
+      atomicWrite(path.join(outDir, 'report.csv'), summaryCsv(groups, summary));
+      const written = ['report.md', 'report.csv'];
+      if (paired.length) {
+        atomicWrite(path.join(outDir, 'report-paired.csv'), pairedCsv(paired));
+        written.push('report-paired.csv');
+      }
+      if (flags.plots) {
+        const name = path.basename(path.resolve(outDir));
+        atomicWrite(path.join(outDir, 'plots', 'training-curves.svg'), await renderSvg(trainingCurvesSpec(curveData(groups), `${name}: RL training`)));
+        atomicWrite(path.join(outDir, 'plots', 'frontier.svg'), await renderSvg(frontierSpec(frontierData(summary), `${name}: HR@10 vs hallucination@10`)));
+        written.push('plots/training-curves.svg', 'plots/frontier.svg');
+      }
+      log(`report: wrote ${written.map((w) => path.join(outDir, w)).join(', ')}`);
+    });
+}
