@@ -213,6 +213,8 @@ export function crossFieldIssues(c: Config): { path: string; message: string }[]
     out.push({ path: 'sid.embedding', message: '"latent" exists only for the synthetic world; use cf or text' });
   if (c.policy.dim % c.policy.heads !== 0)
     out.push({ path: 'policy.heads', message: `must divide policy.dim (${c.policy.dim})` });
+  if (!c.eval.ks.includes(10))
+    out.push({ path: 'eval.ks', message: 'must include 10: the best checkpoint of every stage is chosen by validation HR@10' });
   if (c.eval.ks.some((k) => k > c.eval.beam))
     out.push({ path: 'eval.ks', message: `every K must be <= eval.beam (${c.eval.beam}): the top-K come from the beam` });
   return out;

@@ -90,6 +90,7 @@ test('cross-field rules name the key', () => {
   assert.match(messageOf(() => validateConfig({ policy: { dim: 64, heads: 3 } })), /policy\.heads: must divide policy\.dim/);
   assert.match(messageOf(() => validateConfig({ data: { source: 'csv' } })), /data\.csv\.path: required when data\.source is csv/);
   assert.match(messageOf(() => validateConfig({ eval: { beam: 5 } })), /eval\.ks: every K must be <= eval\.beam/);
+  assert.match(messageOf(() => validateConfig({ eval: { ks: [1, 5] } })), /eval\.ks: must include 10/);
 });
 
 test('deepMerge does not mutate its inputs', () => {
