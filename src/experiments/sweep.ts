@@ -217,7 +217,7 @@ export async function runSweep(plan: SweepPlan, deps: SweepDeps, invocation: Swe
     const perRun = result.trained > 0 ? trainedSeconds / result.trained : NaN;
     deps.log(
       `sweep ${textBar(done, total)} ${done}/${total} runs (${result.trained} trained, ${result.skipped} skipped, ${result.failed.length} failed), ` +
-        `${duration((now() - t0) / 1000)} elapsed${done < total ? `, ~${duration(perRun * left)} left` : ''}`,
+        `${duration((now() - t0) / 1000)} elapsed${done < total && Number.isFinite(perRun) && left > 0 ? `, ~${duration(perRun * left)} left` : ''}`,
     );
   };
   for (const [i, p] of plan.runs.entries()) {

@@ -65,7 +65,7 @@ export function registerReport(program: Command): Command {
         throw new UserError(`--metrics: ${unknown.join(', ')} not in the runs' test metrics (they have ${[...available].join(', ')})`);
       }
       for (const r of runs) {
-        if (!r.test.best && !r.test.final) notes.push(`${r.label}: no test metrics (eval/rl-best-test.json, rl-final-test.json); evaluate with "adagrpo eval --run ${r.dir} --stage rl"`);
+        if (!r.test.best && !r.test.final) notes.push(`${r.label}: no test metrics (eval/rl-best-test.json, rl-final-test.json); evaluate with "adagrpo eval --run ${r.dir} --stage rl --checkpoint best" (and --checkpoint final)`);
       }
       checkUpstream(runs);
       const groups = groupRuns(runs);
