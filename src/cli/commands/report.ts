@@ -34,6 +34,7 @@ interface ReportFlags {
 export function registerReport(program: Command): Command {
   return program
     .command('report')
+    .summary('Compare runs over seeds: mean ± 95% CI, paired tests against a baseline, SVG plots')
     .description(
       'Compare runs over seeds: runs are grouped by configuration (everything but the seed); test metrics at\n' +
         'the best and final checkpoints as mean ± 95% CI (t distribution); with --baseline, per-seed paired\n' +

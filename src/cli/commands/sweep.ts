@@ -24,6 +24,7 @@ interface SweepFlags extends ConfigFlags {
 export function registerSweep(program: Command): Command {
   const cmd = program
     .command('sweep')
+    .summary('Train a grid of configurations x seeds, resumably (one run after another, shared upstream stages)')
     .description(
       'Train every combination of --grid values x --seeds, one run after another, as "train" would; every\n' +
         'run of a seed shares the cached data, SFT and ranker stages. Run names carry the grid values\n' +
