@@ -13,7 +13,7 @@ data:
 sid: { levels: 2, codebookSize: 8, embedding: latent }
 policy: { layers: 1, dim: 16, heads: 2, maxHistory: 5 }
 sft: { steps: 4, batchSize: 8, warmupSteps: 1, checkpointEvery: 2 }
-eval: { every: 2, beam: 4, ks: [1, 2, 4], maxUsers: 10 }
+eval: { every: 2, beam: 10, ks: [1, 5, 10], maxUsers: 10 }
 `;
 
 test('eval prints policy and popular side by side and writes the result and top-10 files; user errors exit 2', () => {
@@ -24,25 +24,25 @@ test('eval prints policy and popular side by side and writes the result and top-
 
   const r = runCli(['eval', '--run', 'runs/tiny_s1', '--split', 'valid', '--max-users', '12', '--constrained'], cwd);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /sft\/best \(step \d+\) on valid: 12 users, beam 4, constrained/);
+  assert.match(r.stdout, /sft\/best \(step \d+\) on valid: 12 users, beam 10, constrained/);
   assert.match(r.stdout, /metric\s+sft\/best\s+popular/);
   // Constrained decoding never hallucinates.
-  assert.match(r.stdout, /hallucination@4\s+0\.0000\s+0\.0000/);
+  assert.match(r.stdout, /hallucination@10\s+0\.0000\s+0\.0000/);
   const out = JSON.parse(fs.readFileSync(path.join(cwd, 'runs/tiny_s1/eval/best-valid.json'), 'utf8'));
   assert.equal(out.users, 12);
-  assert.equal(out.beam, 4);
+  assert.equal(out.beam, 10);
   assert.equal(out.constrained, true);
   assert.equal(out.backend, 'wasm');
   assert.ok(out.seconds > 0);
-  for (const k of ['hr@1', 'ndcg@4', 'hallucination@4', 'validity', 'coverage@10', 'popularity@10', 'utility@10']) {
+  for (const k of ['hr@1', 'ndcg@10', 'hallucination@10', 'validity', 'coverage@10', 'popularity@10', 'utility@10']) {
     assert.ok(Number.isFinite(out.metrics[k]), k);
     assert.ok(Number.isFinite(out.popular[k]), `popular ${k}`);
   }
-  assert.equal(out.metrics['hallucination@4'], 0);
+  assert.equal(out.metrics['hallucination@10'], 0);
   const lines = fs.readFileSync(path.join(cwd, 'runs/tiny_s1/eval/best-valid.top10.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(lines.length, 12);
   assert.deepEqual(Object.keys(lines[0]), ['user', 'target', 'top10', 'scores']);
-  assert.equal(lines[0].top10.length, 4);
+  assert.equal(lines[0].top10.length, 10);
 
   const f = runCli(['eval', '--run', 'runs/tiny_s1', '--checkpoint', 'final', '--beam', '2', '--max-users', '5'], cwd);
   assert.equal(f.code, 0, f.stderr);

@@ -29,7 +29,7 @@ function tinyConfig(over: Record<string, unknown> = {}): Config {
     data: { synthetic: { numItems: 40, numUsers: 24, numCategories: 4, minSeqLen: 4, maxSeqLen: 9 } },
     policy: { layers: 1, dim: 16, heads: 2, dropout: 0.1, maxHistory: 5 },
     sft: { steps: 6, batchSize: 8, warmupSteps: 2, checkpointEvery: 2, lr: 0.01 },
-    eval: { every: 3, beam: 4, ks: [1, 2, 4], maxUsers: 10, batchSize: 16 },
+    eval: { every: 3, beam: 10, ks: [1, 5, 10], maxUsers: 10, batchSize: 16 },
     ...over,
   });
 }
@@ -120,7 +120,7 @@ test('SFT trains, validates, checkpoints with best/final pointers, and the polic
   assert.ok([3, 6].includes(res.bestStep));
   const valid = ctx.rows.filter((r) => r.kind === 'valid');
   assert.deepEqual(valid.map((r) => r.step), [3, 6]);
-  assert.equal(res.bestMetric, Math.max(...valid.map((r) => r['hr@4'] as number)));
+  assert.equal(res.bestMetric, Math.max(...valid.map((r) => r['hr@10'] as number)));
   const train = ctx.rows.filter((r) => r.kind === 'train');
   assert.deepEqual(train.map((r) => r.step), [6]);
   for (const k of ['loss', 'lr', 'gradNorm', 'tokensPerSec']) assert.ok(Number.isFinite(train[0][k] as number), k);
@@ -134,7 +134,7 @@ test('SFT trains, validates, checkpoints with best/final pointers, and the polic
   const policy = loadPolicy(dir, 'best', config, { codebookSizes: [8, 8] });
   const r = evaluatePolicy(policy, inputs, config, { split: 'test', maxUsers: 0 });
   assert.equal(r.users, 24);
-  assert.ok(r.metrics['hr@4'] >= 0 && r.metrics.validity > 0);
+  assert.ok(r.metrics['hr@10'] >= 0 && r.metrics.validity > 0);
   policy.dispose();
   assert.throws(() => loadPolicy(dir, 'step_99', config), UserError);
   assert.throws(() => loadPolicy(dir, 'best', config, { codebookSizes: [8, 9] }), /codebooks/);

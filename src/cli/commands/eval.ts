@@ -81,6 +81,8 @@ export function registerEval(program: Command): Command {
       const beam = positiveInt('--beam', flags.beam, 1) ?? config.eval.beam;
       const maxUsers = positiveInt('--max-users', flags.maxUsers, 0) ?? 0;
       const constrained = Boolean(flags.constrained);
+      const dropped = config.eval.ks.filter((k) => k > beam);
+      if (dropped.length > 0) log(`note: --beam ${beam} is narrower than K = ${dropped.join(', ')}; those metrics are not reported`);
       const stage = flags.stage ?? defaultStage(runDir);
       const stageDir = resolveStageDir(runDir, stage);
       const ckDir = resolveCheckpoint(stageDir, flags.checkpoint); // UserError listing what exists
