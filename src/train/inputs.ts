@@ -9,7 +9,7 @@ import type { PreparedInputs } from './context.js';
 
 export async function prepareInputs(config: Config, log: (line: string) => void = () => {}): Promise<PreparedInputs> {
   const data = await prepareData(config.data, { log });
-  const { sids, dir } = await buildSemanticIds(
+  const { sids, hash } = await buildSemanticIds(
     config.sid,
     { dataset: data.dataset, splits: data.splits, dataHash: data.manifest.hash, cacheDir: data.dir },
     log,
@@ -20,6 +20,6 @@ export async function prepareInputs(config: Config, log: (line: string) => void 
     manifest: data.manifest,
     dataDir: data.dir,
     sids,
-    sidHash: dir.split('sid-').pop() ?? dir,
+    sidHash: hash,
   };
 }

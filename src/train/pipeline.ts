@@ -91,6 +91,10 @@ export async function runPipeline(opts: PipelineOptions): Promise<{ inputs: Prep
   let t0 = Date.now();
   const inputs = await prepareInputs(config, log);
   outcomes.push({ stage: 'data', dir: inputs.dataDir, hash: inputs.manifest.hash, reused: false, seconds: (Date.now() - t0) / 1000, summary: {} });
+  // What this run stands on, so that `report` can check exactly that compared runs share it.
+  const upstreamHashes: Record<string, string> = { data: inputs.manifest.hash, sid: inputs.sidHash };
+  const writeUpstream = () => atomicWriteJson(path.join(run.dir, 'upstream.json'), upstreamHashes);
+  writeUpstream();
 
   // 2-4. Trainable stages, each with its own forked random stream.
   for (const stage of wanted) {
@@ -99,6 +103,10 @@ export async function runPipeline(opts: PipelineOptions): Promise<{ inputs: Prep
     const stageDir = shared ? path.join(config.runsDir, '_stages', `${stage}-${hash}`) : path.join(run.dir, stage);
     if (shared) {
       atomicWriteJson(path.join(run.dir, stage, 'stage.json'), { stage, hash, dir: path.relative(run.dir, stageDir) });
+    }
+    if (shared) {
+      upstreamHashes[stage] = hash;
+      writeUpstream();
     }
     t0 = Date.now();
     if (isStageComplete(stageDir)) {

@@ -338,7 +338,8 @@ export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
   const ranker = loadRanker(ctx.upstream.ranker, 'best', config);
   const catalog = new Catalog(inputs.sids);
   const optimizer = new AdamW(policy.params, { weightDecay: rc.weightDecay, gradClip: rc.gradClip, noDecay: Policy.noDecay });
-  const randomP = rc.randomGate.matchRun ? matchedAdmissionRate(rc.randomGate.matchRun) : rc.randomGate.p;
+  // Only the random-gate control reads matchRun, so a sweep may set it for every cell.
+  const randomP = rc.algorithm === 'random-gate' && rc.randomGate.matchRun ? matchedAdmissionRate(rc.randomGate.matchRun) : rc.randomGate.p;
   if (rc.algorithm === 'random-gate') ctx.log(`rl: random gate admits each sample with p = ${randomP.toFixed(4)}${rc.randomGate.matchRun ? ` (matched to ${rc.randomGate.matchRun})` : ''}`);
 
   let step = 0;
@@ -402,6 +403,8 @@ export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
         saveRl(ctx, policy, optimizer, step, best, configHash, admissionSum);
       }
       pruneCheckpoints(ctx.stageDir, 2);
+      // A step is synchronous tfjs work: give the event loop a turn so Ctrl-C (SIGINT) is seen.
+      await new Promise((resolve) => setImmediate(resolve));
       if (ctx.signal.aborted && step < rc.steps) {
         saveRl(ctx, policy, optimizer, step, best, configHash, admissionSum);
         throw new InterruptedError('rl', step);

@@ -36,6 +36,8 @@ export interface BuiltSids {
   sids: SemanticIds;
   cached: boolean;
   dir: string;
+  /** Identifies these IDs (data hash + the settings the method reads): the folder's suffix. */
+  hash: string;
 }
 
 interface SidMeta {
@@ -212,12 +214,13 @@ function buildRqKMeans(cfg: SidConfig, input: BuildSidInput, log: (line: string)
  */
 export async function buildSemanticIds(cfg: SidConfig, input: BuildSidInput, log: (line: string) => void = () => {}): Promise<BuiltSids> {
   const key = cacheKey(cfg, input.dataHash);
-  const dir = path.join(input.cacheDir, `sid-${hashOf(key)}`);
+  const hash = hashOf(key);
+  const dir = path.join(input.cacheDir, `sid-${hash}`);
   const n = input.dataset.itemIds.length;
   const hit = readCache(dir, n, log);
   if (hit) {
     log(`semantic IDs: loaded ${dir}`);
-    return { sids: hit, cached: true, dir };
+    return { sids: hit, cached: true, dir, hash };
   }
   const t0 = Date.now();
   let sids: SemanticIds;
@@ -232,7 +235,7 @@ export async function buildSemanticIds(cfg: SidConfig, input: BuildSidInput, log
   const seconds = (Date.now() - t0) / 1000;
   writeCache(dir, key, sids, input.dataset.itemIds, seconds);
   log(`semantic IDs: built in ${seconds.toFixed(1)} s, cached in ${dir}`);
-  return { sids, cached: false, dir };
+  return { sids, cached: false, dir, hash };
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
