@@ -55,6 +55,11 @@ export function readTestMetrics(runDir: string): RunRecord['test'] {
   return out;
 }
 
+function readUpstream(dir: string): Upstream {
+  const file = path.join(dir, 'upstream.json');
+  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as Upstream) : {};
+}
+
 export function loadRun(dir: string, entry?: SweepRunEntry): RunRecord {
   const config = readRunConfig(dir);
   let status: RunStatus = 'running';
@@ -70,8 +75,9 @@ export function loadRun(dir: string, entry?: SweepRunEntry): RunRecord {
     seed: config.seed,
     status,
     test: readTestMetrics(dir),
-    // The folder's own stage pointers are the truth; the sweep adds data and SID hashes.
-    upstream: { ...(entry?.upstream ?? {}), ...stagePointers(dir) },
+    // The folder's own records are the truth (upstream.json: data, SID, SFT and ranker hashes,
+    // written by train; stage pointers); the sweep's record fills in for older folders.
+    upstream: { ...(entry?.upstream ?? {}), ...stagePointers(dir), ...readUpstream(dir) },
   };
 }
 
