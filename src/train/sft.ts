@@ -251,6 +251,8 @@ export async function trainSft(ctx: StageContext): Promise<SftResult> {
           // Validation time is not training throughput.
           intervalStart = performance.now();
         }
+        // A step is synchronous tfjs work: give the event loop a turn so Ctrl-C (SIGINT) is seen.
+        await new Promise((resolve) => setImmediate(resolve));
         if (savedAt !== step && (step % sc.checkpointEvery === 0 || step === sc.steps || (ctx.signal.aborted && step < sc.steps))) {
           save(step);
           savedAt = step;

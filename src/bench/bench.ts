@@ -1,0 +1,127 @@
+/**
+ * `npm run bench`: throughput of the hot paths on the selected backend, at quickstart sizes, and
+ * their share of the backend's measured matmul peak (DESIGN 6). Timing lives here, never in tests.
+ *
+ *   npm run bench [-- --backend wasm|cpu|tensorflow] [-- --quick]
+ */
+import * as tf from '@tensorflow/tfjs';
+import { initBackend, parseBackendChoice } from '../backend.js';
+import { validateConfig } from '../config/load.js';
+import { Catalog } from '../data/sid/catalog.js';
+import { generateSyntheticWorld } from '../data/synthetic.js';
+import { leaveOneOut } from '../data/splits.js';
+import { beamSearch, policyDecoder, sample } from '../model/decoding.js';
+import { Policy, buildPrompts, buildSequences, disposePrompts, disposeSequences, sidLayout } from '../model/policy.js';
+import { Ranker } from '../model/ranker.js';
+import { Rng } from '../rng.js';
+import { AdamW } from '../train/optimizer.js';
+import { rankerArch } from '../train/ranker.js';
+import { rlPromptPool, rlStep, type RlPrompt } from '../train/rl.js';
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+/** Median wall time (ms) of `reps` calls after `warm` warm-up calls. */
+function time(f: () => void, reps: number, warm = 2): number {
+  for (let i = 0; i < warm; i++) f();
+  const ms: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    f();
+    ms.push(performance.now() - t0);
+  }
+  return ms.sort((a, b) => a - b)[Math.floor(ms.length / 2)];
+}
+
+async function main(): Promise<void> {
+  const backend = await initBackend(parseBackendChoice(arg('--backend') ?? 'auto'), (l) => process.stderr.write(l + '\n'));
+  const quick = process.argv.includes('--quick');
+  const reps = quick ? 3 : 7;
+  const config = validateConfig({
+    sid: { levels: 3, codebookSize: 64 },
+    policy: { layers: 2, dim: 64, heads: 2, dropout: 0.1, maxHistory: 20 },
+    rl: { batchSize: 32, numGenerations: 8 },
+  });
+  const rows: [string, string, string][] = [];
+
+  // Matmul peak: a 1024^3 product (2 GFLOP), the reference for the shares below.
+  const a = tf.randomNormal([1024, 1024]);
+  const b = tf.randomNormal([1024, 1024]);
+  const mmMs = time(() => tf.matMul(a, b).dispose(), quick ? 2 : 5, 1);
+  const peak = (2 * 1024 ** 3) / (mmMs / 1000) / 1e9; // GFLOP/s
+  tf.dispose([a, b]);
+  rows.push(['matmul 1024^3', `${peak.toFixed(1)} GFLOP/s`, '(the peak)']);
+
+  const world = generateSyntheticWorld(config.data.synthetic);
+  const splits = leaveOneOut(world);
+  const rng = new Rng(1);
+  // Distinct 3 x 64 tuples for the 1,000 items (i >> 6, i & 63, scrambled): throughput does not depend on which.
+  const codes = Int32Array.from({ length: world.itemIds.length * 3 }, (_, k) => {
+    const i = Math.floor(k / 3);
+    return [i >> 6, i & 63, (i * 37) % 64][k % 3];
+  });
+  const layout = sidLayout([64, 64, 64]);
+  const policy = Policy.create(config.policy, layout, rng);
+  const paramCount = policy.numParams();
+
+  // SFT: one AdamW step on 64 sequences of 12 items.
+  const opt = new AdamW(policy.params, { weightDecay: 0.01, gradClip: 1 });
+  const windows = splits.train.slice(0, 64).map((s) => s.slice(-12));
+  const batch = buildSequences(layout, codes, windows);
+  const sftMs = time(() => {
+    const { value, grads } = tf.variableGrads(() => policy.sequenceLoss(batch, false, { rng }), [...policy.params.values()]);
+    opt.step(grads, 1e-3);
+    tf.dispose([value, ...Object.values(grads)]);
+  }, reps);
+  const sftTokS = batch.realTokens / (sftMs / 1000);
+  // ~6 FLOP per parameter per token (forward + backward), attention not counted.
+  rows.push(['SFT step (64 seqs)', `${sftTokS.toFixed(0)} tokens/s`, `${((6 * paramCount * sftTokS) / 1e9 / peak * 100).toFixed(1)}% of peak`]);
+  disposeSequences(batch);
+
+  // Rollouts: G = 8 samples for 32 prompts.
+  const examples = splits.valid.slice(0, 32);
+  const prompt = buildPrompts(layout, codes, examples.map((e) => e.history), config.policy.maxHistory);
+  const decoder = policyDecoder(policy);
+  const rollMs = time(() => void sample(decoder, prompt, { samples: 8, temperature: 1, rng }), reps);
+  rows.push(['rollouts (32 x 8)', `${((32 * 8) / (rollMs / 1000)).toFixed(0)} rollouts/s`, '']);
+  disposePrompts(prompt);
+
+  // Eval: beam 20 over 256 users.
+  const evalEx = splits.test.slice(0, 256);
+  const evalPrompt = buildPrompts(layout, codes, evalEx.map((e) => e.history), config.policy.maxHistory);
+  const evalMs = time(() => void beamSearch(decoder, evalPrompt, { beam: 20 }), quick ? 2 : 3, 1);
+  rows.push(['eval beam 20 (256 users)', `${(256 / (evalMs / 1000)).toFixed(0)} users/s`, '']);
+  disposePrompts(evalPrompt);
+
+  // One whole RL step (rollouts, ranker, gate, update) at B = 32, G = 8.
+  const ref = Policy.create(config.policy, layout, new Rng(1));
+  const ranker = Ranker.create(world.itemIds.length, rankerArch(config.ranker), rng, false);
+  const rlOpt = new AdamW(policy.params, { weightDecay: 0, gradClip: 1 });
+  const catalog = new Catalog({ levels: 3, codebookSizes: [64, 64, 64], codes });
+  const pool = rlPromptPool(splits.train);
+  const prompts = (): RlPrompt[] =>
+    Array.from({ length: 32 }, () => {
+      const { user, position } = pool[rng.int(pool.length)];
+      return { user, history: splits.train[user].subarray(0, position), target: splits.train[user][position] };
+    });
+  const rlMs = time(() => void rlStep({ policy, ref, ranker, catalog, optimizer: rlOpt }, prompts(), { config, dataset: world, codes, rng, lr: 1e-4, randomP: 0.1 }), quick ? 2 : 5, 1);
+  rows.push(['RL step (32 x 8)', `${(1000 / rlMs).toFixed(2)} steps/s`, `${rlMs.toFixed(0)} ms/step`]);
+
+  const w0 = Math.max(...rows.map((r) => r[0].length));
+  const w1 = Math.max(...rows.map((r) => r[1].length));
+  process.stdout.write(
+    `backend ${backend.name} (${backend.package}), tfjs ${backend.tfjsVersion}, node ${process.version}; policy ${paramCount} parameters\n` +
+      rows.map(([n, v, x]) => `${n.padEnd(w0)}  ${v.padStart(w1)}  ${x}`).join('\n') +
+      '\n',
+  );
+  for (const m of [policy, ref, ranker]) m.dispose();
+  opt.dispose();
+  rlOpt.dispose();
+}
+
+main().catch((e) => {
+  process.stderr.write(`${(e as Error).stack}\n`);
+  process.exitCode = 1;
+});
