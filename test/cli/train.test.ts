@@ -1,0 +1,96 @@
+/**
+ * The real CLI on a tiny world, end to end: the whole pipeline, the run folder's contents, reuse
+ * of the upstream stages when only RL settings change, and Ctrl-C followed by --resume.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { BIN, runCli } from '../helpers/cli.js';
+import { tmpDir, writeFile } from '../helpers/tmp.js';
+
+const TINY = [
+  'name: tiny',
+  'data:',
+  '  synthetic: { numItems: 60, numUsers: 80, numCategories: 4, minSeqLen: 5, maxSeqLen: 8 }',
+  'sid: { embedding: latent, levels: 2, codebookSize: 8 }',
+  'policy: { layers: 1, dim: 16, heads: 2, maxHistory: 5 }',
+  'sft: { steps: 12, batchSize: 16, warmupSteps: 2 }',
+  'ranker: { steps: 12, batchSize: 64, dim: 8, hidden: 8, maxHistory: 5 }',
+  'rl: { steps: 4, batchSize: 8, numGenerations: 4 }',
+  'eval: { every: 4, beam: 10, ks: [1, 5, 10], maxUsers: 40 }',
+  '',
+].join('\n');
+
+const readJson = (p: string) => JSON.parse(fs.readFileSync(p, 'utf8'));
+
+test('train runs every stage, writes the run folder and prints test metrics at best and final', () => {
+  const cwd = tmpDir();
+  writeFile(cwd, 'tiny.yaml', TINY);
+  const r = runCli(['train', '--config', 'tiny.yaml', '--backend', 'cpu', '--no-progress'], cwd);
+  assert.equal(r.code, 0, r.stderr);
+  const run = path.join(cwd, 'runs', 'tiny_s1');
+  for (const f of ['config.yaml', 'meta.json', 'metrics.jsonl', 'upstream.json', 'sft/stage.json', 'ranker/stage.json', 'rl/best.json', 'rl/final.json', 'eval/rl-best-test.json', 'eval/rl-final-test.json']) {
+    assert.ok(fs.existsSync(path.join(run, f)), `missing ${f}`);
+  }
+  const meta = readJson(path.join(run, 'meta.json'));
+  assert.equal(meta.status, 'completed');
+  assert.equal(meta.backend.name, 'cpu');
+  const rows = fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const rl = rows.filter((x) => x.stage === 'rl' && typeof x.admission === 'number');
+  assert.equal(rl.length, 4);
+  for (const k of ['nll', 'grpo', 'admission', 'rateHard', 'rateDisc', 'overlap', 'effectiveRlWeight', 'rewardMean', 'rewardStd', 'fracZeroStd', 'fracInvalid', 'kl', 'clipFrac', 'entropy', 'reliabilityAdmitted']) {
+    assert.ok(k in rl[0], `RL row lacks ${k}`);
+  }
+  assert.match(r.stdout, /rl on test, 80 users, beam 10/);
+  assert.match(r.stdout, /hr@10 .*\d\.\d{4}/);
+  assert.match(r.stdout, /hallucination@10/);
+
+  // Only rl.algorithm changes: data, IDs, SFT and ranker are reused, RL trains anew.
+  const r2 = runCli(['train', '--config', 'tiny.yaml', '--backend', 'cpu', '--no-progress', '--set', 'name=tiny-nll', '--set', 'rl.algorithm=nll'], cwd);
+  assert.equal(r2.code, 0, r2.stderr);
+  assert.match(r2.stderr, /sft: reusing the finished stage/);
+  assert.match(r2.stderr, /ranker: reusing the finished stage/);
+  assert.match(r2.stderr, /rl: training in/);
+  assert.deepEqual(
+    readJson(path.join(cwd, 'runs', 'tiny-nll_s1', 'sft', 'stage.json')),
+    readJson(path.join(run, 'sft', 'stage.json')),
+  );
+});
+
+test('Ctrl-C saves a checkpoint and marks the run interrupted; --resume finishes it', async () => {
+  const cwd = tmpDir();
+  writeFile(cwd, 'tiny.yaml', TINY.replace('steps: 12, batchSize: 16', 'steps: 150, batchSize: 16').replace('every: 4', 'every: 100'));
+  const args = ['train', '--config', 'tiny.yaml', '--no-progress', '--until', 'sft'];
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, CI: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  const code = await new Promise<number | null>((resolve) => {
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      // Interrupt as soon as SFT starts: the stage must save where it is and stop.
+      if (/sft: training in/.test(stderr) && !child.killed) child.kill('SIGINT');
+    });
+    child.on('exit', (c) => resolve(c));
+  });
+  assert.equal(code, 130, stderr);
+  assert.match(stderr, /interrupted during sft at step \d+; a checkpoint was saved\. Continue with --resume/);
+  const run = path.join(cwd, 'runs', 'tiny_s1');
+  assert.equal(readJson(path.join(run, 'meta.json')).status, 'interrupted');
+  const stageDir = path.resolve(run, readJson(path.join(run, 'sft', 'stage.json')).dir);
+  const lastStep = readJson(path.join(stageDir, 'last.json')).step;
+  assert.ok(lastStep > 0 && lastStep < 150, `last step ${lastStep}`);
+
+  // A resume must use the run's own config.
+  const bad = runCli([...args, '--resume', '--set', 'sft.lr=0.5'], cwd);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--resume: the config differs .* at sft\.lr/);
+
+  const ok = runCli([...args, '--resume'], cwd);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stderr, new RegExp(`resumed .*${lastStep}|from step ${lastStep}|step ${lastStep}`));
+  const meta = readJson(path.join(run, 'meta.json'));
+  assert.equal(meta.status, 'completed');
+  assert.equal(meta.sessions.length, 2);
+  assert.equal(readJson(path.join(stageDir, 'final.json')).step, 150);
+});
