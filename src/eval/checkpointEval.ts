@@ -109,3 +109,23 @@ export function evaluateCheckpoint(runDir: string, config: Config, inputs: Prepa
   atomicWrite(path.join(evalDir, `${base}.top10.jsonl`), lines.join('\n') + '\n');
   return report;
 }
+
+/** Step a pointer (`best`, `final`, `last`) of a run's stage names. */
+export function pointerStep(runDir: string, stage: 'sft' | 'rl', which: string): number | null {
+  const p = path.join(resolveStageDir(runDir, stage), `${which}.json`);
+  return fs.existsSync(p) ? (JSON.parse(fs.readFileSync(p, 'utf8')) as { step: number }).step : null;
+}
+
+/**
+ * The report of another pointer naming the same step (best = final is common): the files are
+ * copied under the new name instead of decoding the whole split again.
+ */
+export function reuseReport(report: CheckpointEvalReport, checkpoint: string): CheckpointEvalReport {
+  const base = `${report.stage}-${checkpoint}-${report.split}`;
+  const file = path.join(path.dirname(report.file), `${base}.json`);
+  const copy = { ...report, checkpoint, file };
+  atomicWriteJson(file, copy);
+  const top = report.file.replace(/\.json$/, '.top10.jsonl');
+  atomicWrite(path.join(path.dirname(report.file), `${base}.top10.jsonl`), fs.readFileSync(top, 'utf8'));
+  return copy;
+}

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { initBackend } from '../../backend.js';
 import { loadConfig } from '../../config/load.js';
 import { stableStringify } from '../../hash.js';
-import { evaluateCheckpoint, type CheckpointEvalReport } from '../../eval/checkpointEval.js';
+import { evaluateCheckpoint, pointerStep, reuseReport, type CheckpointEvalReport } from '../../eval/checkpointEval.js';
 import { UserError } from '../../errors.js';
 import { Run, readRunConfig, runDirFor } from '../../runs/run.js';
 import { InterruptedError } from '../../train/context.js';
@@ -78,7 +78,8 @@ export async function trainRun(run: Run, backendName: string, opts: Omit<Pipelin
       // The paper reports test metrics at the best (validation HR@10) and the final checkpoint.
       const stage = opts.until === 'rl' ? 'rl' : 'sft';
       for (const checkpoint of ['best', 'final'] as const) {
-        const r = evaluateCheckpoint(run.dir, config, inputs, { stage, checkpoint, split: 'test', backendName });
+        const same = checkpoint === 'final' && reports[0] && pointerStep(run.dir, stage, 'final') === reports[0].step;
+        const r = same ? reuseReport(reports[0], 'final') : evaluateCheckpoint(run.dir, config, inputs, { stage, checkpoint, split: 'test', backendName });
         run.logMetrics(stage, { kind: 'test', checkpoint, step: r.step, ...r.metrics });
         reports.push(r);
       }
