@@ -49,11 +49,6 @@ export interface CheckpointEvalReport {
   file: string;
 }
 
-/** The stage whose policy a run's checkpoints refer to by default: rl once it has saved one, else sft. */
-export function defaultPolicyStage(runDir: string): 'sft' | 'rl' {
-  return fs.existsSync(path.join(resolveStageDir(runDir, 'rl'), 'last.json')) ? 'rl' : 'sft';
-}
-
 export function evaluateCheckpoint(runDir: string, config: Config, inputs: PreparedInputs, o: CheckpointEvalOptions): CheckpointEvalReport {
   const stageDir = resolveStageDir(runDir, o.stage);
   const ckDir = resolveCheckpoint(stageDir, o.checkpoint); // UserError listing what exists

@@ -28,7 +28,7 @@ test('eval prints policy and popular side by side and writes the result and top-
   assert.match(r.stdout, /metric\s+sft\/best\s+popular/);
   // Constrained decoding never hallucinates.
   assert.match(r.stdout, /hallucination@10\s+0\.0000\s+0\.0000/);
-  const out = JSON.parse(fs.readFileSync(path.join(cwd, 'runs/tiny_s1/eval/best-valid.json'), 'utf8'));
+  const out = JSON.parse(fs.readFileSync(path.join(cwd, 'runs/tiny_s1/eval/sft-best-valid.json'), 'utf8'));
   assert.equal(out.users, 12);
   assert.equal(out.beam, 10);
   assert.equal(out.constrained, true);
@@ -39,14 +39,27 @@ test('eval prints policy and popular side by side and writes the result and top-
     assert.ok(Number.isFinite(out.popular[k]), `popular ${k}`);
   }
   assert.equal(out.metrics['hallucination@10'], 0);
-  const lines = fs.readFileSync(path.join(cwd, 'runs/tiny_s1/eval/best-valid.top10.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const lines = fs.readFileSync(path.join(cwd, 'runs/tiny_s1/eval/sft-best-valid.top10.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(lines.length, 12);
   assert.deepEqual(Object.keys(lines[0]), ['user', 'target', 'top10', 'scores']);
   assert.equal(lines[0].top10.length, 10);
 
   const f = runCli(['eval', '--run', 'runs/tiny_s1', '--checkpoint', 'final', '--beam', '2', '--max-users', '5'], cwd);
   assert.equal(f.code, 0, f.stderr);
-  assert.ok(fs.existsSync(path.join(cwd, 'runs/tiny_s1/eval/final-test.json')));
+  assert.ok(fs.existsSync(path.join(cwd, 'runs/tiny_s1/eval/sft-final-test.json')));
+
+  // The ranker is evaluated from the same run once its stage exists.
+  const noRanker = runCli(['eval', '--run', 'runs/tiny_s1', '--ranker'], cwd);
+  assert.equal(noRanker.code, 2);
+  assert.match(noRanker.stderr, /checkpoint "best" not found/);
+  const rt = runCli(['train', '--config', 'tiny.yaml', '--until', 'ranker', '--set', 'name=tiny-r', '--set', 'ranker.steps=4'], cwd);
+  assert.equal(rt.code, 0, rt.stderr);
+  const rk = runCli(['eval', '--run', 'runs/tiny-r_s1', '--ranker', '--split', 'valid'], cwd);
+  assert.equal(rk.code, 0, rk.stderr);
+  assert.match(rk.stdout, /\| head +\|/);
+  assert.match(rk.stdout, /\| fresh +\|/);
+  const rj = JSON.parse(fs.readFileSync(path.join(cwd, 'runs/tiny-r_s1/eval/ranker-best-valid.json'), 'utf8'));
+  assert.ok(rj.rows.some((r: { group: string; auc: number }) => r.group === 'overall' && r.auc >= 0 && r.auc <= 1));
 
   const missingRun = runCli(['eval', '--run', 'runs/nope'], cwd);
   assert.equal(missingRun.code, 2);

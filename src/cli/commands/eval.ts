@@ -3,26 +3,25 @@
  * (DESIGN 2.6), with the most-popular baseline beside it. Prints an aligned table; writes
  * `<run>/eval/<checkpoint>-<split>.json` and `<checkpoint>-<split>.top10.jsonl`.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../../backend.js';
 import type { Config } from '../../config/schema.js';
 import { UserError } from '../../errors.js';
-import { evaluatePolicy, type EvalResult } from '../../eval/evaluate.js';
-import { evaluatePopularFor } from '../../eval/popular.js';
-import { atomicWrite, atomicWriteJson } from '../../io/atomic.js';
-import type { CheckpointState } from '../../model/checkpoint.js';
+import { evaluateCheckpoint } from '../../eval/checkpointEval.js';
+import { evaluateRanker, formatRankerEval } from '../../eval/rankerEval.js';
+import { atomicWriteJson } from '../../io/atomic.js';
 import { resolveCheckpoint } from '../../model/checkpoint.js';
-import { defaultStage } from '../../runs/policyStage.js';
+import { defaultStage, requireRunDir } from '../../runs/policyStage.js';
+import { loadRanker } from '../../train/ranker.js';
 import { readRunConfig } from '../../runs/run.js';
 import { prepareInputs } from '../../train/inputs.js';
 import { resolveStageDir } from '../../train/pipeline.js';
-import { loadPolicy } from '../../train/sft.js';
 import { createProgress } from '../progress.js';
 
 interface EvalFlags {
   run: string;
+  ranker?: boolean;
   checkpoint: string;
   split: 'valid' | 'test';
   stage?: 'sft' | 'rl';
@@ -64,82 +63,73 @@ export function registerEval(program: Command): Command {
     .option('--constrained', 'decode only valid SIDs (catalog trie): hallucination is then 0')
     .option('--max-users <N>', 'evaluate the first N users of the split (0 = all; default: all)')
     .addOption(new Option('--backend <name>', 'tfjs backend (default: the run\'s config)').choices([...BACKEND_CHOICES]))
+    .option('--ranker', "evaluate the run's ranker instead: AUC/GAUC overall and by popularity bucket (and fresh items, utility correlation on the synthetic world)")
     .option('--no-progress', 'no progress bar')
     .addHelpText(
       'after',
       '\nExamples:\n' +
         '  adagrpo eval --run runs/quickstart_s1\n' +
-        '  adagrpo eval --run runs/quickstart_s1 --checkpoint final --split valid --beam 50 --constrained\n',
+        '  adagrpo eval --run runs/quickstart_s1 --checkpoint final --split valid --beam 50 --constrained\n' +
+        '  adagrpo eval --run runs/quickstart_s1 --ranker --split valid      the reward model: AUC by popularity bucket\n',
     )
     .action(async (flags: EvalFlags) => {
       const log = (line: string) => process.stderr.write(line + '\n');
       const runDir = flags.run;
-      if (!fs.existsSync(runDir) || !fs.statSync(runDir).isDirectory()) {
-        throw new UserError(`run folder ${runDir} does not exist. Run folders are made by "adagrpo train" under runsDir (default runs/).`);
-      }
+      requireRunDir(runDir);
       const config: Config = readRunConfig(runDir);
       const beam = positiveInt('--beam', flags.beam, 1) ?? config.eval.beam;
       const maxUsers = positiveInt('--max-users', flags.maxUsers, 0) ?? 0;
-      const constrained = Boolean(flags.constrained);
-      const dropped = config.eval.ks.filter((k) => k > beam);
-      if (dropped.length > 0) log(`note: --beam ${beam} is narrower than K = ${dropped.join(', ')}; those metrics are not reported`);
-      const stage = flags.stage ?? defaultStage(runDir);
-      const stageDir = resolveStageDir(runDir, stage);
-      const ckDir = resolveCheckpoint(stageDir, flags.checkpoint); // UserError listing what exists
-      const state = JSON.parse(fs.readFileSync(path.join(ckDir, 'state.json'), 'utf8')) as CheckpointState;
-
+      if (flags.ranker) {
+        // Resolve the checkpoint before the (slower) data load, so a wrong name fails at once.
+        resolveCheckpoint(resolveStageDir(runDir, 'ranker'), flags.checkpoint);
+      } else {
+        resolveCheckpoint(resolveStageDir(runDir, flags.stage ?? defaultStage(runDir)), flags.checkpoint);
+      }
       const backend = await initBackend(flags.backend ?? config.backend, log);
       const inputs = await prepareInputs(config, log);
-      const policy = loadPolicy(stageDir, flags.checkpoint, config, { codebookSizes: inputs.sids.codebookSizes });
-      let result: EvalResult;
+
+      if (flags.ranker) {
+        const ranker = loadRanker(resolveStageDir(runDir, 'ranker'), flags.checkpoint, config);
+        let result;
+        try {
+          result = evaluateRanker(ranker, inputs.dataset, inputs.splits, config, { split: flags.split, maxUsers });
+        } finally {
+          ranker.dispose();
+        }
+        process.stdout.write(`ranker/${flags.checkpoint} on ${flags.split}, ${backend.name}\n${formatRankerEval(result)}\n`);
+        const file = path.join(runDir, 'eval', `ranker-${flags.checkpoint}-${flags.split}.json`);
+        atomicWriteJson(file, { run: runDir, checkpoint: flags.checkpoint, backend: backend.name, ...result, createdAt: new Date().toISOString() });
+        log(`wrote ${file}`);
+        return;
+      }
+
+      const stage = flags.stage ?? defaultStage(runDir);
       const users = maxUsers > 0 ? Math.min(maxUsers, inputs.splits[flags.split].length) : inputs.splits[flags.split].length;
       const bar = createProgress(`eval ${stage}/${flags.checkpoint} ${flags.split}`, users, { plain: !flags.progress });
+      let report;
       try {
-        result = evaluatePolicy(policy, inputs, config, { split: flags.split, beam, constrained, maxUsers, keepRankings: true, progress: bar });
+        report = evaluateCheckpoint(runDir, config, inputs, {
+          stage,
+          checkpoint: flags.checkpoint,
+          split: flags.split,
+          beam,
+          constrained: Boolean(flags.constrained),
+          maxUsers,
+          backendName: backend.name,
+          progress: bar,
+        });
       } finally {
         bar.stop();
-        policy.dispose();
       }
-      const popular = evaluatePopularFor(inputs, config, flags.split, maxUsers, beam);
-
       const label = `${stage}/${flags.checkpoint}`;
+      const dropped = config.eval.ks.filter((k) => k > beam);
       process.stdout.write(
-        `${label} (step ${state.step}) on ${flags.split}: ${result.users} users, beam ${beam}${constrained ? ', constrained' : ''}, ` +
-          `${backend.name}, ${result.seconds.toFixed(1)} s (${result.usersPerSec.toFixed(0)} users/s)\n\n` +
-          metricsTable(result.metrics, popular.metrics, label) +
-          '\n',
+        `${label} (step ${report.step}) on ${flags.split}: ${report.users} users, beam ${beam}${report.constrained ? ', constrained' : ''}, ` +
+          `${backend.name}, ${report.seconds.toFixed(1)} s (${report.usersPerSec.toFixed(0)} users/s)\n\n` +
+          metricsTable(report.metrics, report.popular, label) +
+          '\n' +
+          (dropped.length ? `(K = ${dropped.join(', ')} left out: larger than the beam)\n` : ''),
       );
-
-      // Files: named by checkpoint and split; the stage is in the name only when chosen explicitly.
-      const base = `${flags.stage ? `${stage}-` : ''}${flags.checkpoint}-${flags.split}`;
-      const evalDir = path.join(runDir, 'eval');
-      atomicWriteJson(path.join(evalDir, `${base}.json`), {
-        run: runDir,
-        stage,
-        checkpoint: flags.checkpoint,
-        step: state.step,
-        split: flags.split,
-        users: result.users,
-        beam,
-        constrained,
-        ks: result.ks,
-        backend: backend.name,
-        seconds: result.seconds,
-        usersPerSec: result.usersPerSec,
-        metrics: result.metrics,
-        popular: popular.metrics,
-        createdAt: new Date().toISOString(),
-      });
-      const ids = inputs.dataset.itemIds;
-      const lines = result.rankings!.map((r) =>
-        JSON.stringify({
-          user: inputs.dataset.userIds[r.user],
-          target: ids[r.target],
-          top10: Array.from(r.items.subarray(0, 10), (i) => (i >= 0 ? ids[i] : null)),
-          scores: Array.from(r.scores.subarray(0, 10), (s) => (Number.isFinite(s) ? Number(s.toFixed(5)) : null)),
-        }),
-      );
-      atomicWrite(path.join(evalDir, `${base}.top10.jsonl`), lines.join('\n') + '\n');
-      log(`wrote ${path.join(evalDir, `${base}.json`)} and ${base}.top10.jsonl`);
+      log(`wrote ${report.file} and its .top10.jsonl`);
     });
 }
