@@ -4,6 +4,7 @@
  * region and later codes refine it, the prefix structure generative retrieval relies on.
  */
 import type { Rng } from '../../rng.js';
+import type { SidStats } from './types.js';
 
 export interface KMeansResult {
   /** [k*d] row-major centroids. */
@@ -295,18 +296,11 @@ export function codebookUsage(codes: Int32Array, n: number, levels: number, code
   });
 }
 
-export interface DedupResult {
+/** The dedup outcome: the final codes plus the SidStats fields that describe collisions and usage. */
+export interface DedupResult
+  extends Pick<SidStats, 'levels' | 'codebookSizes' | 'dedupLevel' | 'collisionRate' | 'maxCollisionGroup' | 'codebookUsage'> {
   /** [n*levels'] with levels' = levels + 1 when a dedup level was added. */
   codes: Int32Array;
-  levels: number;
-  codebookSizes: number[];
-  dedupLevel: boolean;
-  /** Share of items whose tuple (before dedup) is shared with at least one other item. */
-  collisionRate: number;
-  /** Largest number of items sharing one tuple before dedup (1 when all are unique). */
-  maxCollisionGroup: number;
-  /** Per level (dedup level included), distinct codes used / K_l. */
-  codebookUsage: number[];
 }
 
 /**
