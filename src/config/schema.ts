@@ -78,7 +78,7 @@ export const policySchema = section({
   layers: int(1, 24).default(2).describe('Transformer blocks.'),
   dim: int(8, 2048).default(64).describe('Model width.'),
   heads: int(1, 64).default(2).describe('Attention heads (must divide dim).'),
-  dropout: z.number().min(0).max(0.9).default(0.1).describe('Dropout rate during SFT and RL updates (never while sampling or decoding).'),
+  dropout: z.number().min(0).max(0.9).default(0.1).describe('Dropout rate during SFT. Off in RL (so the first PPO epoch has ratio exactly 1) and in decoding.'),
   maxHistory: int(1, 200).default(20).describe('Items of history in the prompt.'),
   tieEmbeddings: z.boolean().default(true).describe('Share the token embedding with the output head.'),
 });
