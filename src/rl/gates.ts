@@ -165,8 +165,3 @@ export const gates: Record<Algorithm, GateRule> = {
   'hard-only': { wNll: 1, admit: (d) => d.hard.slice() },
   'disc-only': { wNll: 1, admit: (d) => d.discriminable.slice() },
 };
-
-/** Whether an algorithm needs the ranker-based discriminability (and thus in-batch scoring). */
-export function needsDiscriminability(a: Algorithm): boolean {
-  return a === 'adagrpo' || a === 'disc-only';
-}
