@@ -6,6 +6,7 @@
  * policy and ranker, so `checkUpstream` refuses anything else. Pure functions over run folders;
  * the command file only prints and writes.
  */
+import { diffPaths } from '../config/diff.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
@@ -133,13 +134,6 @@ export function flatten(v: unknown, prefix = '', out = new Map<string, unknown>(
   return out;
 }
 
-/** Dot paths where a and b differ. */
-export function diffPaths(a: unknown, b: unknown, prefix = ''): string[] {
-  const fa = flatten(a, prefix);
-  const fb = flatten(b, prefix);
-  const keys = [...new Set([...fa.keys(), ...fb.keys()])];
-  return keys.filter((k) => stableStringify(fa.get(k)) !== stableStringify(fb.get(k))).sort();
-}
 
 /**
  * What identifies a configuration: the config less the seed and the keys that name or place a

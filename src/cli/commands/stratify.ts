@@ -2,6 +2,7 @@
  * `adagrpo stratify`: the diagnostic Tables 1-3 of DESIGN 2.7 for one checkpoint and split.
  * Prints markdown; writes `<run>/stratify/<stage>-<checkpoint>-<split>.{md,csv,json}`.
  */
+import { diffPaths } from '../../config/diff.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
@@ -10,7 +11,6 @@ import type { Config } from '../../config/schema.js';
 import { UserError } from '../../errors.js';
 import { discBins, formatCsv, formatMarkdown, parseDifficultyEdges, rankOf, stratify, type DiscMode, type StratifyMeta } from '../../eval/stratify.js';
 import { collectStratSamples } from '../../eval/stratifyRun.js';
-import { stableStringify } from '../../hash.js';
 import { atomicWrite, atomicWriteJson } from '../../io/atomic.js';
 import { resolveCheckpoint, type CheckpointState } from '../../model/checkpoint.js';
 import type { Policy } from '../../model/policy.js';
@@ -43,14 +43,6 @@ function intFlag(flag: string, v: string, min: number): number {
   return n;
 }
 
-/** Dot paths where two config values differ. */
-function differingKeys(a: unknown, b: unknown, prefix: string): string[] {
-  if (typeof a === 'object' && a && typeof b === 'object' && b && !Array.isArray(a)) {
-    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-    return [...keys].flatMap((k) => differingKeys((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${prefix}.${k}`));
-  }
-  return stableStringify(a) === stableStringify(b) ? [] : [prefix];
-}
 
 /**
  * --compare needs the same samples and the same item tuples: the data and SID settings must be
@@ -58,8 +50,8 @@ function differingKeys(a: unknown, b: unknown, prefix: string): string[] {
  */
 export function assertSameData(config: Config, other: Config, runDir: string, otherDir: string): void {
   const differ = [
-    ...differingKeys({ ...config.data, processedDir: null }, { ...other.data, processedDir: null }, 'data'),
-    ...differingKeys(config.sid, other.sid, 'sid'),
+    ...diffPaths({ ...config.data, processedDir: null }, { ...other.data, processedDir: null }, 'data'),
+    ...diffPaths(config.sid, other.sid, 'sid'),
   ];
   if (differ.length > 0) {
     throw new UserError(

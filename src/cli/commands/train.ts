@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import path from 'node:path';
 import { initBackend } from '../../backend.js';
 import { loadConfig } from '../../config/load.js';
-import { stableStringify } from '../../hash.js';
+import { diffPaths } from '../../config/diff.js';
 import { evaluateCheckpoint, pointerStep, reuseReport, type CheckpointEvalReport } from '../../eval/checkpointEval.js';
 import { UserError } from '../../errors.js';
 import { Run, readRunConfig, runDirFor } from '../../runs/run.js';
@@ -31,14 +31,6 @@ function testTable(reports: CheckpointEvalReport[]): string {
   ].join('\n');
 }
 
-/** Keys whose values differ between two configs, as dot paths (to explain a refused resume). */
-export function diffKeys(a: unknown, b: unknown, prefix = ''): string[] {
-  if (typeof a === 'object' && a && typeof b === 'object' && b && !Array.isArray(a)) {
-    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-    return [...keys].flatMap((k) => diffKeys((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], prefix ? `${prefix}.${k}` : k));
-  }
-  return stableStringify(a) === stableStringify(b) ? [] : [prefix];
-}
 
 /**
  * Open the run folder of `config`: a new one, or (resume) the existing one after checking that
@@ -48,7 +40,7 @@ export function openRun(config: Config, resume: boolean, argv: string[]): Run {
   const runDir = runDirFor(config);
   if (!resume) return Run.create(config, argv);
   const saved = readRunConfig(runDir);
-  const differ = diffKeys(saved, config).filter((k) => k !== 'backend');
+  const differ = diffPaths(saved, config).filter((k) => k !== 'backend');
   if (differ.length > 0) {
     throw new UserError(
       `--resume: the config differs from ${path.join(runDir, 'config.yaml')} at ${differ.join(', ')}. ` +
