@@ -268,7 +268,8 @@ export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOption
     const admittedRel: number[] = [];
     const rejectedRel: number[] = [];
     reliability.forEach((r, b) => (admit[b] ? admittedRel : rejectedRel).push(r));
-    const rStd = Math.sqrt(mean(rewards.map((r) => (r - mean(rewards)) ** 2)));
+    const rMean = mean(rewards);
+    const rStd = Math.sqrt(mean(Array.from(rewards, (r) => (r - rMean) ** 2)));
     return {
       ...last,
       admission: mean(admit),
@@ -276,7 +277,7 @@ export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOption
       rateDisc: mean(diag.discriminable),
       overlap: mean(diag.hard.map((h, i) => h & diag.discriminable[i])),
       effectiveRlWeight: rc.lambda * mean(admit),
-      rewardMean: mean(rewards),
+      rewardMean: rMean,
       rewardStd: rStd,
       fracZeroStd: adv.fracZeroStd,
       fracInvalid: 1 - mean(valid),
