@@ -5,14 +5,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { listFiles, runCli } from '../helpers/cli.js';
 import { tmpDir, writeFile } from '../helpers/tmp.js';
+import { TINY_WORLD } from '../helpers/tiny.js';
 
-const TINY = `name: tiny
-backend: wasm
-data:
-  synthetic: { numItems: 40, numUsers: 30, numCategories: 4, minSeqLen: 4, maxSeqLen: 9 }
-sid: { levels: 2, codebookSize: 8, embedding: latent }
-policy: { layers: 1, dim: 16, heads: 2, maxHistory: 5 }
-sft: { steps: 4, batchSize: 8, warmupSteps: 1 }
+const TINY = `${TINY_WORLD}sft: { steps: 4, batchSize: 8, warmupSteps: 1 }
 ranker: { steps: 4, batchSize: 16, dim: 8, hidden: 8, maxHistory: 5 }
 rl: { steps: 2, batchSize: 8, numGenerations: 4, warmupSteps: 1 }
 eval: { every: 2, beam: 12, ks: [1, 5, 10], maxUsers: 10 }
