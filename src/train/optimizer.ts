@@ -4,6 +4,10 @@
  * because checkpoints need the moment tensors by name to resume bit-for-bit.
  */
 import * as tf from '@tensorflow/tfjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { UserError } from '../errors.js';
+import { loadCheckpoint, resolveCheckpoint, type CheckpointState } from '../model/checkpoint.js';
 
 export interface AdamWOptions {
   beta1?: number;
@@ -129,4 +133,32 @@ export function learningRate(step: number, s: { lr: number; warmupSteps: number;
   const progress = Math.min(1, Math.max(0, (step - s.warmupSteps) / span));
   const minLr = s.lr * s.minLrRatio;
   return minLr + 0.5 * (s.lr - minLr) * (1 + Math.cos(Math.PI * progress));
+}
+
+/**
+ * Resume a stage: when `resume` is set and the stage has a last checkpoint, load it (refusing
+ * another config hash), copy its weights into `params` and its moments into `optimizer`, and
+ * return its state (step, RNG, best, extra); otherwise null. Every stage resumes through this.
+ */
+export function restoreLast(
+  stageDir: string,
+  stage: string,
+  configHash: string,
+  resume: boolean,
+  params: Map<string, tf.Variable>,
+  optimizer: AdamW,
+): CheckpointState | null {
+  if (!resume || !fs.existsSync(path.join(stageDir, 'last.json'))) return null;
+  const ck = loadCheckpoint(resolveCheckpoint(stageDir, 'last'), { stage, configHash });
+  try {
+    for (const [name, v] of params) {
+      const t = ck.tensors.get(name);
+      if (!t) throw new UserError(`${stage} checkpoint ${ck.dir} lacks "${name}"`);
+      v.assign(t);
+    }
+    optimizer.loadState(ck.tensors, ck.state.optimizerStep);
+  } finally {
+    tf.dispose([...ck.tensors.values()]);
+  }
+  return ck.state;
 }

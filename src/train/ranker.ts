@@ -36,7 +36,7 @@ import { packHistories, Ranker, type RankerArch } from '../model/ranker.js';
 import { AliasFreeSampler, Rng } from '../rng.js';
 import { auc, gauc } from '../eval/auc.js';
 import { evaluateRanker, formatRankerEval, type RankerEvalResult } from '../eval/rankerEval.js';
-import { AdamW, learningRate } from './optimizer.js';
+import { AdamW, learningRate, restoreLast } from './optimizer.js';
 import { InterruptedError, NonFiniteLossError, type StageContext } from './context.js';
 import { stageHash } from './pipeline.js';
 
@@ -417,18 +417,11 @@ export async function trainRanker(ctx: StageContext): Promise<RankerStageResult>
   let lastSaved = -1;
 
   try {
-    if (ctx.resume && fs.existsSync(path.join(ctx.stageDir, 'last.json'))) {
-      const ck = loadCheckpoint(resolveCheckpoint(ctx.stageDir, 'last'), { stage: 'ranker', configHash });
-      for (const [name, v] of ranker.params) {
-        const t = ck.tensors.get(name);
-        if (!t) throw new UserError(`ranker checkpoint ${ck.dir} lacks "${name}"`);
-        v.assign(t);
-      }
-      opt.loadState(ck.tensors, ck.state.optimizerStep);
-      tf.dispose([...ck.tensors.values()]);
-      step = lastSaved = ck.state.step;
-      rng = Rng.restore(ck.state.rng);
-      best = { step: ck.state.bestStep, metric: ck.state.bestMetric };
+    const resumed = restoreLast(ctx.stageDir, 'ranker', configHash, ctx.resume, ranker.params, opt);
+    if (resumed) {
+      step = lastSaved = resumed.step;
+      rng = Rng.restore(resumed.rng);
+      best = { step: resumed.bestStep, metric: resumed.bestMetric };
       ctx.log(`ranker: resumed at step ${step} (best validation AUC so far ${best.metric?.toFixed(4) ?? 'none'})`);
     }
 

@@ -13,14 +13,12 @@
  * one iteration) and pi_old is the policy that sampled.
  */
 import * as tf from '@tensorflow/tfjs';
-import fs from 'node:fs';
-import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import { Catalog } from '../data/sid/catalog.js';
 import { trueUtility } from '../data/synthetic.js';
 import type { Dataset } from '../data/types.js';
 import { UserError } from '../errors.js';
-import { CHECKPOINT_FORMAT, loadCheckpoint, pruneCheckpoints, resolveCheckpoint, saveCheckpoint, setPointer } from '../model/checkpoint.js';
+import { CHECKPOINT_FORMAT, pruneCheckpoints, saveCheckpoint, setPointer } from '../model/checkpoint.js';
 import { policyDecoder, sample } from '../model/decoding.js';
 import { Policy, buildPrompts, disposePrompts, type PromptBatch } from '../model/policy.js';
 import type { Ranker } from '../model/ranker.js';
@@ -31,7 +29,7 @@ import { rewards as rewardOf } from '../rl/reward.js';
 import { Rng } from '../rng.js';
 import { readMetrics } from '../runs/run.js';
 import { InterruptedError, NonFiniteLossError, type StageContext } from './context.js';
-import { AdamW, learningRate } from './optimizer.js';
+import { AdamW, learningRate, restoreLast } from './optimizer.js';
 import { loadRanker } from './ranker.js';
 import { loadPolicy } from './sft.js';
 import { evaluatePolicy } from '../eval/evaluate.js';
@@ -347,15 +345,12 @@ export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
   let best = { step: 0, metric: -Infinity };
   let admissionSum = 0;
   let rng = ctx.rng;
-  if (ctx.resume && fs.existsSync(path.join(ctx.stageDir, 'last.json'))) {
-    const ck = loadCheckpoint(resolveCheckpoint(ctx.stageDir, 'last'), { stage: 'rl', configHash });
-    for (const [name, v] of policy.params) v.assign(ck.tensors.get(name)!);
-    optimizer.loadState(ck.tensors, ck.state.optimizerStep);
-    tf.dispose([...ck.tensors.values()]);
-    step = ck.state.step;
-    best = { step: ck.state.bestStep ?? 0, metric: ck.state.bestMetric ?? -Infinity };
-    admissionSum = (ck.state.extra?.admissionSum as number) ?? 0;
-    rng = Rng.restore(ck.state.rng);
+  const resumed = restoreLast(ctx.stageDir, 'rl', configHash, ctx.resume, policy.params, optimizer);
+  if (resumed) {
+    step = resumed.step;
+    best = { step: resumed.bestStep ?? 0, metric: resumed.bestMetric ?? -Infinity };
+    admissionSum = (resumed.extra?.admissionSum as number) ?? 0;
+    rng = Rng.restore(resumed.rng);
     ctx.log(`rl: resumed at step ${step}`);
   }
 

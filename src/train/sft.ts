@@ -23,7 +23,7 @@ import { CHECKPOINT_FORMAT, loadCheckpoint, pruneCheckpoints, resolveCheckpoint,
 import { Policy, buildSequences, disposeSequences, sidLayout } from '../model/policy.js';
 import { Rng } from '../rng.js';
 import { InterruptedError, NonFiniteLossError, type StageContext } from './context.js';
-import { AdamW, learningRate } from './optimizer.js';
+import { AdamW, learningRate, restoreLast } from './optimizer.js';
 import { stageHash } from './pipeline.js';
 
 /** Version of what an SFT checkpoint holds beyond the generic checkpoint format. */
@@ -162,15 +162,12 @@ export async function trainSft(ctx: StageContext): Promise<SftResult> {
 
   try {
     // 3. Resume from the last checkpoint (same config hash only).
-    if (ctx.resume && fs.existsSync(path.join(ctx.stageDir, 'last.json'))) {
-      const ck = loadCheckpoint(resolveCheckpoint(ctx.stageDir, 'last'), { stage: 'sft', configHash });
-      for (const [name, v] of policy.params) v.assign(ck.tensors.get(name)!);
-      optimizer.loadState(ck.tensors, ck.state.optimizerStep);
-      tf.dispose([...ck.tensors.values()]);
-      step = ck.state.step;
-      best = { step: ck.state.bestStep ?? -1, metric: ck.state.bestMetric ?? -Infinity };
-      dataSeed = (ck.state.extra as unknown as SftExtra).dataSeed;
-      rng = Rng.restore(ck.state.rng);
+    const resumed = restoreLast(ctx.stageDir, 'sft', configHash, ctx.resume, policy.params, optimizer);
+    if (resumed) {
+      step = resumed.step;
+      best = { step: resumed.bestStep ?? -1, metric: resumed.bestMetric ?? -Infinity };
+      dataSeed = (resumed.extra as unknown as SftExtra).dataSeed;
+      rng = Rng.restore(resumed.rng);
       ctx.log(`sft: resumed at step ${step}`);
       if (step >= sc.steps && fs.existsSync(path.join(ctx.stageDir, 'final.json'))) {
         return { bestStep: best.step, bestMetric: best.metric, finalStep: step };
