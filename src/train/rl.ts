@@ -231,7 +231,7 @@ export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOption
     const oldLp = tf.tensor3d(roll.logProbs, [B, G, L]);
     const advT = tf.tensor2d(adv.values, [B, G]);
     // pi_ref log-probs of the rollouts (constants). Always computed: KL is logged every step.
-    const refLp = tf.tidy(() => tf.slice(models.ref.sequenceLogProbs(prompt, compT).logProbs, [0, 0, 0], [B, G, L]) as tf.Tensor3D);
+    const refLp = tf.tidy(() => models.ref.sequenceLogProbs(prompt, tf.slice(compT, [0, 0, 0], [B, G, L]) as tf.Tensor3D).logProbs); // [B, G, L]: rollouts only
     const vars = [...models.policy.params.values()];
     let last = { loss: 0, nll: 0, grpo: 0, kl: 0, clipFrac: 0, gradNorm: 0 };
     try {
