@@ -32,10 +32,15 @@ export interface StageOutcome {
 
 /** What each trainable stage depends on: change any of it and the stage is trained anew. */
 export function stageKey(stage: 'sft' | 'ranker' | 'rl', config: Config, inputs: PreparedInputs): Record<string, unknown> {
-  const base = { seed: config.seed, data: inputs.manifest.hash };
+  const base = { seed: stageSeed(stage, config), data: inputs.manifest.hash };
   if (stage === 'sft') return { ...base, sid: inputs.sidHash, policy: config.policy, sft: config.sft, eval: config.eval };
   if (stage === 'ranker') return { ...base, ranker: config.ranker, eval: config.eval };
   return { ...base, everything: config };
+}
+
+/** The seed a stage draws from: upstreamSeed (when set) for sft and ranker, the run seed for rl. */
+export function stageSeed(stage: 'sft' | 'ranker' | 'rl', config: Config): number {
+  return stage !== 'rl' && config.upstreamSeed !== undefined ? config.upstreamSeed : config.seed;
 }
 
 export function stageHash(stage: 'sft' | 'ranker' | 'rl', config: Config, inputs: PreparedInputs): string {
@@ -76,7 +81,6 @@ export interface PipelineOptions {
 export async function runPipeline(opts: PipelineOptions): Promise<{ inputs: PreparedInputs; outcomes: StageOutcome[] }> {
   const { run, log } = opts;
   const config = run.config;
-  const root = new Rng(config.seed);
   const outcomes: StageOutcome[] = [];
   const upstream: StageContext['upstream'] = {};
   const order: ('sft' | 'ranker' | 'rl')[] = ['sft', 'ranker', 'rl'];
@@ -119,7 +123,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<{ inputs: Prep
       config,
       inputs,
       stageDir,
-      rng: root.fork(stage),
+      rng: new Rng(stageSeed(stage, config)).fork(stage),
       metrics: (row) => run.logMetrics(stage, row),
       progress: opts.progress,
       log,
