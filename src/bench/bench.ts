@@ -106,7 +106,7 @@ async function main(): Promise<void> {
       const { user, position } = pool[rng.int(pool.length)];
       return { user, history: splits.train[user].subarray(0, position), target: splits.train[user][position] };
     });
-  const rlMs = time(() => void rlStep({ policy, ref, ranker, catalog, optimizer: rlOpt }, prompts(), { config, dataset: world, codes, rng, lr: 1e-4, randomP: 0.1 }), quick ? 2 : 5, 1);
+  const rlMs = time(() => void rlStep({ policy, ref, ranker, catalog, optimizer: rlOpt }, prompts(), { config, dataset: world, codes, rng, lr: 1e-4, randomP: 0.1, lambda: 1 }), quick ? 2 : 5, 1);
   rows.push(['RL step (32 x 8)', `${(1000 / rlMs).toFixed(2)} steps/s`, `${rlMs.toFixed(0)} ms/step`]);
 
   const w0 = Math.max(...rows.map((r) => r[0].length));

@@ -133,6 +133,11 @@ export const rlSchema = section({
   beta: z.number().min(0).default(0).describe('Weight of the k3 KL to the frozen SFT policy.'),
   ppoEpochs: int(1, 16).default(1).describe('Updates per batch of rollouts (ratio ≠ 1 only after the first).'),
   lambda: z.number().min(0).default(1.0).describe('λ: weight of the gated GRPO term.'),
+  lambdaMatchRun: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Run folder whose mean admission rate multiplies λ: grpo+nll at AdaGRPO\'s effective RL weight (the control for "the gate only means less RL").'),
   ...schedule,
   lr: posNum().default(1e-4).describe('Peak learning rate of the RL stage (AdamW).'),
   warmupSteps: int(0).default(10).describe('Linear warmup steps of the RL stage.'),
@@ -171,6 +176,9 @@ export const configSchema = z.strictObject({
     .default('run')
     .describe('Run name: the run folder is <runsDir>/<name>_s<seed>.'),
   seed: int(0, 2 ** 31 - 1).default(1).describe('Run seed: model init, dropout, batching, sampling and gates all draw from it.'),
+  upstreamSeed: int(0, 2 ** 31 - 1)
+    .optional()
+    .describe('Seed of the SFT and ranker stages (default: the run seed). Fix it so that seeds vary the RL stage only, from one SFT policy and ranker.'),
   backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto').describe('tfjs backend; auto tries tensorflow (GPU, then CPU), wasm, cpu and records the choice.'),
   runsDir: z.string().min(1).default('runs').describe('Folder of run folders and of the shared stage cache (_stages/).'),
   data: dataSchema,

@@ -137,19 +137,20 @@ export function flatten(v: unknown, prefix = '', out = new Map<string, unknown>(
 
 /**
  * What identifies a configuration: the config less the seed and the keys that name or place a
- * run. A random-gate run matched to the run of its own seed (`..._s<seed>`) names its seed in
- * matchRun; that is written back as `_s{seed}` so the seeds of one configuration group together.
+ * run. A control matched to the run of its own seed (`..._s<seed>` in rl.randomGate.matchRun or
+ * rl.lambdaMatchRun) names its seed; that is written back as `_s{seed}` so the seeds of one
+ * configuration group together.
  */
 export function configIdentity(config: Config): Record<string, unknown> {
   const { seed, name, runsDir, backend, ...rest } = config;
   void name;
   void runsDir;
   void backend;
-  const matchRun = rest.rl.randomGate.matchRun;
-  if (matchRun && matchRun.endsWith(`_s${seed}`)) {
-    return { ...rest, rl: { ...rest.rl, randomGate: { ...rest.rl.randomGate, matchRun: `${matchRun.slice(0, -String(seed).length)}{seed}` } } };
-  }
-  return rest;
+  const unseeded = (run: string | undefined) => (run && run.endsWith(`_s${seed}`) ? `${run.slice(0, -String(seed).length)}{seed}` : run);
+  return {
+    ...rest,
+    rl: { ...rest.rl, lambdaMatchRun: unseeded(rest.rl.lambdaMatchRun), randomGate: { ...rest.rl.randomGate, matchRun: unseeded(rest.rl.randomGate.matchRun) } },
+  };
 }
 
 export interface ConfigGroup {

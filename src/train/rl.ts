@@ -95,6 +95,8 @@ export interface RlStepOptions {
   lr: number;
   /** Admission probability of the random-gate control. */
   randomP: number;
+  /** λ in effect: rl.lambda, or the mean admission rate of rl.lambdaMatchRun. */
+  lambda: number;
 }
 
 /**
@@ -244,7 +246,7 @@ export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOption
           const nll = nllTerms(gtLp).perSample; // [B]
           const grpo = grpoTerms({ logProbs: lp, oldLogProbs: oldLp, refLogProbs: refLp, advantages: advT, epsilon: rc.epsilon, beta: rc.beta });
           kept.push(tf.keep(tf.mean(nll)), tf.keep(tf.sum(tf.mul(grpo.perSample, tf.tensor1d(gate)))), tf.keep(grpo.diagnostics.kl), tf.keep(grpo.diagnostics.clipFrac));
-          return totalLoss({ nll, grpo: anyAdmitted ? grpo.perSample : null, gate, wNll: rule.wNll, lambda: rc.lambda });
+          return totalLoss({ nll, grpo: anyAdmitted ? grpo.perSample : null, gate, wNll: rule.wNll, lambda: opts.lambda });
         }, vars);
         const lossValue = value.dataSync()[0];
         const [nllV, grpoSum, klV, clipV] = kept.map((t) => t.dataSync()[0]);
@@ -274,7 +276,7 @@ export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOption
       rateHard: mean(diag.hard),
       rateDisc: mean(diag.discriminable),
       overlap: mean(diag.hard.map((h, i) => h & diag.discriminable[i])),
-      effectiveRlWeight: rc.lambda * mean(admit),
+      effectiveRlWeight: opts.lambda * mean(admit),
       rewardMean: rMean,
       rewardStd: rStd,
       fracZeroStd: adv.fracZeroStd,
@@ -291,10 +293,10 @@ export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOption
  * The admission rate a random-gate run should match: the mean admission of another run's RL
  * stage (its metrics.jsonl).
  */
-export function matchedAdmissionRate(runDir: string): number {
+export function matchedAdmissionRate(runDir: string, key = 'rl.randomGate.matchRun'): number {
   const rows = readMetrics(runDir, 'rl').filter((r) => typeof r.admission === 'number');
   if (rows.length === 0) {
-    throw new UserError(`rl.randomGate.matchRun: ${runDir} has no RL steps in metrics.jsonl; train that run first`);
+    throw new UserError(`${key}: ${runDir} has no RL steps in metrics.jsonl; train that run first`);
   }
   return rows.reduce((s, r) => s + (r.admission as number), 0) / rows.length;
 }
@@ -305,6 +307,7 @@ export type RlStageResult = {
   finalStep: number;
   admissionMean: number;
   randomP: number | null;
+  lambda: number;
 };
 
 /** RNG state, optimizer step and best metric are saved with the weights, so resume is exact. */
@@ -340,6 +343,10 @@ export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
   // Only the random-gate control reads matchRun, so a sweep may set it for every cell.
   const randomP = rc.algorithm === 'random-gate' && rc.randomGate.matchRun ? matchedAdmissionRate(rc.randomGate.matchRun) : rc.randomGate.p;
   if (rc.algorithm === 'random-gate') ctx.log(`rl: random gate admits each sample with p = ${randomP.toFixed(4)}${rc.randomGate.matchRun ? ` (matched to ${rc.randomGate.matchRun})` : ''}`);
+  // The effective-weight control: grpo+nll with λ = AdaGRPO's admission rate applies, on average,
+  // as much GRPO as AdaGRPO does, but to every sample, not to the gated ones.
+  const lambda = rc.lambdaMatchRun ? rc.lambda * matchedAdmissionRate(rc.lambdaMatchRun, 'rl.lambdaMatchRun') : rc.lambda;
+  if (rc.lambdaMatchRun) ctx.log(`rl: lambda = ${lambda.toFixed(4)} (rl.lambda ${rc.lambda} x the admission rate of ${rc.lambdaMatchRun})`);
 
   let step = 0;
   let best = { step: 0, metric: -Infinity };
@@ -380,7 +387,7 @@ export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
       const t0 = Date.now();
       let stats: RlStepStats;
       try {
-        stats = rlStep({ policy, ref, ranker, catalog, optimizer }, prompts, { config, dataset: inputs.dataset, codes: inputs.sids.codes, rng, lr, randomP });
+        stats = rlStep({ policy, ref, ranker, catalog, optimizer }, prompts, { config, dataset: inputs.dataset, codes: inputs.sids.codes, rng, lr, randomP, lambda });
       } catch (e) {
         if (e instanceof NonFiniteLossError) throw new NonFiniteLossError('rl', step + 1, 'the loss');
         throw e;
@@ -414,5 +421,5 @@ export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
     ranker.dispose();
     optimizer.dispose();
   }
-  return { bestStep: best.step, bestMetric: best.metric, finalStep: step, admissionMean: step > 0 ? admissionSum / step : 0, randomP: rc.algorithm === 'random-gate' ? randomP : null };
+  return { bestStep: best.step, bestMetric: best.metric, finalStep: step, admissionMean: step > 0 ? admissionSum / step : 0, randomP: rc.algorithm === 'random-gate' ? randomP : null, lambda };
 }

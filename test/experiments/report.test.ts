@@ -94,6 +94,15 @@ describe('collecting and grouping runs', () => {
     assert.deepEqual(id(1), id(2));
     assert.equal((id(1).rl as { randomGate: { matchRun: string } }).randomGate.matchRun, 'runs/ada_s{seed}');
   });
+
+  it('so does a λ matched to the run of its own seed, and it stays apart from the unmatched λ', () => {
+    const runsDir = tmpDir();
+    const id = (seed: number, sets: string[]) => configIdentity(fakeConfig(runsDir, 'lm', seed, sets));
+    const matched = (seed: number) => id(seed, ['rl.algorithm=grpo+nll', `rl.lambdaMatchRun=runs/ada_s${seed}`]);
+    assert.deepEqual(matched(1), matched(3));
+    assert.equal((matched(1).rl as { lambdaMatchRun: string }).lambdaMatchRun, 'runs/ada_s{seed}');
+    assert.notDeepEqual(matched(1), id(1, ['rl.algorithm=grpo+nll']));
+  });
 });
 
 describe('checkUpstream', () => {

@@ -69,7 +69,7 @@ test('rlStep: tensors do not leak, the reference never changes, diagnostics are 
   const rng = new Rng(2);
   let stats;
   for (let i = 0; i < 3; i++) {
-    stats = rlStep(m, prompts(), { config, dataset, codes, rng, lr: 1e-2, randomP: 0.5 });
+    stats = rlStep(m, prompts(), { config, dataset, codes, rng, lr: 1e-2, randomP: 0.5, lambda: config.rl.lambda });
   }
   assert.equal(tf.memory().numTensors, before, 'tensor count after 3 steps');
   assert.deepEqual(snapshot(m.ref), refBefore, 'pi_ref moved');
@@ -93,7 +93,7 @@ test('the nll algorithm makes the same update as the SFT loss on the same target
   const a = models(3, 1);
   const b = models(3, 1);
   const ps = prompts();
-  rlStep(a, ps, { config: nllConfig, dataset, codes, rng: new Rng(4), lr: 1e-2, randomP: 0 });
+  rlStep(a, ps, { config: nllConfig, dataset, codes, rng: new Rng(4), lr: 1e-2, randomP: 0, lambda: 1 });
   // SFT on the same (history, target) windows, last item only: mean NLL per item token.
   const windows = ps.map((p) => Int32Array.from([...p.history.slice(-config.policy.maxHistory), p.target]));
   const batch = buildSequences(layout, codes, windows);
