@@ -165,6 +165,9 @@ export const evalSchema = section({
   ks: z.array(int(1, 1000)).min(1).default([1, 5, 10, 20]).describe('Cut-offs K of HR@K, NDCG@K and hallucination@K.'),
   constrained: z.boolean().default(false).describe('Restrict decoding to valid semantic IDs (hallucination is then 0).'),
   maxUsers: int(0).default(0).describe('Evaluate on at most this many users (0 = all); validation during training uses this.'),
+  testMaxUsers: int(0)
+    .default(0)
+    .describe('Test users that train evaluates at the best and final checkpoints: the first N of the split (0 = all), the same users in every run, so comparisons stay paired.'),
   batchSize: int(1).default(256).describe('Users decoded per batch.'),
 });
 

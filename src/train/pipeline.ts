@@ -33,8 +33,11 @@ export interface StageOutcome {
 /** What each trainable stage depends on: change any of it and the stage is trained anew. */
 export function stageKey(stage: 'sft' | 'ranker' | 'rl', config: Config, inputs: PreparedInputs): Record<string, unknown> {
   const base = { seed: stageSeed(stage, config), data: inputs.manifest.hash };
-  if (stage === 'sft') return { ...base, sid: inputs.sidHash, policy: config.policy, sft: config.sft, eval: config.eval };
-  if (stage === 'ranker') return { ...base, ranker: config.ranker, eval: config.eval };
+  // The test evaluation after training reads the stages but does not shape them.
+  const { testMaxUsers, ...evalOfStages } = config.eval;
+  void testMaxUsers;
+  if (stage === 'sft') return { ...base, sid: inputs.sidHash, policy: config.policy, sft: config.sft, eval: evalOfStages };
+  if (stage === 'ranker') return { ...base, ranker: config.ranker, eval: evalOfStages };
   return { ...base, everything: config };
 }
 

@@ -47,16 +47,26 @@ test('train runs every stage, writes the run folder and prints test metrics at b
   assert.match(r.stdout, /hr@10 .*\d\.\d{4}/);
   assert.match(r.stdout, /hallucination@10/);
 
-  // Only rl.algorithm changes: data, IDs, SFT and ranker are reused, RL trains anew.
-  const r2 = runCli(['train', '--config', 'tiny.yaml', '--backend', 'cpu', '--no-progress', '--set', 'name=tiny-nll', '--set', 'rl.algorithm=nll'], cwd);
+  // Only RL and the test evaluation change: data, IDs, SFT and ranker are reused, RL trains anew.
+  // grpo+nll at the first run's effective RL weight: lambda = its mean admission rate.
+  const sets = ['name=tiny-lm', 'rl.algorithm=grpo+nll', 'rl.lambdaMatchRun=runs/tiny_s1', 'eval.testMaxUsers=30'].flatMap((s) => ['--set', s]);
+  const r2 = runCli(['train', '--config', 'tiny.yaml', '--backend', 'cpu', '--no-progress', ...sets], cwd);
   assert.equal(r2.code, 0, r2.stderr);
   assert.match(r2.stderr, /sft: reusing the finished stage/);
   assert.match(r2.stderr, /ranker: reusing the finished stage/);
   assert.match(r2.stderr, /rl: training in/);
   assert.deepEqual(
-    readJson(path.join(cwd, 'runs', 'tiny-nll_s1', 'sft', 'stage.json')),
+    readJson(path.join(cwd, 'runs', 'tiny-lm_s1', 'sft', 'stage.json')),
     readJson(path.join(run, 'sft', 'stage.json')),
   );
+  const lambda = rl.reduce((a, x) => a + x.admission, 0) / rl.length;
+  assert.match(r2.stderr, new RegExp(`lambda = ${lambda.toFixed(4)}`));
+  const lm = fs.readFileSync(path.join(cwd, 'runs', 'tiny-lm_s1', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  for (const x of lm.filter((x) => x.stage === 'rl' && typeof x.admission === 'number')) {
+    assert.equal(x.admission, 1, 'grpo+nll admits every sample');
+    assert.ok(Math.abs(x.effectiveRlWeight - lambda) < 1e-12);
+  }
+  assert.match(r2.stdout, /rl on test, 30 users, beam 10/);
 });
 
 test('Ctrl-C saves a checkpoint and marks the run interrupted; --resume finishes it', async () => {
