@@ -31,6 +31,12 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `adagrpo report ... | head` closes stdout early: that is the reader's choice, not a bug.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 main(process.argv).then(
   (code) => {
     process.exitCode = code;

@@ -4,9 +4,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { listFiles, runCli } from '../helpers/cli.js';
+import { BIN, listFiles, runCli } from '../helpers/cli.js';
 import { tmpDir, writeFile } from '../helpers/tmp.js';
 
 function expectUserError(cwd: string, args: string[], patterns: RegExp[]): void {
@@ -86,4 +87,14 @@ test('--dry-run prints the resolved config and writes nothing', () => {
   assert.match(r.stdout, /lambda: 0\.3/);
   assert.match(r.stdout, /name: dry/);
   assert.deepEqual(listFiles(cwd), []);
+});
+
+test('a reader that closes stdout early (adagrpo ... | head) ends the CLI quietly, not with a stack', async () => {
+  const child = spawn(process.execPath, [BIN, 'stratify', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.destroy();
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  assert.equal(code, 0, stderr);
+  assert.equal(stderr, '');
 });

@@ -36,10 +36,10 @@ export function registerReport(program: Command): Command {
     .command('report')
     .summary('Compare runs over seeds: mean ± 95% CI, paired tests against a baseline, SVG plots')
     .description(
-      'Compare runs over seeds: runs are grouped by configuration (everything but the seed); test metrics at\n' +
-        'the best and final checkpoints as mean ± 95% CI (t distribution); with --baseline, per-seed paired\n' +
-        'differences, their mean, 95% CI and paired t-test p-value. Refuses runs whose data, semantic IDs,\n' +
-        'SFT or ranker stage differ where they must be shared. Markdown on stdout; report.md, report.csv and\n' +
+      'Compare runs over seeds: runs are grouped by configuration (everything but the seed); test metrics at ' +
+        'the best and final checkpoints as mean ± 95% CI (t distribution); with --baseline, per-seed paired ' +
+        'differences, their mean, 95% CI and paired t-test p-value. Refuses runs whose data, semantic IDs, ' +
+        'SFT or ranker stage differ where they must be shared. Markdown on stdout; report.md, report.csv and ' +
         'report-paired.csv in the sweep folder (or --out); --plots adds plots/*.svg.',
     )
     .argument('<folders...>', 'a sweep folder (<runsDir>/sweeps/<name>) and/or run folders')

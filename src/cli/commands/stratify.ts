@@ -70,7 +70,7 @@ export function registerStratify(program: Command): Command {
   return program
     .command('stratify')
     .description(
-      'Diagnostic tables of where the ranker helps or hurts (DESIGN 2.7): HR under beam (LLM) order vs\n' +
+      'Diagnostic tables of where the ranker helps or hurts (DESIGN 2.7): HR under beam (LLM) order vs ' +
         'ranker (RM) order, by policy difficulty and by reward discriminability.',
     )
     .requiredOption('--run <dir>', 'run folder made by "adagrpo train"')

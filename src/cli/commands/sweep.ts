@@ -26,9 +26,9 @@ export function registerSweep(program: Command): Command {
     .command('sweep')
     .summary('Train a grid of configurations x seeds, resumably (one run after another, shared upstream stages)')
     .description(
-      'Train every combination of --grid values x --seeds, one run after another, as "train" would; every\n' +
-        'run of a seed shares the cached data, SFT and ranker stages. Run names carry the grid values\n' +
-        '(<prefix>-<key>_<value>..._s<seed>). Resumable: completed runs are skipped, interrupted ones\n' +
+      'Train every combination of --grid values x --seeds, one run after another, as "train" would; every ' +
+        'run of a seed shares the cached data, SFT and ranker stages. Run names carry the grid values ' +
+        '(<prefix>-<key>_<value>..._s<seed>). Resumable: completed runs are skipped, interrupted ones ' +
         'resumed, so after Ctrl-C the same command continues. Writes <runsDir>/sweeps/<prefix>/sweep.json.',
     );
   addConfigOptions(cmd)

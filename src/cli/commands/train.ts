@@ -88,8 +88,8 @@ export function registerTrain(program: Command): Command {
   const cmd = program
     .command('train')
     .description(
-      'Run the pipeline: data, semantic IDs, SFT, ranker, RL (DESIGN 2). Writes <runsDir>/<name>_s<seed>/\n' +
-        'with config.yaml, meta.json, metrics.jsonl and a folder per stage. Upstream stages are cached by\n' +
+      'Run the pipeline: data, semantic IDs, SFT, ranker, RL (DESIGN 2). Writes <runsDir>/<name>_s<seed>/ ' +
+        'with config.yaml, meta.json, metrics.jsonl and a folder per stage. Upstream stages are cached by ' +
         'a hash of their inputs and reused by every run that shares them.',
     );
   addConfigOptions(cmd)
