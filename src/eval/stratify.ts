@@ -4,8 +4,8 @@
  * ranker and builds the records; this file bins them and writes the tables.
  *
  * Per sample i: the beam in "LLM order" (beam order) and the same candidates in "RM order" (valid
- * ones re-ranked by ranker score, invalid ones last); the ground truth's rank in the beam
- * (difficulty); d_i, the gate's discriminability (share of negatives the ranker scores below the
+ * ones re-ranked by ranker score, invalid ones last); the ground truth's rank in the beam, or
+ * log pi(y|x), the policy's log-probability of the ground truth (difficulty); d_i, the gate's discriminability (share of negatives the ranker scores below the
  * truth, ties ½); on the synthetic world the ranker's true reliability over the same items.
  *
  * Conventions: HR and NDCG come from metrics.ts (hitAt, ndcgAt); a mean over no samples is NaN and
@@ -25,6 +25,8 @@ export interface StratSample {
   rm: ArrayLike<number>;
   /** d_i in [0, 1]; NaN when the sample has no negatives. */
   disc: number;
+  /** log pi(y|x): the policy's log-probability of the ground truth, summed over its levels (nats). */
+  gtLogProb: number;
   /** Synthetic world: the ranker's pairwise agreement with the true utility over the truth and its negatives; NaN otherwise. */
   reliability: number;
   /** --compare: the other run's beam for the same sample (LLM order). */
@@ -95,7 +97,7 @@ export function difficultyBinOf(rank: number, bins: readonly DifficultyBin[]): n
   throw new Error(`rank ${rank} is in no difficulty bin`);
 }
 
-/** A discriminability bin: lo ≤ d < hi. */
+/** A bin of a real-valued statistic (d, or log pi(y|x)): lo ≤ value < hi. */
 export interface DiscBin {
   label: string;
   lo: number;
@@ -125,13 +127,21 @@ export function discBins(mode: DiscMode, ds: ArrayLike<number>): DiscBin[] {
       { label: `d>=${num(mode.rho)}`, lo: mode.rho, hi: Infinity },
     ];
   }
-  const sorted = Array.from(ds).filter((d) => Number.isFinite(d)).sort((a, b) => a - b);
+  return quartileBins(ds, 'd');
+}
+
+/**
+ * Quartile bins of the finite values: [−∞, q1), [q1, q2), [q2, q3), [q3, ∞), labelled with the
+ * statistic's name; tied values can leave a bin empty.
+ */
+export function quartileBins(values: ArrayLike<number>, name: string): DiscBin[] {
+  const sorted = Array.from(values).filter((d) => Number.isFinite(d)).sort((a, b) => a - b);
   const [q1, q2, q3] = [0.25, 0.5, 0.75].map((p) => quantile(sorted, p));
   return [
-    { label: `Q1 d<${num(q1)}`, lo: -Infinity, hi: q1 },
+    { label: `Q1 ${name}<${num(q1)}`, lo: -Infinity, hi: q1 },
     { label: `Q2 [${num(q1)},${num(q2)})`, lo: q1, hi: q2 },
     { label: `Q3 [${num(q2)},${num(q3)})`, lo: q2, hi: q3 },
-    { label: `Q4 d>=${num(q3)}`, lo: q3, hi: Infinity },
+    { label: `Q4 ${name}>=${num(q3)}`, lo: q3, hi: Infinity },
   ];
 }
 
@@ -173,10 +183,18 @@ export interface Table1Row {
   deltaCompare?: number;
 }
 
+/**
+ * How samples are binned by difficulty: by the ground truth's rank in the beam (edges), or by the
+ * quartiles of log pi(y|x) (Q1 = the least likely truths, the hardest).
+ */
+export type DifficultyMode = 'rank' | 'prob-quartiles';
+
 export interface StratifyTables {
   n: number;
   hrK: number;
-  difficultyBins: DifficultyBin[];
+  difficultyMode: DifficultyMode;
+  /** Rank ranges (rank mode) or log pi(y|x) ranges (prob-quartiles). */
+  difficultyBins: (DifficultyBin | DiscBin)[];
   discBins: DiscBin[];
   /** Samples with no negatives (d_i NaN), counted in the lowest discriminability bin. */
   noNegatives: number;
@@ -190,7 +208,9 @@ export interface StratifyTables {
 export interface StratifyOptions {
   /** Beam width W (the last difficulty range ends at W). */
   beam: number;
-  /** Difficulty edges, default [1, 5, 10]. */
+  /** Difficulty by beam rank (default) or by quartiles of log pi(y|x). */
+  difficulty?: DifficultyMode;
+  /** Beam-rank difficulty edges, default [1, 5, 10]. */
   difficultyEdges?: readonly number[];
   disc: DiscMode;
   /** HR cut-offs of Table 1 (default 1, 5, 10) and the NDCG cut-off (default 10). */
@@ -219,9 +239,20 @@ export function stratify(samples: readonly StratSample[], opts: StratifyOptions)
   const ndcgK = opts.ndcgK ?? 10;
   const hasCompare = N > 0 && samples.every((s) => s.other !== undefined);
   const hasReliability = samples.some((s) => Number.isFinite(s.reliability));
-  const dBins = difficultyBins(opts.difficultyEdges ?? [1, 5, 10], opts.beam);
+  const difficultyMode = opts.difficulty ?? 'rank';
   const qBins = discBins(opts.disc, samples.map((s) => s.disc));
-  const dOf = samples.map((s) => difficultyBinOf(rankOf(s.llm, s.target), dBins));
+  let dBins: (DifficultyBin | DiscBin)[];
+  let dOf: number[];
+  if (difficultyMode === 'rank') {
+    const bins = difficultyBins(opts.difficultyEdges ?? [1, 5, 10], opts.beam);
+    dBins = bins;
+    dOf = samples.map((s) => difficultyBinOf(rankOf(s.llm, s.target), bins));
+  } else {
+    if (samples.some((s) => !Number.isFinite(s.gtLogProb))) throw new Error('prob-quartiles difficulty needs a finite gtLogProb on every sample');
+    const bins = quartileBins(samples.map((s) => s.gtLogProb), 'log p');
+    dBins = bins;
+    dOf = samples.map((s) => discBinOf(s.gtLogProb, bins));
+  }
   const qOf = samples.map((s) => discBinOf(s.disc, qBins));
   const hitLlm = samples.map((s) => hitAt(s.llm, s.target, hrK));
   const hitRm = samples.map((s) => hitAt(s.rm, s.target, hrK));
@@ -270,6 +301,7 @@ export function stratify(samples: readonly StratSample[], opts: StratifyOptions)
   return {
     n: N,
     hrK,
+    difficultyMode,
     difficultyBins: dBins,
     discBins: qBins,
     noNegatives: samples.filter((s) => Number.isNaN(s.disc)).length,
@@ -370,7 +402,8 @@ export function formatMarkdown(t: StratifyTables, m: StratifyMeta): string {
   );
 
   const cc = cellColumns(t);
-  out.push('', `## Table 2: by difficulty (rank of the ground truth in the beam)`, '');
+  const by = t.difficultyMode === 'rank' ? 'rank of the ground truth in the beam' : 'quartiles of log pi(y|x), the policy\'s log-probability of the ground truth; Q1 = least likely';
+  out.push('', `## Table 2: by difficulty (${by})`, '');
   const h2 = ['difficulty', ...cc.header];
   out.push(markdownTable(h2, t.table2.map((r) => [r.difficulty, ...cc.values(r)]), h2.map((_, c) => c > 0)));
 

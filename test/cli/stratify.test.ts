@@ -46,7 +46,17 @@ test('stratify prints Tables 1-3, writes md/csv/json, compares two runs of the s
   assert.match(c.stdout, /Compare: other = runs\/tiny-nll_s1, rl\/final/);
   assert.match(c.stdout, /HR@10 other \| this-other/);
   assert.match(c.stdout, /Q4 d>=/);
-  assert.ok(fs.existsSync(path.join(cwd, 'runs/tiny_s1/stratify/rl-final-test.json')));
+  // Other bins and --compare get their own files: nothing earlier is overwritten.
+  assert.ok(fs.existsSync(path.join(cwd, 'runs/tiny_s1/stratify/rl-final-test-dquartiles-vs-tiny-nll_s1.json')));
+
+  const p = runCli(['stratify', '--run', 'runs/tiny_s1', '--split', 'valid', '--difficulty', 'prob-quartiles', '--no-progress'], cwd);
+  assert.equal(p.code, 0, p.stderr);
+  assert.match(p.stdout, /## Table 2: by difficulty \(quartiles of log pi\(y\|x\)/);
+  assert.match(p.stdout, /\| Q1 log p<-\d/);
+  assert.equal(fs.readFileSync(`${base}-prob.md`, 'utf8'), p.stdout);
+  assert.equal(fs.readFileSync(`${base}.md`, 'utf8'), r.stdout);
+  const probJson = JSON.parse(fs.readFileSync(`${base}-prob.json`, 'utf8'));
+  assert.ok(probJson.samples.every((x: { gtLogProb: number }) => x.gtLogProb < 0));
 
   const before = listFiles(path.join(cwd, 'runs'));
   const errors: [string[], RegExp][] = [

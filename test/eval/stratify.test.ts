@@ -56,20 +56,21 @@ test('discriminability bins: split at rho (d = rho is discriminable, NaN is not)
  *   C target 52, beam [1..10, 52, 11]        rank 11 ; truth scored 5.5 → 6..11 above it     → RM rank 7
  *   D target 53, beam [1..12]                absent
  * d: A 0.9, B 0.5, C 0.8 (= rho, so discriminable), D NaN (no negatives: lowest bin). Reliability: A 0.75 only.
+ * log pi(truth | x): A -0.5, B -2, C -4, D -9.
  * Other run's beams (compare): A rank 2, B absent, C rank 3, D rank 10.
  */
 function handBuilt(withOther: boolean): StratSample[] {
-  const mk = (target: number, llm: number[], gtScore: number, disc: number, reliability: number, otherRank: number, user: number): StratSample => {
+  const mk = (target: number, llm: number[], gtScore: number, disc: number, reliability: number, otherRank: number, user: number, gtLogProb: number): StratSample => {
     const scores = llm.map((it) => (it === target ? gtScore : it < 0 ? NaN : it));
     const other = range(100, 111);
     if (otherRank > 0) other[otherRank - 1] = target;
-    return { user, target, llm: Int32Array.from(llm), rm: rmOrder(llm, scores), disc, reliability, ...(withOther ? { other } : {}) };
+    return { user, target, llm: Int32Array.from(llm), rm: rmOrder(llm, scores), disc, reliability, gtLogProb, ...(withOther ? { other } : {}) };
   };
   return [
-    mk(50, [50, ...range(1, 11)], 0, 0.9, 0.75, 2, 0),
-    mk(51, [1, 2, 3, 51, -1, ...range(4, 10)], 100, 0.5, NaN, 0, 1),
-    mk(52, [...range(1, 10), 52, 11], 5.5, 0.8, NaN, 3, 2),
-    mk(53, range(1, 12), 0, NaN, NaN, 10, 3),
+    mk(50, [50, ...range(1, 11)], 0, 0.9, 0.75, 2, 0, -0.5),
+    mk(51, [1, 2, 3, 51, -1, ...range(4, 10)], 100, 0.5, NaN, 0, 1, -2),
+    mk(52, [...range(1, 10), 52, 11], 5.5, 0.8, NaN, 3, 2, -4),
+    mk(53, range(1, 12), 0, NaN, NaN, 10, 3, -9),
   ];
 }
 
@@ -110,6 +111,31 @@ test('Table 2: share, HR@10 by LLM and RM order, difference and mean d per diffi
   ]);
   assert.equal(t.table2[0].reliability, 0.75);
   assert.ok(Number.isNaN(t.table2[1].reliability));
+});
+
+test('Table 2 by quartiles of log pi(y|x): Q1 holds the least likely truths', () => {
+  // Sorted log p [-9, -4, -2, -0.5]; type 7: q1 = -9 + 0.75*5 = -5.25, q2 = -4 + 0.5*2 = -3, q3 = -2 + 0.25*1.5 = -1.625.
+  const t = stratify(handBuilt(false), { beam: 12, difficulty: 'prob-quartiles', disc: { mode: 'rho', rho: 0.8 } });
+  assert.equal(t.difficultyMode, 'prob-quartiles');
+  const got = t.table2.map((r) => [r.difficulty, r.n, r.hrLlm, r.hrRm, r.delta, r.meanD]);
+  assert.deepEqual(got, [
+    ['Q1 log p<-5.25', 1, 0, 0, 0, NaN], //  D: absent from the beam
+    ['Q2 [-5.25,-3)', 1, 0, 1, 1, 0.8], //   C: rank 11, the ranker lifts it to 7
+    ['Q3 [-3,-1.625)', 1, 1, 1, 0, 0.5], //  B
+    ['Q4 log p>=-1.625', 1, 1, 0, -1, 0.9], // A: rank 1, re-ranked to 12
+    ['all', 4, 0.5, 0.5, 0, (0.9 + 0.5 + 0.8) / 3],
+  ]);
+  assert.deepEqual(t.table3.filter((r) => r.n > 0).map((r) => [r.difficulty.slice(0, 2), r.discriminability]), [
+    ['Q1', 'd<0.8'],
+    ['Q2', 'd>=0.8'],
+    ['Q3', 'd<0.8'],
+    ['Q4', 'd>=0.8'],
+  ]);
+  const md = formatMarkdown(t, { run: 'r', stage: 'rl', checkpoint: 'best', split: 'test', beam: 12, inBatchNegatives: 5, negativeBatch: 32, disc: { mode: 'rho', rho: 0.8 } });
+  assert.match(md, /## Table 2: by difficulty \(quartiles of log pi\(y\|x\)/);
+  const broken = handBuilt(false);
+  broken[2].gtLogProb = NaN;
+  assert.throws(() => stratify(broken, { beam: 12, difficulty: 'prob-quartiles', disc: { mode: 'rho', rho: 0.8 } }), /finite gtLogProb/);
 });
 
 test('Table 3: difficulty x discriminability cells at rho, and the compare difference per cell', () => {

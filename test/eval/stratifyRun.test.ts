@@ -1,8 +1,16 @@
 /** The per-sample record of stratify: candidates, RM order, the gate's d_i and the ranker's true reliability. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { validateConfig } from '../../src/config/load.js';
 import type { SyntheticTruth } from '../../src/data/types.js';
-import { candidateRow, sampleRecord } from '../../src/eval/stratifyRun.js';
+import { evalExamples, evaluatePolicy } from '../../src/eval/evaluate.js';
+import { candidateRow, groundTruthLogProbs, sampleRecord } from '../../src/eval/stratifyRun.js';
+import { Policy, sidLayout } from '../../src/model/policy.js';
+import { Rng } from '../../src/rng.js';
+import { prepareInputs } from '../../src/train/inputs.js';
+import { tmpDir } from '../helpers/tmp.js';
 
 const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-9, `${a} != ${b}`);
 
@@ -32,7 +40,7 @@ test('one sample: beam | truth | in-batch candidates, RM order, d_i over distinc
     c: 0,
     impressions: [],
   } as SyntheticTruth;
-  const s = sampleRecord({ user: 0, history: Int32Array.from([1, 2]), target: 3 }, beam, inBatch, cand, logits, truth);
+  const s = sampleRecord({ user: 0, history: Int32Array.from([1, 2]), target: 3 }, beam, inBatch, cand, logits, truth, -1.5);
   // RM order: 7 (2), then 3 and 9 tied at 1 in beam order, the invalid slot last.
   assert.deepEqual(Array.from(s.rm), [7, 3, 9, -1]);
   assert.deepEqual(Array.from(s.llm), [7, -1, 3, 9]);
@@ -41,10 +49,44 @@ test('one sample: beam | truth | in-batch candidates, RM order, d_i over distinc
   // Pairs of [3, 7, 9, 5] with scores [1, 2, 1, 0] and utilities [.5, 1, .2, 0]: all six agree except
   // (3, 9), a score tie worth ½: 5.5 / 6.
   close(s.reliability, 5.5 / 6);
-  assert.ok(Number.isNaN(sampleRecord({ user: 0, history: new Int32Array(0), target: 3 }, beam, inBatch, cand, logits, null).reliability));
+  assert.ok(Number.isNaN(sampleRecord({ user: 0, history: new Int32Array(0), target: 3 }, beam, inBatch, cand, logits, null, -1.5).reliability));
 
   // No negatives at all (beam = the truth and invalid tuples, M = 0): d undefined, as in the gate.
   const lone = Int32Array.from([3, -1]);
   const c0 = candidateRow(lone, 3, new Int32Array(0), 0);
-  assert.ok(Number.isNaN(sampleRecord({ user: 0, history: new Int32Array(0), target: 3 }, lone, new Int32Array(0), c0, Float32Array.from([1, NaN, 1]), null).disc));
+  assert.ok(Number.isNaN(sampleRecord({ user: 0, history: new Int32Array(0), target: 3 }, lone, new Int32Array(0), c0, Float32Array.from([1, NaN, 1]), null, -1.5).disc));
+});
+
+test('log pi(y | x) of an item is its beam-search score, in batches with a short last one, and leaves no tensors', async () => {
+  const runsDir = tmpDir();
+  const config = validateConfig({
+    backend: 'cpu',
+    runsDir,
+    data: { processedDir: path.join(runsDir, 'processed'), synthetic: { numItems: 40, numUsers: 30, numCategories: 4, minSeqLen: 4, maxSeqLen: 9 } },
+    sid: { levels: 2, codebookSize: 8, embedding: 'latent' },
+    policy: { layers: 1, dim: 16, heads: 2, maxHistory: 5 },
+    eval: { beam: 20, batchSize: 7 },
+  });
+  const inputs = await prepareInputs(config, () => {});
+  const policy = Policy.create(config.policy, sidLayout(inputs.sids.codebookSizes), new Rng(3));
+  try {
+    const examples = evalExamples(inputs, 'valid', 3);
+    const beams = evaluatePolicy(policy, inputs, config, { split: 'valid', beam: 20, maxUsers: 3, keepRankings: true }).rankings!;
+    let checked = 0;
+    examples.forEach((ex, i) => {
+      // Every valid beam item as if it were the truth: teacher forcing must give the beam's score.
+      const js = Array.from(beams[i].items.keys()).filter((j) => beams[i].items[j] >= 0);
+      const asTruths = js.map((j) => ({ ...ex, target: beams[i].items[j] }));
+      const before = tf.memory().numTensors;
+      const lp = groundTruthLogProbs(policy, inputs, config, asTruths);
+      assert.equal(tf.memory().numTensors, before);
+      js.forEach((j, k) => {
+        assert.ok(Math.abs(beams[i].scores[j] - lp[k]) < 1e-4, `sample ${i}, beam ${j}: ${beams[i].scores[j]} vs ${lp[k]}`);
+        checked++;
+      });
+    });
+    assert.ok(checked >= 15, `only ${checked} valid beam items`);
+  } finally {
+    policy.dispose();
+  }
 });

@@ -9,7 +9,7 @@ import { Command, Option } from 'commander';
 import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../../backend.js';
 import type { Config } from '../../config/schema.js';
 import { UserError } from '../../errors.js';
-import { discBins, formatCsv, formatMarkdown, parseDifficultyEdges, rankOf, stratify, type DiscMode, type StratifyMeta } from '../../eval/stratify.js';
+import { discBins, formatCsv, formatMarkdown, parseDifficultyEdges, rankOf, stratify, type DifficultyMode, type DiscMode, type StratifyMeta } from '../../eval/stratify.js';
 import { collectStratSamples } from '../../eval/stratifyRun.js';
 import { atomicWrite, atomicWriteJson } from '../../io/atomic.js';
 import { resolveCheckpoint, type CheckpointState } from '../../model/checkpoint.js';
@@ -31,6 +31,7 @@ interface StratifyFlags {
   beam?: string;
   maxUsers: string;
   difficultyBins: string;
+  difficulty: DifficultyMode;
   disc: 'rho' | 'quartiles';
   compare?: string;
   backend?: BackendChoice;
@@ -66,6 +67,16 @@ function checkpointStep(stageDir: string, which: string): number {
   return state.step;
 }
 
+/** `<stage>-<checkpoint>-<split>`, then a suffix per non-default binning and the compared run. */
+export function stratifyFileName(stage: string, flags: Pick<StratifyFlags, 'checkpoint' | 'split' | 'difficulty' | 'disc'>, edges: readonly number[], compare?: string): string {
+  const parts = [stage, flags.checkpoint, flags.split];
+  if (flags.difficulty === 'prob-quartiles') parts.push('prob');
+  else if (edges.join(',') !== '1,5,10') parts.push(`r${edges.join('_')}`);
+  if (flags.disc === 'quartiles') parts.push('dquartiles');
+  if (compare) parts.push(`vs-${path.basename(path.resolve(compare))}`);
+  return parts.join('-');
+}
+
 export function registerStratify(program: Command): Command {
   return program
     .command('stratify')
@@ -79,6 +90,11 @@ export function registerStratify(program: Command): Command {
     .addOption(new Option('--split <split>', 'which leave-one-out split').choices(['valid', 'test']).default('test'))
     .option('--beam <W>', 'beam width (default: the run\'s eval.beam)')
     .option('--max-users <N>', 'the first N samples of the split (0 = all)', '0')
+    .addOption(
+      new Option('--difficulty <how>', 'difficulty bins: rank of the ground truth in the beam, or quartiles of log pi(y|x), the policy\'s log-probability of it')
+        .choices(['rank', 'prob-quartiles'])
+        .default('rank'),
+    )
     .option('--difficulty-bins <edges>', 'ground-truth beam-rank edges: 1,5,10 = {1}, {2-5}, {6-10}, {11-W}, {absent}', '1,5,10')
     .addOption(new Option('--disc <how>', 'discriminability bins: split at the gate\'s rho, or quartiles of d').choices(['rho', 'quartiles']).default('rho'))
     .option('--compare <run>', 'another run on the same data: per cell, this run\'s HR@10 minus the other\'s (cells by THIS run)')
@@ -88,7 +104,10 @@ export function registerStratify(program: Command): Command {
       'after',
       '\nExamples:\n' +
         '  adagrpo stratify --run runs/quickstart_s1\n' +
-        '  adagrpo stratify --run runs/quickstart_s1 --split valid --disc quartiles --compare runs/qs-nll_s1\n',
+        '  adagrpo stratify --run runs/quickstart_s1 --split valid --disc quartiles --compare runs/qs-nll_s1\n' +
+        '  adagrpo stratify --run runs/quickstart_s1 --difficulty prob-quartiles\n' +
+        '\nFiles: <run>/stratify/<stage>-<checkpoint>-<split>[-prob][-dquartiles][-r<edges>][-vs-<other run>].{md,csv,json};\n' +
+        'the suffixes name non-default bins and --compare, so other settings never overwrite a table.\n',
     )
     .action(async (flags: StratifyFlags) => {
       const log = (line: string) => process.stderr.write(line + '\n');
@@ -149,7 +168,7 @@ export function registerStratify(program: Command): Command {
         ranker?.dispose();
       }
 
-      const tables = stratify(run.samples, { beam, difficultyEdges: edges, disc });
+      const tables = stratify(run.samples, { beam, difficulty: flags.difficulty, difficultyEdges: edges, disc });
       const meta: StratifyMeta = {
         run: runDir,
         stage,
@@ -165,7 +184,7 @@ export function registerStratify(program: Command): Command {
       const md = formatMarkdown(tables, meta);
       process.stdout.write(md);
 
-      const base = path.join(runDir, 'stratify', `${stage}-${flags.checkpoint}-${flags.split}`);
+      const base = path.join(runDir, 'stratify', stratifyFileName(stage, flags, edges, other?.dir));
       const ids = inputs.dataset.itemIds;
       const seconds = (performance.now() - t0) / 1000;
       atomicWrite(`${base}.md`, md);
@@ -186,6 +205,7 @@ export function registerStratify(program: Command): Command {
           rankRm: rankOf(s.rm, s.target),
           ...(s.other ? { rankOther: rankOf(s.other, s.target) } : {}),
           d: s.disc,
+          gtLogProb: s.gtLogProb,
           ...(Number.isFinite(s.reliability) ? { reliability: s.reliability } : {}),
         })),
         createdAt: new Date().toISOString(),
