@@ -4,9 +4,10 @@
  * ranker and builds the records; this file bins them and writes the tables.
  *
  * Per sample i: the beam in "LLM order" (beam order) and the same candidates in "RM order" (valid
- * ones re-ranked by ranker score, invalid ones last); the ground truth's rank in the beam, or
- * log pi(y|x), the policy's log-probability of the ground truth (difficulty); d_i, the gate's discriminability (share of negatives the ranker scores below the
- * truth, ties ½); on the synthetic world the ranker's true reliability over the same items.
+ * ones re-ranked by ranker score, invalid ones last); the difficulty, as the ground truth's rank
+ * in the beam or log pi(y|x), the policy's log-probability of it; d_i, the gate's discriminability
+ * (share of negatives the ranker scores below the truth, ties ½); on the synthetic world the
+ * ranker's true reliability over the same items.
  *
  * Conventions: HR and NDCG come from metrics.ts (hitAt, ndcgAt); a mean over no samples is NaN and
  * prints as "-"; a NaN d_i (no negatives) is "not discriminable", as in the gate (NaN ≥ ρ is false),
