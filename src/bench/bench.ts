@@ -54,7 +54,9 @@ async function main(): Promise<void> {
   tf.dispose([a, b]);
   rows.push(['matmul 1024^3', `${peak.toFixed(1)} GFLOP/s`, '(the peak)']);
 
+  const t0 = performance.now();
   const world = generateSyntheticWorld(config.data.synthetic);
+  rows.push(['synthetic world', `${((performance.now() - t0) / 1000).toFixed(2)} s`, `${world.sequences.length} users, ${world.itemIds.length} items`]);
   const splits = leaveOneOut(world);
   const rng = new Rng(1);
   // Distinct 3 x 64 tuples for the 1,000 items (i >> 6, i & 63, scrambled): throughput does not depend on which.

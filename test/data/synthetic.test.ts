@@ -114,13 +114,10 @@ test('fresh items: rarer in training than among test targets, and barely exposed
   assert.equal(uniform.train, biased.train);
 });
 
-test('the default world (2000 users, 1000 items) is generated in well under 5 s', () => {
-  const t0 = performance.now();
+test('the default world has 2000 users and 1000 items (its generation time is in npm run bench)', () => {
   const ds = generateSyntheticWorld(syntheticSchema.parse({}));
-  const secs = (performance.now() - t0) / 1000;
   assert.equal(ds.sequences.length, 2000);
   assert.equal(ds.itemIds.length, 1000);
-  assert.ok(secs < 5, `took ${secs.toFixed(2)} s`);
 });
 
 test('impossible configs are UserErrors naming the key', () => {
