@@ -137,9 +137,9 @@ export function flatten(v: unknown, prefix = '', out = new Map<string, unknown>(
 
 /**
  * What identifies a configuration: the config less the seed and the keys that name or place a
- * run. A control matched to the run of its own seed (`..._s<seed>` in rl.randomGate.matchRun or
- * rl.lambdaMatchRun) names its seed; that is written back as `_s{seed}` so the seeds of one
- * configuration group together.
+ * run, and rl.randomGate unless the random gate is the algorithm. A control matched to the run of
+ * its own seed (`..._s<seed>` in rl.randomGate.matchRun or rl.lambdaMatchRun) names its seed; that
+ * is written back as `_s{seed}` so the seeds of one configuration group together.
  */
 export function configIdentity(config: Config): Record<string, unknown> {
   const { seed, name, runsDir, backend, ...rest } = config;
@@ -147,9 +147,16 @@ export function configIdentity(config: Config): Record<string, unknown> {
   void runsDir;
   void backend;
   const unseeded = (run: string | undefined) => (run && run.endsWith(`_s${seed}`) ? `${run.slice(0, -String(seed).length)}{seed}` : run);
+  // Only the random gate reads rl.randomGate (a sweep may set matchRun on every cell): elsewhere it
+  // is inert and must not split configurations.
+  const { randomGate, ...rl } = rest.rl;
   return {
     ...rest,
-    rl: { ...rest.rl, lambdaMatchRun: unseeded(rest.rl.lambdaMatchRun), randomGate: { ...rest.rl.randomGate, matchRun: unseeded(rest.rl.randomGate.matchRun) } },
+    rl: {
+      ...rl,
+      lambdaMatchRun: unseeded(rl.lambdaMatchRun),
+      ...(rl.algorithm === 'random-gate' ? { randomGate: { ...randomGate, matchRun: unseeded(randomGate.matchRun) } } : {}),
+    },
   };
 }
 
@@ -191,7 +198,9 @@ export function groupRuns(runs: readonly RunRecord[]): ConfigGroup[] {
   const varying = [...new Set(flat.flatMap((f) => [...f.keys()]))].filter((k) => new Set(flat.map((f) => stableStringify(f.get(k)))).size > 1);
   for (const [i, g] of groups.entries()) {
     g.values = Object.fromEntries(varying.map((k) => [k, show(flat[i].get(k))]));
-    g.label = varying.length ? varying.map((k) => `${k}=${g.values[k]}`).join(', ') : g.runs[0].label.replace(/_s\d+$/, '');
+    // A key this group does not set (e.g. another control's matchRun) says nothing about it.
+    const own = varying.filter((k) => flat[i].get(k) !== undefined && flat[i].get(k) !== null);
+    g.label = own.length ? own.map((k) => `${k}=${g.values[k]}`).join(', ') : g.runs[0].label.replace(/_s\d+$/, '');
   }
   return groups;
 }

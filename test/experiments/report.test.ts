@@ -90,7 +90,7 @@ describe('collecting and grouping runs', () => {
 
   it('a random gate matched to the run of its own seed groups across seeds', () => {
     const runsDir = tmpDir();
-    const id = (seed: number) => configIdentity(fakeConfig(runsDir, 'rg', seed, [`rl.randomGate.matchRun=runs/ada_s${seed}`]));
+    const id = (seed: number) => configIdentity(fakeConfig(runsDir, 'rg', seed, ['rl.algorithm=random-gate', `rl.randomGate.matchRun=runs/ada_s${seed}`]));
     assert.deepEqual(id(1), id(2));
     assert.equal((id(1).rl as { randomGate: { matchRun: string } }).randomGate.matchRun, 'runs/ada_s{seed}');
   });
@@ -102,6 +102,23 @@ describe('collecting and grouping runs', () => {
     assert.deepEqual(matched(1), matched(3));
     assert.equal((matched(1).rl as { lambdaMatchRun: string }).lambdaMatchRun, 'runs/ada_s{seed}');
     assert.notDeepEqual(matched(1), id(1, ['rl.algorithm=grpo+nll']));
+  });
+
+  it('a label names only the varying keys its own configuration sets', () => {
+    const runsDir = tmpDir();
+    const run = (name: string, sets: string[]) => writeFakeRun({ runsDir, name, seed: 1, sets: ['rl.randomGate.matchRun=runs/ada_s1', ...sets] });
+    const dirs = [run('nll', ['rl.algorithm=nll']), run('rg', ['rl.algorithm=random-gate']), run('lm', ['rl.algorithm=grpo+nll', 'rl.lambdaMatchRun=runs/ada_s1'])];
+    assert.deepEqual(
+      groupRuns(collectRuns(dirs).runs).map((g) => g.label),
+      ['rl.algorithm=nll', 'rl.algorithm=random-gate, rl.randomGate.p=0.12, rl.randomGate.matchRun=runs/ada_s{seed}', 'rl.algorithm=grpo+nll, rl.lambdaMatchRun=runs/ada_s{seed}'],
+    );
+  });
+
+  it('rl.randomGate splits only random-gate configurations', () => {
+    const runsDir = tmpDir();
+    const id = (sets: string[]) => configIdentity(fakeConfig(runsDir, 'g', 1, sets));
+    assert.deepEqual(id(['rl.algorithm=nll', 'rl.randomGate.matchRun=runs/ada_s1']), id(['rl.algorithm=nll']));
+    assert.notDeepEqual(id(['rl.algorithm=random-gate', 'rl.randomGate.p=0.3']), id(['rl.algorithm=random-gate']));
   });
 });
 
