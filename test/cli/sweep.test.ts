@@ -5,10 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BIN, runCli } from '../helpers/cli.js';
+import { runCli, runCliInterrupted } from '../helpers/cli.js';
 import { tmpDir, writeFile } from '../helpers/tmp.js';
 import { TINY_WORLD } from '../helpers/tiny.js';
 
@@ -25,15 +24,7 @@ test('a sweep stopped by Ctrl-C continues with the same command; report compares
   writeFile(cwd, 'tiny.yaml', TINY);
 
   // Ctrl-C while the first run trains SFT: that run saves its step and the sweep stops.
-  const child = spawn(process.execPath, [BIN, ...SWEEP], { cwd, env: { ...process.env, CI: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  const code = await new Promise<number | null>((resolve) => {
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      if (/sft: training in/.test(stderr) && !child.killed) child.kill('SIGINT');
-    });
-    child.on('exit', (c) => resolve(c));
-  });
+  const { code, stderr } = await runCliInterrupted(SWEEP, cwd, /sft: training in/);
   assert.equal(code, 130, stderr);
   assert.match(stderr, /Run the same sweep command again to continue the sweep/);
   const sweepJson = () => JSON.parse(fs.readFileSync(path.join(cwd, 'runs', 'sweeps', 'ab', 'sweep.json'), 'utf8')) as { runs: { dir: string; status: string }[] };

@@ -4,10 +4,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BIN, runCli } from '../helpers/cli.js';
+import { runCli, runCliInterrupted } from '../helpers/cli.js';
 import { tmpDir, writeFile } from '../helpers/tmp.js';
 
 const TINY = [
@@ -73,16 +72,8 @@ test('Ctrl-C saves a checkpoint and marks the run interrupted; --resume finishes
   const cwd = tmpDir();
   writeFile(cwd, 'tiny.yaml', TINY.replace('steps: 12, batchSize: 16', 'steps: 150, batchSize: 16').replace('every: 4', 'every: 100'));
   const args = ['train', '--config', 'tiny.yaml', '--no-progress', '--until', 'sft'];
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, CI: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  const code = await new Promise<number | null>((resolve) => {
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      // Interrupt as soon as SFT starts: the stage must save where it is and stop.
-      if (/sft: training in/.test(stderr) && !child.killed) child.kill('SIGINT');
-    });
-    child.on('exit', (c) => resolve(c));
-  });
+  // Interrupt as soon as SFT starts: the stage must save where it is and stop.
+  const { code, stderr } = await runCliInterrupted(args, cwd, /sft: training in/);
   assert.equal(code, 130, stderr);
   assert.match(stderr, /interrupted during sft at step \d+; a checkpoint was saved\. Continue with --resume/);
   const run = path.join(cwd, 'runs', 'tiny_s1');
