@@ -290,8 +290,9 @@ export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOption
 }
 
 /**
- * The admission rate a random-gate run should match: the mean admission of another run's RL
- * stage (its metrics.jsonl).
+ * The mean admission rate of another run's RL stage (its metrics.jsonl): what the random gate's p
+ * (rl.randomGate.matchRun) or the λ of the effective-weight control (rl.lambdaMatchRun) matches.
+ * `key` names the setting in the error.
  */
 export function matchedAdmissionRate(runDir: string, key = 'rl.randomGate.matchRun'): number {
   const rows = readMetrics(runDir, 'rl').filter((r) => typeof r.admission === 'number');
