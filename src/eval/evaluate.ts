@@ -29,6 +29,8 @@ export interface EvalOptions {
   progress?: Progress;
   /** Keep every user's ranked list in the result (for the top-10 file). */
   keepRankings?: boolean;
+  /** Also score each ground truth, log pi(y|x), from the beam search's own prompt cache. */
+  targetLogProbs?: boolean;
 }
 
 export interface UserRanking {
@@ -38,6 +40,8 @@ export interface UserRanking {
   items: Int32Array;
   /** [W] sequence log-probs of the beams. */
   scores: Float32Array;
+  /** log pi(y|x) of the ground truth (nats, unconstrained), with EvalOptions.targetLogProbs. */
+  targetLogProb?: number;
 }
 
 export interface EvalResult {
@@ -117,7 +121,9 @@ export function evaluatePolicy(policy: Policy, inputs: PreparedInputs, config: C
     const prompt = buildPrompts(policy.layout, codes, idx.map((i) => examples[i].history), maxHistory);
     let r;
     try {
-      r = beamSearch(decoder, prompt, { beam, mask: constrained ? catalog : null });
+      const targets = opts.targetLogProbs ? new Int32Array(idx.length * L) : null; // [B*L]
+      idx.forEach((i, b) => targets?.set(codes.subarray(examples[i].target * L, (examples[i].target + 1) * L), b * L));
+      r = beamSearch(decoder, prompt, { beam, mask: constrained ? catalog : null, targets });
     } finally {
       disposePrompts(prompt);
     }
@@ -128,6 +134,7 @@ export function evaluatePolicy(policy: Policy, inputs: PreparedInputs, config: C
         items[j] = r.scores[row] === -Infinity ? EMPTY : catalog.lookup(r.codes, row * L);
       }
       rankings[i] = { user: examples[i].user, target: examples[i].target, items, scores: r.scores.slice(b * r.k, (b + 1) * r.k) };
+      if (r.targetLogProbs) rankings[i].targetLogProb = r.targetLogProbs[b];
     });
     opts.progress?.update(Math.min(start + batchSize, order.length));
   }

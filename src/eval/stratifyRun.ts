@@ -5,12 +5,11 @@
  * (inBatchNegatives, negativeSet, discriminability), so it is exactly the d_i the gate would see
  * with the beam as rollouts.
  */
-import * as tf from '@tensorflow/tfjs';
 import type { Progress } from '../cli/progress.js';
 import type { Config } from '../config/schema.js';
 import { trueUtility } from '../data/synthetic.js';
 import type { Example, SyntheticTruth } from '../data/types.js';
-import { buildPrompts, disposePrompts, type Policy } from '../model/policy.js';
+import type { Policy } from '../model/policy.js';
 import type { Ranker } from '../model/ranker.js';
 import { discriminability, inBatchNegatives, negativeSet } from '../rl/gates.js';
 import { Rng } from '../rng.js';
@@ -82,40 +81,11 @@ export function sampleRecord(
   return { user: ex.user, target: ex.target, llm: beam, rm: rmOrder(beam, beamScores), disc, reliability, gtLogProb };
 }
 
-/**
- * log pi(y|x) of each example's ground truth: teacher-forced, summed over its levels (nats),
- * without constraints, so it equals the beam-search score of the truth where the beam holds it.
- * Batches of config.eval.batchSize; returns [N].
- */
-export function groundTruthLogProbs(policy: Policy, inputs: PreparedInputs, config: Config, examples: readonly Example[]): Float64Array {
-  const L = policy.layout.levels;
-  const codes = inputs.sids.codes;
-  const out = new Float64Array(examples.length);
-  const B = config.eval.batchSize;
-  for (let start = 0; start < examples.length; start += B) {
-    const batch = examples.slice(start, start + B);
-    const prompt = buildPrompts(policy.layout, codes, batch.map((ex) => ex.history), config.policy.maxHistory);
-    try {
-      const targets = new Int32Array(batch.length * L);
-      batch.forEach((ex, b) => targets.set(codes.subarray(ex.target * L, (ex.target + 1) * L), b * L));
-      const lp = tf.tidy(() => {
-        const comp = tf.tensor3d(targets, [batch.length, 1, L], 'int32'); // [B, 1, L]
-        return tf.sum(policy.sequenceLogProbs(prompt, comp).logProbs, [1, 2]); // [B]
-      });
-      out.set(lp.dataSync(), start);
-      lp.dispose();
-    } finally {
-      disposePrompts(prompt);
-    }
-  }
-  return out;
-}
-
 function beams(policy: Policy, inputs: PreparedInputs, config: Config, opts: StratifyRunOptions, label: string): { rankings: UserRanking[]; seconds: number } {
   const users = evalExamples(inputs, opts.split, opts.maxUsers).length;
   const bar = opts.progress?.(label, users);
   try {
-    const r = evaluatePolicy(policy, inputs, config, { split: opts.split, beam: opts.beam, maxUsers: opts.maxUsers, keepRankings: true, progress: bar });
+    const r = evaluatePolicy(policy, inputs, config, { split: opts.split, beam: opts.beam, maxUsers: opts.maxUsers, keepRankings: true, targetLogProbs: true, progress: bar });
     return { rankings: r.rankings!, seconds: r.seconds };
   } finally {
     bar?.stop();
@@ -151,9 +121,8 @@ export function collectStratSamples(policy: Policy, ranker: Ranker, inputs: Prep
   const rankerSeconds = (performance.now() - t0) / 1000;
 
   const truth = inputs.dataset.truth;
-  const gtLp = groundTruthLogProbs(policy, inputs, config, examples);
   const samples = examples.map((ex, i) =>
-    sampleRecord(ex, mine.rankings[i].items, negs[i], cand.subarray(i * C, (i + 1) * C), logits.subarray(i * C, (i + 1) * C), truth, gtLp[i]),
+    sampleRecord(ex, mine.rankings[i].items, negs[i], cand.subarray(i * C, (i + 1) * C), logits.subarray(i * C, (i + 1) * C), truth, mine.rankings[i].targetLogProb!),
   );
 
   let otherSeconds = 0;
