@@ -61,7 +61,7 @@ export function evaluateCheckpoint(runDir: string, config: Config, inputs: Prepa
     result = evaluatePolicy(policy, inputs, config, {
       split: o.split,
       beam,
-      constrained: o.constrained ?? false,
+      constrained: o.constrained ?? config.eval.constrained,
       maxUsers,
       keepRankings: true,
       progress: o.progress,
@@ -70,7 +70,7 @@ export function evaluateCheckpoint(runDir: string, config: Config, inputs: Prepa
     policy.dispose();
   }
   const popular = evaluatePopularFor(inputs, config, o.split, maxUsers, beam);
-  const base = `${o.stage}-${o.checkpoint}-${o.split}`;
+  const base = evalFileBase(config, { ...o, beam, constrained: result.constrained, maxUsers });
   const evalDir = path.join(runDir, 'eval');
   const file = path.join(evalDir, `${base}.json`);
   const report: CheckpointEvalReport = {
@@ -103,6 +103,20 @@ export function evaluateCheckpoint(runDir: string, config: Config, inputs: Prepa
   );
   atomicWrite(path.join(evalDir, `${base}.top10.jsonl`), lines.join('\n') + '\n');
   return report;
+}
+
+/**
+ * `<stage>-<checkpoint>-<split>`, then a suffix per setting that differs from train's own test
+ * evaluation (eval.beam, eval.constrained, eval.testMaxUsers): `-beam<W>`, `-constrained` or
+ * `-unconstrained`, `-n<N>` or `-all`. So `adagrpo eval` with other settings never overwrites the
+ * files train wrote, and the same settings reproduce them.
+ */
+export function evalFileBase(config: Config, o: { stage: string; checkpoint: string; split: string; beam: number; constrained: boolean; maxUsers: number }): string {
+  const parts = [o.stage, o.checkpoint, o.split];
+  if (o.beam !== config.eval.beam) parts.push(`beam${o.beam}`);
+  if (o.constrained !== config.eval.constrained) parts.push(o.constrained ? 'constrained' : 'unconstrained');
+  if (o.maxUsers !== config.eval.testMaxUsers) parts.push(o.maxUsers > 0 ? `n${o.maxUsers}` : 'all');
+  return parts.join('-');
 }
 
 /** Step a pointer (`best`, `final`, `last`) of a run's stage names. */

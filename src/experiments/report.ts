@@ -37,21 +37,21 @@ export interface RunRecord {
 const ROW_FIELDS = new Set(['stage', 'time', 'kind', 'checkpoint', 'step', 'split']);
 
 /**
- * Test metrics at best and final: `<run>/eval/rl-<checkpoint>-test.json` (its `metrics` object,
- * written by train and by `eval --stage rl`), else the last `kind: 'test'` row of the rl stage in
- * metrics.jsonl.
+ * Test metrics at best and final: the last `kind: 'test'` row of the rl stage in metrics.jsonl,
+ * train's own record of its test evaluation; else `<run>/eval/rl-<checkpoint>-test.json`, the file
+ * of that evaluation (an `adagrpo eval` with other settings writes another file).
  */
 export function readTestMetrics(runDir: string): RunRecord['test'] {
   const out: RunRecord['test'] = {};
   const rows = readMetrics(runDir, 'rl').filter((r) => r.kind === 'test');
   for (const ck of CHECKPOINTS) {
-    const file = path.join(runDir, 'eval', `rl-${ck}-test.json`);
-    if (fs.existsSync(file)) {
-      out[ck] = (JSON.parse(fs.readFileSync(file, 'utf8')) as { metrics: Record<string, number> }).metrics;
+    const row = rows.filter((r) => r.checkpoint === ck).pop();
+    if (row) {
+      out[ck] = Object.fromEntries(Object.entries(row).filter(([k, v]) => !ROW_FIELDS.has(k) && typeof v === 'number')) as Record<string, number>;
       continue;
     }
-    const row = rows.filter((r) => r.checkpoint === ck).pop();
-    if (row) out[ck] = Object.fromEntries(Object.entries(row).filter(([k, v]) => !ROW_FIELDS.has(k) && typeof v === 'number')) as Record<string, number>;
+    const file = path.join(runDir, 'eval', `rl-${ck}-test.json`);
+    if (fs.existsSync(file)) out[ck] = (JSON.parse(fs.readFileSync(file, 'utf8')) as { metrics: Record<string, number> }).metrics;
   }
   return out;
 }

@@ -23,7 +23,8 @@ test('eval prints policy and popular side by side and writes the result and top-
   assert.match(r.stdout, /metric\s+sft\/best\s+popular/);
   // Constrained decoding never hallucinates.
   assert.match(r.stdout, /hallucination@10\s+0\.0000\s+0\.0000/);
-  const out = JSON.parse(fs.readFileSync(path.join(cwd, 'runs/tiny_s1/eval/sft-best-valid.json'), 'utf8'));
+  // Settings other than train's test evaluation (here: constrained, 12 users) name the file.
+  const out = JSON.parse(fs.readFileSync(path.join(cwd, 'runs/tiny_s1/eval/sft-best-valid-constrained-n12.json'), 'utf8'));
   assert.equal(out.users, 12);
   assert.equal(out.beam, 10);
   assert.equal(out.constrained, true);
@@ -34,7 +35,7 @@ test('eval prints policy and popular side by side and writes the result and top-
     assert.ok(Number.isFinite(out.popular[k]), `popular ${k}`);
   }
   assert.equal(out.metrics['hallucination@10'], 0);
-  const lines = fs.readFileSync(path.join(cwd, 'runs/tiny_s1/eval/sft-best-valid.top10.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const lines = fs.readFileSync(path.join(cwd, 'runs/tiny_s1/eval/sft-best-valid-constrained-n12.top10.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(lines.length, 12);
   assert.deepEqual(Object.keys(lines[0]), ['user', 'target', 'top10', 'scores']);
   assert.equal(lines[0].top10.length, 10);
@@ -42,6 +43,12 @@ test('eval prints policy and popular side by side and writes the result and top-
   const f = runCli(['eval', '--run', 'runs/tiny_s1', '--checkpoint', 'final', '--beam', '2', '--max-users', '5'], cwd);
   assert.equal(f.code, 0, f.stderr);
   assert.ok(fs.existsSync(path.join(cwd, 'runs/tiny_s1/eval/sft-final-test.json')));
+  // train's own test file is left as train wrote it (every test user, the config's beam).
+  const trainFile = JSON.parse(fs.readFileSync(path.join(cwd, 'runs/tiny_s1/eval/sft-final-test.json'), 'utf8'));
+  assert.equal(trainFile.beam, 10);
+  assert.ok(trainFile.users > 5);
+  const small = JSON.parse(fs.readFileSync(path.join(cwd, 'runs/tiny_s1/eval/sft-final-test-beam2-n5.json'), 'utf8'));
+  assert.deepEqual([small.beam, small.users], [2, 5]);
 
   // The ranker is evaluated from the same run once its stage exists.
   const noRanker = runCli(['eval', '--run', 'runs/tiny_s1', '--ranker'], cwd);

@@ -60,6 +60,9 @@ describe('collecting and grouping runs', () => {
     const b = writeFakeRun({ runsDir, name: 'b', seed: 1, rl: [{ kind: 'test', checkpoint: 'final', step: 4, 'hr@10': 0.3, time: 'x' }] });
     assert.deepEqual(readTestMetrics(a), { best: { 'hr@10': 0.2 } });
     assert.deepEqual(readTestMetrics(b), { final: { 'hr@10': 0.3 } });
+    // Both: train's own row wins over a file that a later `eval` may have written with other settings.
+    const c = writeFakeRun({ runsDir, name: 'c', seed: 1, test: { best: { 'hr@10': 0.9 } }, rl: [{ kind: 'test', checkpoint: 'best', step: 4, 'hr@10': 0.25 }] });
+    assert.deepEqual(readTestMetrics(c), { best: { 'hr@10': 0.25 } });
   });
 
   it('groups by everything but the seed, labels by the keys that differ, leaves unfinished runs out', () => {

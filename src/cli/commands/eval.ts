@@ -1,7 +1,7 @@
 /**
  * `adagrpo eval`: beam-search evaluation of one checkpoint of a run on the valid or test split
  * (DESIGN 2.6), with the most-popular baseline beside it. Prints an aligned table; writes
- * `<run>/eval/<checkpoint>-<split>.json` and `<checkpoint>-<split>.top10.jsonl`.
+ * `<run>/eval/<stage>-<checkpoint>-<split>[-beamW][-constrained][-nN].json` and `.top10.jsonl` (see evalFileBase).
  */
 import path from 'node:path';
 import { Command, Option } from 'commander';
@@ -113,7 +113,8 @@ export function registerEval(program: Command): Command {
           checkpoint: flags.checkpoint,
           split: flags.split,
           beam,
-          constrained: Boolean(flags.constrained),
+          // Without the flag, the run's own eval.constrained applies.
+          constrained: flags.constrained ? true : undefined,
           maxUsers,
           backendName: backend.name,
           progress: bar,
