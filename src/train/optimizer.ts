@@ -66,7 +66,6 @@ export class AdamW {
    * not touch it) is skipped. Grad tensors are not disposed here.
    */
   step(gradsIn: Record<string, tf.Tensor>, lr: number): StepStats {
-    this.t += 1;
     const grads: Record<string, tf.Tensor> = {};
     for (const [n, p] of this.params) {
       const g = gradsIn[n] ?? gradsIn[p.name];
@@ -77,6 +76,10 @@ export class AdamW {
     const normT = tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]))))));
     const gradNorm = (normT.dataSync() as Float32Array)[0];
     normT.dispose();
+    // An overflowing gradient must not reach the moments or the weights: the caller sees the
+    // non-finite norm and stops, and the last checkpoint stays good.
+    if (!Number.isFinite(gradNorm)) return { gradNorm, clipped: false };
+    this.t += 1;
     const clip = this.opts.gradClip;
     const scale = clip > 0 && gradNorm > clip ? clip / (gradNorm + 1e-6) : 1;
     const bc1 = 1 - Math.pow(this.beta1, this.t);

@@ -456,7 +456,7 @@ export async function trainRanker(ctx: StageContext): Promise<RankerStageResult>
       const batch = data.train.next(rng, rc.batchSize);
       const r = rankerStep(ranker, opt, batch, lr);
       if (!Number.isFinite(r.loss)) throw new NonFiniteLossError('ranker', step + 1, 'the BCE loss');
-      // Overflowing gradients have already reached the weights: stop without saving them.
+      // Overflowing gradients: AdamW skipped the update; stop before another step.
       if (!Number.isFinite(r.gradNorm)) throw new NonFiniteLossError('ranker', step + 1, 'the gradient norm');
       step++;
       acc = { loss: acc.loss + r.loss, pPos: acc.pPos + r.meanProbPos, pNeg: acc.pNeg + r.meanProbNeg, grad: acc.grad + r.gradNorm, n: acc.n + 1 };

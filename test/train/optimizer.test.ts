@@ -51,3 +51,22 @@ test('learning rate: linear warmup then cosine to lr*minLrRatio', () => {
   assert.ok(Math.abs(learningRate(60, s, 110) - 0.55) < 1e-12);
   assert.ok(Math.abs(learningRate(110, s, 110) - 0.1) < 1e-12);
 });
+
+test('a non-finite gradient changes nothing: not the weights, not the moments, not the step count', async () => {
+  await initBackend('auto');
+  const p = tf.tidy(() => tf.variable(tf.tensor1d([1, -2]), true, 'w'));
+  const opt = new AdamW(new Map([['w', p]]), { weightDecay: 0.1, gradClip: 1 });
+  const g = tf.tensor1d([0.5, 4]);
+  opt.step({ w: g }, 0.1);
+  const weights = Array.from(p.dataSync());
+  const moments = [...opt.stateTensors().values()].map((t) => Array.from(t.dataSync()));
+  const bad = tf.tensor1d([Number.NaN, 1]);
+  const stats = opt.step({ w: bad }, 0.1);
+  assert.ok(Number.isNaN(stats.gradNorm));
+  assert.deepEqual(Array.from(p.dataSync()), weights);
+  assert.deepEqual([...opt.stateTensors().values()].map((t) => Array.from(t.dataSync())), moments);
+  assert.equal(opt.t, 1);
+  tf.dispose([g, bad]);
+  opt.dispose();
+  p.dispose();
+});
