@@ -258,6 +258,8 @@ export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOption
         }
         const stepStats = models.optimizer.step(grads, opts.lr);
         tf.dispose(grads);
+        // Overflowing gradients can pass with a finite loss; AdamW skipped the update.
+        if (!Number.isFinite(stepStats.gradNorm)) throw new NonFiniteLossError('rl', -1, 'the gradient norm');
         const nAdmitted = admit.reduce((s, c) => s + c, 0);
         last = { loss: lossValue, nll: nllV, grpo: nAdmitted > 0 ? grpoSum / nAdmitted : 0, kl: klV, clipFrac: clipV, gradNorm: stepStats.gradNorm };
       }
@@ -312,13 +314,13 @@ export type RlStageResult = {
 };
 
 /** RNG state, optimizer step and best metric are saved with the weights, so resume is exact. */
-function saveRl(ctx: StageContext, policy: Policy, opt: AdamW, step: number, best: { step: number; metric: number }, configHash: string, admissionSum: number): void {
+function saveRl(ctx: StageContext, rng: Rng, policy: Policy, opt: AdamW, step: number, best: { step: number; metric: number }, configHash: string, admissionSum: number): void {
   const tensors = new Map<string, tf.Tensor>([...policy.params, ...opt.stateTensors()]);
   saveCheckpoint(ctx.stageDir, tensors, {
     formatVersion: CHECKPOINT_FORMAT,
     stage: 'rl',
     step,
-    rng: ctx.rng.state(),
+    rng: rng.state(), // the live stream: after a resume it is not ctx.rng
     configHash,
     bestMetric: best.metric,
     bestStep: best.step,
@@ -371,7 +373,7 @@ export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
   if (step === 0) {
     // Step 0 is the SFT policy: RL keeps it as best unless it improves on it.
     best = { step: 0, metric: validate(0) };
-    saveRl(ctx, policy, optimizer, 0, best, configHash, 0);
+    saveRl(ctx, rng, policy, optimizer, 0, best, configHash, 0);
     setPointer(ctx.stageDir, 'best', 0, best.metric);
   }
 
@@ -400,17 +402,17 @@ export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
       if (step % config.eval.every === 0 || step === rc.steps) {
         const hr = validate(step);
         if (hr > best.metric) best = { step, metric: hr };
-        saveRl(ctx, policy, optimizer, step, best, configHash, admissionSum);
+        saveRl(ctx, rng, policy, optimizer, step, best, configHash, admissionSum);
         if (best.step === step) setPointer(ctx.stageDir, 'best', step, hr);
         bar.log(`rl step ${step}: valid HR@10 ${hr.toFixed(4)} (best ${best.metric.toFixed(4)} at step ${best.step})`);
       } else if (step % rc.checkpointEvery === 0) {
-        saveRl(ctx, policy, optimizer, step, best, configHash, admissionSum);
+        saveRl(ctx, rng, policy, optimizer, step, best, configHash, admissionSum);
       }
       pruneCheckpoints(ctx.stageDir, 2);
       // A step is synchronous tfjs work: give the event loop a turn so Ctrl-C (SIGINT) is seen.
       await new Promise((resolve) => setImmediate(resolve));
       if (ctx.signal.aborted && step < rc.steps) {
-        saveRl(ctx, policy, optimizer, step, best, configHash, admissionSum);
+        saveRl(ctx, rng, policy, optimizer, step, best, configHash, admissionSum);
         throw new InterruptedError('rl', step);
       }
     }
