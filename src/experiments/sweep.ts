@@ -177,6 +177,8 @@ function duration(seconds: number): string {
 
 const pct = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(4));
 
+const SWEEP_ADVICE = 'Run the same sweep command again to continue the sweep.';
+
 /**
  * Run the plan in order and keep sweep.json current after every run. A run that stops on a
  * non-finite loss is recorded failed and the sweep goes on; Ctrl-C (InterruptedError) and any
@@ -232,7 +234,7 @@ export async function runSweep(plan: SweepPlan, deps: SweepDeps, invocation: Swe
     }
     if (deps.signal.aborted) {
       save();
-      throw new InterruptedError('sweep', i);
+      throw new InterruptedError('sweep', i, SWEEP_ADVICE);
     }
     const resume = p.state === 'resume';
     deps.log(`${tag}: ${resume ? `resuming (was ${p.status ?? 'unfinished'})` : 'starting'} ${JSON.stringify(p.comb.grid)} seed ${p.comb.seed}`);
@@ -258,9 +260,7 @@ export async function runSweep(plan: SweepPlan, deps: SweepDeps, invocation: Swe
         overall(i + 1);
         continue;
       }
-      if (err instanceof InterruptedError) {
-        err.message = `${err.message.replace(/ Continue with --resume\.$/, '')} Run the same sweep command again to continue the sweep.`;
-      }
+      if (err instanceof InterruptedError) throw new InterruptedError(err.stage, err.step, SWEEP_ADVICE);
       throw err;
     }
     save();

@@ -40,10 +40,22 @@ export interface StageContext {
   upstream: Partial<Record<'sft' | 'ranker', string>>;
 }
 
-/** Thrown by a stage after it saved a checkpoint because the user pressed Ctrl-C. */
+/**
+ * Thrown after the user pressed Ctrl-C: by a stage once it saved a checkpoint (`step` = the saved
+ * step), or by a sweep between runs (`step` = runs finished, nothing to save). `advice` says how to
+ * continue: train's --resume by default; a sweep continues by running the same command again.
+ */
 export class InterruptedError extends Error {
-  constructor(readonly stage: string, readonly step: number) {
-    super(`interrupted during ${stage} at step ${step}; a checkpoint was saved. Continue with --resume.`);
+  constructor(
+    readonly stage: string,
+    readonly step: number,
+    readonly advice = 'Continue with --resume.',
+  ) {
+    super(
+      stage === 'sweep'
+        ? `sweep interrupted after ${step} run${step === 1 ? '' : 's'}; finished runs are kept. ${advice}`
+        : `interrupted during ${stage} at step ${step}; a checkpoint was saved. ${advice}`,
+    );
     this.name = 'InterruptedError';
   }
 }

@@ -112,6 +112,16 @@ describe('runSweep', () => {
     assert.deepEqual(rec.runs.map((r) => r.status), ['failed', 'completed', 'interrupted', 'pending']);
   });
 
+  it('Ctrl-C between runs says so, without the --resume advice of train', async () => {
+    const runsDir = tmpDir();
+    const abort = new AbortController();
+    abort.abort();
+    await assert.rejects(
+      runSweep(plan(runsDir), { log: () => {}, signal: abort.signal, execute: fakeExecute([], {}) }, invocation),
+      (e: unknown) => e instanceof InterruptedError && e.message === 'sweep interrupted after 0 runs; finished runs are kept. Run the same sweep command again to continue the sweep.',
+    );
+  });
+
   it('draws the overall bar', () => {
     assert.equal(textBar(1, 4, 8), '[##......]');
     assert.equal(textBar(0, 0, 4), '[####]');

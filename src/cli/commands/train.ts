@@ -110,8 +110,9 @@ export function registerTrain(program: Command): Command {
         return;
       }
       const log = (line: string) => process.stderr.write(line + '\n');
-      const run = openRun(config, Boolean(flags.resume), process.argv);
+      // The backend first: if it cannot start, no run folder is left behind claiming to run.
       const backend = await initBackend(config.backend, log);
+      const run = openRun(config, Boolean(flags.resume), process.argv);
       run.setBackend(backend);
       log(`run: ${run.dir}`);
 
