@@ -22,6 +22,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { RankerConfig } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import type { Rng } from '../rng.js';
+import { normalInit } from './layers.js';
 
 /** The part of `ranker.*` that fixes the architecture (checked when loading weights). */
 export type RankerArch = Pick<RankerConfig, 'dim' | 'hidden' | 'encoder' | 'maxHistory'>;
@@ -46,12 +47,6 @@ export function rankerParamKey(name: string): string {
   return `ranker/${name}`;
 }
 
-function normalInit(rng: Rng, n: number, std: number): Float32Array {
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = rng.normal() * std;
-  return out;
-}
-
 export class Ranker {
   /** `ranker/<name>` -> variable; AdamW and checkpoints key on these names. */
   readonly params: Map<string, tf.Variable>;
@@ -69,17 +64,17 @@ export class Ranker {
     const { dim: D, hidden: Hd, maxHistory: H } = arch;
     const glorot = (fanIn: number, fanOut: number) => Math.sqrt(2 / (fanIn + fanOut));
     const init: Record<string, tf.Tensor> = {
-      itemEmb: tf.tensor2d(normalInit(rng, (numItems + 1) * D, 0.1), [numItems + 1, D]),
+      itemEmb: normalInit(rng, [numItems + 1, D], 0.1),
       itemBias: tf.zeros([numItems + 1]),
-      pos: tf.tensor2d(normalInit(rng, H * D, 0.1), [H, D]),
-      wq: tf.tensor2d(normalInit(rng, D * D, glorot(D, D)), [D, D]),
-      wk: tf.tensor2d(normalInit(rng, D * D, glorot(D, D)), [D, D]),
-      w1u: tf.tensor2d(normalInit(rng, D * Hd, glorot(4 * D, Hd)), [D, Hd]),
-      w1c: tf.tensor2d(normalInit(rng, D * Hd, glorot(4 * D, Hd)), [D, Hd]),
-      w1x: tf.tensor2d(normalInit(rng, D * Hd, glorot(4 * D, Hd)), [D, Hd]),
-      w1l: tf.tensor2d(normalInit(rng, D * Hd, glorot(4 * D, Hd)), [D, Hd]),
+      pos: normalInit(rng, [H, D], 0.1),
+      wq: normalInit(rng, [D, D], glorot(D, D)),
+      wk: normalInit(rng, [D, D], glorot(D, D)),
+      w1u: normalInit(rng, [D, Hd], glorot(4 * D, Hd)),
+      w1c: normalInit(rng, [D, Hd], glorot(4 * D, Hd)),
+      w1x: normalInit(rng, [D, Hd], glorot(4 * D, Hd)),
+      w1l: normalInit(rng, [D, Hd], glorot(4 * D, Hd)),
       b1: tf.zeros([Hd]),
-      w2: tf.tensor2d(normalInit(rng, Hd, glorot(Hd, 1)), [Hd, 1]),
+      w2: normalInit(rng, [Hd, 1], glorot(Hd, 1)),
       b2: tf.zeros([1]),
     };
     const named = new Map(Object.entries(init).map(([k, t]) => [rankerParamKey(k), t] as [string, tf.Tensor]));

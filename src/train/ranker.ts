@@ -303,14 +303,11 @@ export function rankerStep(ranker: Ranker, opt: AdamW, batch: Batch, lr: number)
     diag = [tf.keep(out.meanProbPos), tf.keep(out.meanProbNeg)];
     return out.loss;
   }, [...ranker.params.values()]);
-  // variableGrads keys by tfjs variable name; AdamW keys by our parameter names.
-  const named: Record<string, tf.Tensor> = {};
-  for (const [key, v] of ranker.params) if (grads[v.name]) named[key] = grads[v.name];
   const loss = value.dataSync()[0];
   const [pPos, pNeg] = diag.map((t) => t.dataSync()[0]);
   let gradNorm = NaN;
   // A non-finite loss must not reach the weights: the caller stops with the last good checkpoint.
-  if (Number.isFinite(loss)) gradNorm = opt.step(named, lr).gradNorm;
+  if (Number.isFinite(loss)) gradNorm = opt.step(grads, lr).gradNorm; // AdamW maps tfjs variable names to its keys
   tf.dispose([hist, cand, labels, value, ...diag, ...Object.values(grads)]);
   return { loss, meanProbPos: pPos, meanProbNeg: pNeg, gradNorm };
 }

@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Config } from '../config/schema.js';
-import { Catalog } from '../data/sid/catalog.js';
+import type { Catalog } from '../data/sid/catalog.js';
 import { trueUtility } from '../data/synthetic.js';
 import type { Dataset } from '../data/types.js';
 import { UserError } from '../errors.js';
@@ -32,7 +32,7 @@ import { InterruptedError, NonFiniteLossError, type StageContext } from './conte
 import { AdamW, learningRate, restoreLast } from './optimizer.js';
 import { loadRanker } from './ranker.js';
 import { loadPolicy } from './sft.js';
-import { evaluatePolicy } from '../eval/evaluate.js';
+import { catalogOf, evaluatePolicy } from '../eval/evaluate.js';
 import { stageHash } from './pipeline.js';
 
 /** One RL training prompt: the user's training prefix up to `position` predicts the item there. */
@@ -341,7 +341,7 @@ export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
   const policy = loadPolicy(ctx.upstream.sft, 'best', config, { trainable: true, codebookSizes: sizes });
   const ref = loadPolicy(ctx.upstream.sft, 'best', config, { trainable: false, codebookSizes: sizes });
   const ranker = loadRanker(ctx.upstream.ranker, 'best', config);
-  const catalog = new Catalog(inputs.sids);
+  const catalog = catalogOf(inputs.sids); // the trie evaluation already built
   const optimizer = new AdamW(policy.params, { weightDecay: rc.weightDecay, gradClip: rc.gradClip, noDecay: Policy.noDecay });
   // Only the random-gate control reads matchRun, so a sweep may set it for every cell.
   const randomP = rc.algorithm === 'random-gate' && rc.randomGate.matchRun ? matchedAdmissionRate(rc.randomGate.matchRun) : rc.randomGate.p;

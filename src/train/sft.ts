@@ -140,7 +140,6 @@ export async function trainSft(ctx: StageContext): Promise<SftResult> {
   const policy = Policy.create(config.policy, layout, rng);
   const optimizer = new AdamW(policy.params, { weightDecay: sc.weightDecay, gradClip: sc.gradClip, noDecay: Policy.noDecay });
   const vars = [...policy.params.values()];
-  const keyOf = new Map([...policy.params].map(([k, v]) => [v.name, k]));
   let step = 0;
   let best = { step: -1, metric: -Infinity };
   let dataSeed = rng.nextU32();
@@ -208,9 +207,7 @@ export async function trainSft(ctx: StageContext): Promise<SftResult> {
             tf.dispose(Object.values(grads));
             throw new NonFiniteLossError('sft', step + 1, 'the NLL loss');
           }
-          const named: Record<string, tf.Tensor> = {};
-          for (const [n, g] of Object.entries(grads)) named[keyOf.get(n)!] = g;
-          gradNorm = optimizer.step(named, lr).gradNorm;
+          gradNorm = optimizer.step(grads, lr).gradNorm; // AdamW maps tfjs variable names to its keys
           tf.dispose(Object.values(grads));
           // Overflowing gradients can pass with a finite loss; nothing of this step is saved.
           if (!Number.isFinite(gradNorm)) throw new NonFiniteLossError('sft', step + 1, 'the gradient norm');
