@@ -27,10 +27,6 @@ export interface BackendInfo {
 
 let current: BackendInfo | null = null;
 
-export function currentBackend(): BackendInfo | null {
-  return current;
-}
-
 async function tryNode(pkg: string): Promise<string | null> {
   try {
     await import(pkg);

@@ -14,7 +14,7 @@ import type { Example, Splits } from '../data/types.js';
 import { beamSearch, policyDecoder } from '../model/decoding.js';
 import { buildPrompts, disposePrompts, type Policy } from '../model/policy.js';
 import type { PreparedInputs } from '../train/context.js';
-import { EMPTY, INVALID, computeMetrics, type MetricOptions, type RankedList } from './metrics.js';
+import { EMPTY, computeMetrics, type MetricOptions, type RankedList } from './metrics.js';
 
 export interface EvalOptions {
   split: 'valid' | 'test';
@@ -155,4 +155,3 @@ export function evaluatePolicy(policy: Policy, inputs: PreparedInputs, config: C
   };
 }
 
-export { INVALID, EMPTY };

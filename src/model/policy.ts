@@ -201,11 +201,6 @@ export class Policy {
     return n;
   }
 
-  /** Copy every weight from another policy of the same shape (e.g. to freeze a reference copy). */
-  copyFrom(other: Policy): void {
-    for (const [n, v] of this.params) v.assign(other.params.get(n)!);
-  }
-
   /** Weight decay applies to matrices and embeddings, not to biases and LayerNorm gains (nanoGPT). */
   static noDecay(name: string): boolean {
     return name.endsWith('.b') || name.endsWith('.g');

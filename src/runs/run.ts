@@ -132,10 +132,6 @@ export class Run {
     return this.meta.status;
   }
 
-  stageDir(stage: string): string {
-    return path.join(this.dir, stage);
-  }
-
   setBackend(b: BackendInfo): void {
     this.meta.backend = { name: b.name, package: b.package };
     this.saveMeta();

@@ -116,11 +116,6 @@ export class Catalog {
     return v < 0 ? -1 : this.leafItem[v - this.leafStart];
   }
 
-  /** Item of a leaf node, or -1 for an internal node or -1. */
-  itemOfNode(node: number): number {
-    return node >= this.leafStart && node < this.edgeCode.length ? this.leafItem[node - this.leafStart] : -1;
-  }
-
   /** Codes that may follow `node`, ascending (a view: do not write to it); empty for a leaf or -1. */
   childCodes(node: number): Int32Array {
     if (node < 0 || node >= this.leafStart) return this.edgeCode.subarray(0, 0);

@@ -220,8 +220,6 @@ export interface ResidualKMeansResult {
   codebookSizes: number[];
   /** Per level, mean over items of the squared norm of the residual left after that level. */
   residualMse: number[];
-  /** Per level, the [K_l*d] codebook. */
-  codebooks: Float32Array[];
   /** Per level, Lloyd iterations run. */
   iterations: number[];
 }
@@ -242,7 +240,6 @@ export function residualKMeans(
   const codes = new Int32Array(n * levels);
   const codebookSizes: number[] = [];
   const residualMse: number[] = [];
-  const codebooks: Float32Array[] = [];
   const iterations: number[] = [];
   for (let l = 0; l < levels; l++) {
     const k = Math.min(K, n);
@@ -259,10 +256,9 @@ export function residualKMeans(
     }
     codebookSizes.push(k);
     residualMse.push(sse / n);
-    codebooks.push(Float32Array.from(km.centroids));
     iterations.push(km.iterations);
   }
-  return { codes, levels, codebookSizes, residualMse, codebooks, iterations };
+  return { codes, levels, codebookSizes, residualMse, iterations };
 }
 
 /** Items in lexicographic order of their tuples (ties by item index). */
