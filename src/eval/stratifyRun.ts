@@ -65,8 +65,7 @@ export function sampleRecord(
   const W = beam.length;
   const scoreOf = new Map<number, number>();
   for (let c = 0; c < cand.length; c++) if (cand[c] >= 0) scoreOf.set(cand[c], logits[c]);
-  // negativeSet reads only the rollout items and the truth.
-  const negSet = negativeSet({ gtItem: ex.target, rolloutItems: beam, rolloutLogProbs: new Float32Array(W), gtLogProb: Number.NaN, meanEntropy: Number.NaN }, inBatch);
+  const negSet = negativeSet({ gtItem: ex.target, rolloutItems: beam }, inBatch); // the beam plays the rollouts
   const disc = discriminability(scoreOf.get(ex.target)!, Array.from(negSet, (n) => scoreOf.get(n)!));
   let reliability = Number.NaN;
   if (truth) {

@@ -79,7 +79,7 @@ export function inBatchNegatives(gtItems: Int32Array, M: number, rng: Rng): Int3
  * Negatives N_i: distinct valid rollout items other than the ground truth, then the in-batch
  * negatives (deduplicated against them).
  */
-export function negativeSet(s: GateSample, inBatch: Int32Array): Int32Array {
+export function negativeSet(s: Pick<GateSample, 'gtItem' | 'rolloutItems'>, inBatch: Int32Array): Int32Array {
   const seen = new Set<number>();
   const out: number[] = [];
   for (const it of [...s.rolloutItems, ...inBatch]) {
