@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import { UserError } from '../../errors.js';
+import { decodeText, lineColumnAt, parseJsonFile } from '../sources/files.js';
 import { dedup } from './rqkmeans.js';
 import type { SemanticIds } from './types.js';
 
@@ -15,27 +16,15 @@ export const DEFAULT_FILE_CODEBOOK = 256;
 /** Largest code accepted: the vocabulary holds one token per code, so a stray huge number is an error. */
 export const MAX_FILE_CODE = 65535;
 
-/** 1-based line and column of a character offset. */
-function lineCol(text: string, offset: number): { line: number; col: number } {
-  let line = 1;
-  let lineStart = 0;
-  for (let i = 0; i < offset && i < text.length; i++)
-    if (text.charCodeAt(i) === 10) {
-      line++;
-      lineStart = i + 1;
-    }
-  return { line, col: offset - lineStart + 1 };
-}
-
 /** `file:line` of an item's key, for error messages (searched only when reporting an error). */
 function whereIs(file: string, text: string, key: string): string {
   const m = new RegExp(`${JSON.stringify(key).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*:`).exec(text);
-  return m ? `${file}:${lineCol(text, m.index).line}` : file;
+  return m ? `${file}:${lineColumnAt(text, m.index).line}` : file;
 }
 
 function readIndexText(file: string): string {
   try {
-    return fs.readFileSync(file, 'utf8');
+    return decodeText(fs.readFileSync(file));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new UserError(
@@ -48,12 +37,11 @@ function readIndexText(file: string): string {
 
 function parseJson(file: string, text: string): unknown {
   try {
-    return JSON.parse(text);
+    return parseJsonFile(text, file);
   } catch (e) {
-    const msg = (e as Error).message;
-    const pos = /position (\d+)/.exec(msg);
-    const at = pos ? (({ line, col }) => `:${line}:${col}`)(lineCol(text, Number(pos[1]))) : '';
-    throw new UserError(`${file}${at}: malformed JSON in semantic-ID index (sid.file): ${msg}. Fix the syntax there.`);
+    // parseJsonFile names file:line:column; say which setting points here and what to do.
+    if (e instanceof UserError) throw new UserError(`${e.message}: malformed JSON in semantic-ID index (sid.file). Fix the syntax there.`);
+    throw e;
   }
 }
 

@@ -65,6 +65,12 @@ test('file errors are UserErrors naming the file, the item and the token', () =>
   throwsUser(() => loadSidFile(path.join(dir, 'nope.index.json'), ['a']), 'nope.index.json', /not found/, /sid\.file/);
   const bad = writeFile(dir, 'bad.index.json', '{\n  "a": ["<a_1>", "<b_2>"],\n  "b": ["<a_1>" "<b_3>"]\n}');
   throwsUser(() => loadSidFile(bad, ['a']), bad, /malformed JSON/, /bad\.index\.json:3:\d+/);
+  // A truncated file: JSON.parse gives no position, the shared scanner still finds line and column.
+  const cut = writeFile(dir, 'cut.index.json', '{\n  "a": ["<a_1>",');
+  throwsUser(() => loadSidFile(cut, ['a']), cut, /malformed JSON/, /cut\.index\.json:2:\d+/);
+  // A byte-order mark is not a syntax error.
+  const bom = writeFile(dir, 'bom.index.json', '\uFEFF' + JSON.stringify({ a: ['<a_1>', '<b_2>'] }));
+  assert.deepEqual(Array.from(loadSidFile(bom, ['a']).sids.codes.subarray(0, 2)), [1, 2]);
   const tok = writeFile(dir, 'tok.index.json', '{\n  "a": ["<a_1>", "<b_2>"],\n  "b": ["<a_1>", "<b_x>"]\n}');
   throwsUser(() => loadSidFile(tok, ['a', 'b']), tok, /tok\.index\.json:3/, /item "b"/, /"<b_x>"/, /position 2/);
   const order = writeFile(dir, 'order.index.json', JSON.stringify({ a: ['<b_1>', '<a_2>'] }));
