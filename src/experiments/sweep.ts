@@ -12,7 +12,7 @@ import { loadConfig, parseSet } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { atomicWriteJson } from '../io/atomic.js';
-import { runDirFor, type RunStatus } from '../runs/run.js';
+import { runDirFor, savedConfigDiff, type RunStatus } from '../runs/run.js';
 import { InterruptedError, NonFiniteLossError } from '../train/context.js';
 import { expandGrid, withSeed, type Combination, type GridAxis } from './grid.js';
 
@@ -104,6 +104,7 @@ export function planSweep(o: PlanOptions): SweepPlan {
   const prefix = o.namePrefix ?? base.name;
   if (!/^[A-Za-z0-9._+-]+$/.test(prefix)) throw new UserError(`--name-prefix "${prefix}": use letters, digits and . _ + - only (it names folders)`);
   const runs: PlannedRun[] = [];
+  const stale: string[] = [];
   for (const comb of expandGrid(o.axes, o.seeds, prefix)) {
     let config: Config;
     try {
@@ -114,7 +115,18 @@ export function planSweep(o: PlanOptions): SweepPlan {
     }
     if (config.runsDir !== base.runsDir) throw new UserError(`runsDir differs between grid cells (${base.runsDir} vs ${config.runsDir}); a sweep lives in one runsDir`);
     const dir = runDirFor(config);
-    runs.push({ comb, config, dir, ...runState(dir) });
+    const state = runState(dir);
+    // Names carry only the grid values: an edited config file or --set reuses the folder names.
+    // Skipping (completed) or resuming such a run would mix configurations silently.
+    const differ = state.state !== 'new' && fs.existsSync(path.join(dir, 'config.yaml')) ? savedConfigDiff(dir, config) : [];
+    if (differ.length > 0) stale.push(`${dir} (differs at ${differ.join(', ')})`);
+    runs.push({ comb, config, dir, ...state });
+  }
+  if (stale.length > 0) {
+    throw new UserError(
+      `these run folders exist with another config than this sweep's:\n  ${stale.join('\n  ')}\n` +
+        'Run the sweep with the settings that made them, move them away, or pick another --name-prefix.',
+    );
   }
   return { name: prefix, sweepDir: path.join(base.runsDir, 'sweeps', prefix), runs };
 }

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import YAML from 'yaml';
 import type { Config } from '../config/schema.js';
+import { diffPaths } from '../config/diff.js';
 import { configToYaml, validateConfig } from '../config/load.js';
 import { UserError } from '../errors.js';
 import { appendLine, atomicWrite, atomicWriteJson } from '../io/atomic.js';
@@ -162,6 +163,14 @@ export function readRunConfig(dir: string): Config {
   }
   const raw = YAML.parse(fs.readFileSync(file, 'utf8')) as unknown;
   return validateConfig(raw, [], new Set(), `run config ${file}`);
+}
+
+/**
+ * Dot paths at which `config` differs from the config saved in the run folder `dir` (the backend
+ * may differ: it does not change what is computed). A run may only continue with its own config.
+ */
+export function savedConfigDiff(dir: string, config: Config): string[] {
+  return diffPaths(readRunConfig(dir), config).filter((k) => k !== 'backend');
 }
 
 /** All metric rows of a run, optionally of one stage. */

@@ -122,6 +122,20 @@ describe('runSweep', () => {
     );
   });
 
+  it('refuses, before training anything, run folders that exist with another config', async () => {
+    const runsDir = tmpDir();
+    await runSweep(plan(runsDir), { log: () => {}, signal: new AbortController().signal, execute: fakeExecute([]) }, invocation);
+    assert.equal(plan(runsDir).runs.filter((r) => r.state === 'completed').length, 4);
+    assert.throws(
+      () => plan(runsDir, ['rl.lr=0.5']),
+      (e: unknown) =>
+        e instanceof UserError &&
+        /these run folders exist with another config/.test(e.message) &&
+        (e.message.match(/differs at rl\.lr\)/g) ?? []).length === 4 &&
+        /another --name-prefix/.test(e.message),
+    );
+  });
+
   it('draws the overall bar', () => {
     assert.equal(textBar(1, 4, 8), '[##......]');
     assert.equal(textBar(0, 0, 4), '[####]');

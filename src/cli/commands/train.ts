@@ -2,10 +2,9 @@ import { Command, Option } from 'commander';
 import path from 'node:path';
 import { initBackend } from '../../backend.js';
 import { loadConfig } from '../../config/load.js';
-import { diffPaths } from '../../config/diff.js';
 import { evaluateCheckpoint, pointerStep, reuseReport, type CheckpointEvalReport } from '../../eval/checkpointEval.js';
 import { UserError } from '../../errors.js';
-import { Run, readRunConfig, runDirFor } from '../../runs/run.js';
+import { Run, runDirFor, savedConfigDiff } from '../../runs/run.js';
 import { InterruptedError } from '../../train/context.js';
 import { STAGES, runPipeline, type StageName, type PipelineOptions } from '../../train/pipeline.js';
 import type { Config } from '../../config/schema.js';
@@ -39,8 +38,7 @@ function testTable(reports: CheckpointEvalReport[]): string {
 export function openRun(config: Config, resume: boolean, argv: string[]): Run {
   const runDir = runDirFor(config);
   if (!resume) return Run.create(config, argv);
-  const saved = readRunConfig(runDir);
-  const differ = diffPaths(saved, config).filter((k) => k !== 'backend');
+  const differ = savedConfigDiff(runDir, config);
   if (differ.length > 0) {
     throw new UserError(
       `--resume: the config differs from ${path.join(runDir, 'config.yaml')} at ${differ.join(', ')}. ` +
