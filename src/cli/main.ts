@@ -5,6 +5,7 @@
  */
 import { CommanderError } from 'commander';
 import { isUserError } from '../errors.js';
+import { LockWaitInterrupted } from '../io/lock.js';
 import { InterruptedError } from '../train/context.js';
 import { buildProgram } from './program.js';
 
@@ -22,7 +23,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`adagrpo: error: ${e.message}\n`);
       return 2;
     }
-    if (e instanceof InterruptedError) {
+    if (e instanceof InterruptedError || e instanceof LockWaitInterrupted) {
       process.stderr.write(`adagrpo: ${e.message}\n`);
       return 130;
     }

@@ -4,6 +4,7 @@ import { initBackend } from '../../backend.js';
 import { loadConfig } from '../../config/load.js';
 import { evaluateCheckpoint, pointerStep, reuseReport, type CheckpointEvalReport } from '../../eval/checkpointEval.js';
 import { UserError } from '../../errors.js';
+import { acquireLock, LockWaitInterrupted } from '../../io/lock.js';
 import { Run, runDirFor, savedConfigDiff } from '../../runs/run.js';
 import { InterruptedError } from '../../train/context.js';
 import { STAGES, runPipeline, type StageName, type PipelineOptions } from '../../train/pipeline.js';
@@ -77,7 +78,7 @@ export async function trainRun(run: Run, backendName: string, opts: Omit<Pipelin
     run.finish('completed');
     return { inputs, outcomes, reports };
   } catch (e) {
-    run.finish(e instanceof InterruptedError ? 'interrupted' : 'failed', e);
+    run.finish(e instanceof InterruptedError || e instanceof LockWaitInterrupted ? 'interrupted' : 'failed', e);
     throw e;
   }
 }
@@ -110,7 +111,20 @@ export function registerTrain(program: Command): Command {
       const log = (line: string) => process.stderr.write(line + '\n');
       // The backend first: if it cannot start, no run folder is left behind claiming to run.
       const backend = await initBackend(config.backend, log);
-      const run = openRun(config, Boolean(flags.resume), process.argv);
+      // One writer per run folder: a second train (or --resume) of a run in progress exits 2 naming the holder.
+      const runLock = await acquireLock(runDirFor(config), {
+        what: `the run folder ${runDirFor(config)}`,
+        purpose: flags.resume ? 'train --resume' : 'train',
+        wait: false,
+        log,
+      });
+      let run: Run;
+      try {
+        run = openRun(config, Boolean(flags.resume), process.argv);
+      } catch (e) {
+        runLock.release();
+        throw e;
+      }
       run.setBackend(backend);
       log(`run: ${run.dir}`);
 
@@ -135,6 +149,7 @@ export function registerTrain(program: Command): Command {
         }
       } finally {
         process.off('SIGINT', onSigint);
+        runLock.release();
       }
     });
   return cmd;
