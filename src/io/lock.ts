@@ -139,6 +139,8 @@ export class Lock {
     readonly target: string,
     readonly holder: LockHolder,
     private readonly log: (line: string) => void,
+    /** The outermost folder acquireLock created, if any. */
+    private readonly madeDir?: string,
   ) {}
 
   get file(): string {
@@ -164,6 +166,16 @@ export class Lock {
     heldLocks.delete(this.file);
     heartbeat?.postMessage({ remove: this.file });
     if (readHolder(this.target)?.token === this.holder.token) fs.rmSync(this.file, { force: true });
+    if (this.madeDir) {
+      // Up to the folder we made, each only if empty (the locked work usually filled them).
+      for (let d = path.dirname(this.file); d.length >= this.madeDir.length; d = path.dirname(d)) {
+        try {
+          fs.rmdirSync(d);
+        } catch {
+          break;
+        }
+      }
+    }
   }
 }
 
@@ -193,16 +205,20 @@ export class LockWaitInterrupted extends Error {
 
 let counter = 0;
 
-/** One attempt: the lock, or the current holder. */
+/** One attempt: true when we hold the lock now. */
 function tryLink(target: string, holder: LockHolder): boolean {
   const file = lockPath(target);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.${holder.token}.${counter++}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(holder) + '\n');
   try {
+    fs.writeFileSync(tmp, JSON.stringify(holder) + '\n');
     fs.linkSync(tmp, file);
     return true;
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      // A holder releasing its lock removed the (then empty) folder: make it again and retry.
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      return false;
+    }
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     // NFS: a retried link whose first reply was lost reports EEXIST although it succeeded.
     return fs.statSync(tmp).nlink === 2;
@@ -253,6 +269,8 @@ export async function acquireLock(target: string, opts: AcquireOptions): Promise
     purpose: opts.purpose,
   };
   const pollMs = opts.pollMs ?? Math.min(1000, Math.max(50, lockStaleMs() / 8));
+  // Folders made only to hold the lock are removed with it: a command that fails leaves nothing.
+  const made = fs.mkdirSync(path.dirname(lockPath(target)), { recursive: true });
   let announced: string | null = null;
   for (;;) {
     if (tryLink(target, holder)) break;
@@ -279,7 +297,7 @@ export async function acquireLock(target: string, opts: AcquireOptions): Promise
     await new Promise((r) => setTimeout(r, pollMs));
     if (opts.signal?.aborted) throw new LockWaitInterrupted(opts.what);
   }
-  const lock = new Lock(target, holder, log);
+  const lock = new Lock(target, holder, log, made);
   heldLocks.set(lock.file, lock);
   // A quarter of the stale timeout: three beats may be missed (a slow NFS server) before a waiter takes over.
   const everyMs = Math.min(15_000, Math.max(100, lockStaleMs() / 4));
