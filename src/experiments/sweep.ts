@@ -238,8 +238,15 @@ export async function runSweep(
     status: p.status ?? 'pending',
     upstream: p.state !== 'new' ? stagePointers(p.dir) : {},
   });
-  // This process's cells: what it knows of them is written over the record's entries.
-  const own = new Map(mine.map((p) => [rel(p), fresh(p)]));
+  // This process's cells, starting from what an earlier call recorded of them (test metrics of
+  // runs it will skip): what it learns of them is written over the record's entries.
+  const earlier = readSweepRecord(plan.sweepDir)?.runs ?? [];
+  const own = new Map(
+    mine.map((p) => {
+      const e = earlier.find((r) => r.dir === rel(p));
+      return [rel(p), e ? { ...e, upstream: { ...e.upstream, ...fresh(p).upstream } } : fresh(p)];
+    }),
+  );
   let invocationSaved = false;
   const save = () =>
     withLock(

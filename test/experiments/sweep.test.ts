@@ -95,6 +95,8 @@ describe('runSweep', () => {
     assert.deepEqual(calls, [['qs-rl.algorithm_nll_s2', true]]);
     const rec2 = readSweepRecord(path.join(runsDir, 'sweeps', 'qs'))!;
     assert.equal(rec2.runs.length, 4);
+    assert.deepEqual(rec2.runs[0].test, { best: { 'hr@10': 0.1 } }, 'a skipped run keeps what an earlier call recorded');
+    assert.deepEqual(rec2.runs[0].upstream, { data: 'd0', sid: 's0', sft: 'sft1', ranker: 'rk1' });
     assert.equal(rec2.invocations.length, 2);
   });
 
