@@ -1,7 +1,7 @@
 /**
  * The one config schema: types, defaults and validation in one place (zod). Every object is
- * strict, so an unknown key is an error reported with its dot path. DESIGN.md sections 2-6 give
- * the meaning of each key; defaults below are DESIGN's.
+ * strict, so an unknown key is an error reported with its dot path. docs/METHOD.md sections 2-6 give
+ * the meaning of each key; docs/CONFIG.md lists every key with its default.
  */
 import { z } from 'zod';
 

@@ -20,7 +20,7 @@ import type { Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { hashOf } from '../hash.js';
 import { stageKey } from '../train/pipeline.js';
-import type { PreparedInputs } from '../train/context.js';
+import type { PreparedInputs } from '../data/inputs.js';
 
 export interface ShardSpec {
   /** 1-based, as Slurm's array task ids `--array=1-N`. */

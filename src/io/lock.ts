@@ -197,9 +197,17 @@ export interface AcquireOptions {
 
 /** Ctrl-C while waiting for another process's lock: nothing of the locked entry was written. */
 export class LockWaitInterrupted extends Error {
-  constructor(what: string) {
+  constructor(
+    what: string,
+    /** The AbortSignal's reason: 'SIGTERM' or 'SIGINT' (see src/cli/signals.ts). */
+    readonly signal: unknown = 'SIGINT',
+  ) {
     super(`interrupted while waiting for ${what}; nothing was written to it. Run the same command again to continue.`);
     this.name = 'LockWaitInterrupted';
+  }
+
+  get exitCode(): number {
+    return this.signal === 'SIGTERM' ? 143 : 130;
   }
 }
 
@@ -293,9 +301,9 @@ export async function acquireLock(target: string, opts: AcquireOptions): Promise
       log(`waiting for ${opts.what} (held by ${describeHolder(h)}: ${h.purpose})`);
       announced = h.token;
     }
-    if (opts.signal?.aborted) throw new LockWaitInterrupted(opts.what);
+    if (opts.signal?.aborted) throw new LockWaitInterrupted(opts.what, opts.signal.reason);
     await new Promise((r) => setTimeout(r, pollMs));
-    if (opts.signal?.aborted) throw new LockWaitInterrupted(opts.what);
+    if (opts.signal?.aborted) throw new LockWaitInterrupted(opts.what, opts.signal.reason);
   }
   const lock = new Lock(target, holder, log, made);
   heldLocks.set(lock.file, lock);

@@ -15,8 +15,9 @@ import { Policy, buildSequences, disposeSequences, sidLayout } from '../../src/m
 import { Ranker } from '../../src/model/ranker.js';
 import { Rng } from '../../src/rng.js';
 import { AdamW } from '../../src/train/optimizer.js';
-import { rankerArch } from '../../src/train/ranker.js';
-import { rankerReliability, rlPromptPool, rlStep, type RlModels, type RlPrompt } from '../../src/train/rl.js';
+import { rlPromptPool, rlStep, type RlModels, type RlPrompt } from '../../src/train/rl.js';
+import { rankerArch } from '../../src/model/load.js';
+import { rankerReliability } from '../../src/rl/reliability.js';
 
 const config = validateConfig({
   data: { synthetic: { numItems: 40, numUsers: 30, numCategories: 4, minSeqLen: 5, maxSeqLen: 8 } },
