@@ -83,6 +83,9 @@ export function registerSweep(program: Command): Command {
       '\n--dry-run lists the planned runs and what would happen to each (new, resume, skip) without training.\n' +
         'A value may contain {seed}, replaced by each run\'s seed (e.g. a random gate matched to the AdaGRPO\n' +
         'run of the same seed: --set rl.randomGate.matchRun=runs/qs-rl.algorithm_adagrpo_s{seed}).\n' +
+        '\nShards (--shard K/N, or the array tasks of --slurm) share one runs folder: each run folder and cached\n' +
+        'stage is built by one process under a lock (<entry>.lock); a lock whose holder died is taken over at\n' +
+        'once on its host, after ADAGRPO_LOCK_STALE seconds (default 60) from other hosts.\n' +
         '\nExamples:\n' +
         '  adagrpo sweep --config configs/quickstart.yaml --seeds 1,2,3 --grid rl.algorithm=nll,grpo+nll,adagrpo\n' +
         '  adagrpo sweep --config configs/quickstart.yaml --seeds 1-5 --grid rl.lambda=0.1,0.3,1 --grid rl.algorithm=grpo+nll,adagrpo\n' +
