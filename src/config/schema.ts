@@ -129,6 +129,10 @@ export const rlSchema = section({
   batchSize: int(1).default(32).describe('Prompts per step.'),
   numGenerations: int(2, 256).default(8).describe('G: rollouts per prompt.'),
   temperature: posNum().default(1.0).describe('Sampling temperature of the rollouts.'),
+  constrained: z
+    .boolean()
+    .default(false)
+    .describe('Sample rollouts only among valid semantic IDs (trie-masked), so every group compares real items the ranker can judge; false keeps hallucinations (and their reward.invalid) in the groups.'),
   epsilon: z.number().min(0).max(1).default(0.2).describe('PPO clip range.'),
   beta: z.number().min(0).default(0).describe('Weight of the k3 KL to the frozen SFT policy.'),
   ppoEpochs: int(1, 16).default(1).describe('Updates per batch of rollouts (ratio ≠ 1 only after the first).'),
