@@ -32,7 +32,7 @@ export interface StepReport {
 }
 
 export interface StageSpec {
-  stage: 'sft' | 'ranker' | 'rl';
+  stage: 'sft' | 'ranker' | 'rl' | 'sasrec';
   ctx: StageContext;
   /** Hash of everything the stage depends on: a checkpoint of another hash is never resumed. */
   configHash: string;
