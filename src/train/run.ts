@@ -67,7 +67,16 @@ export async function trainRun(run: Run, backendName: string, opts: Omit<Pipelin
     run.finish('completed');
     return { inputs, outcomes, reports };
   } catch (e) {
-    run.finish(e instanceof InterruptedError ? 'interrupted' : 'failed', e);
+    if (!(e instanceof InterruptedError) && run.discardIfEmpty()) {
+      opts.log(`removed ${run.dir}: the run failed before it logged or saved anything; fix the problem and run the same command again`);
+      throw e;
+    }
+    try {
+      run.finish(e instanceof InterruptedError ? 'interrupted' : 'failed', e);
+    } catch (f) {
+      // A full disk can refuse meta.json too; the first error is the one the user must see.
+      opts.log(`could not record the run's end in meta.json: ${(f as Error).message}`);
+    }
     throw e;
   }
 }
