@@ -196,7 +196,11 @@ export function readRunConfig(dir: string): Config {
         `It is written only by "adagrpo train": restore it (meta.json's argv shows how the run was started), or train the run again under a new name.`,
     );
   }
-  return validateConfig(doc.toJS() as unknown, [], new Set(), `run config ${file}`);
+  const raw = doc.toJS() as unknown;
+  if (raw === null || raw === undefined) {
+    throw new UserError(`${file} is empty. It is written only by "adagrpo train": restore it, or train the run again under a new name.`);
+  }
+  return validateConfig(raw, [], new Set(), `run config ${file}`);
 }
 
 /**
