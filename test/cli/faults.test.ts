@@ -11,7 +11,7 @@
  * Concurrent writers to one run folder or stage-cache entry are the lock module's tests
  * (src/runs/lock.ts), not here.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -176,14 +176,26 @@ test('every kind of run file, truncated or corrupted, is an exit 2 naming the fi
   }
 });
 
-test('a full disk (small tmpfs) is an exit 2 naming the path, leaves no temp file, and --resume finishes once space is freed', (t) => {
-  const disk = path.join(cwd, 'full');
-  const refused = mountTmpfs(disk, 'size=256k');
+/**
+ * Run `body` with a tmpfs mounted at `dir`, unmounted after. Where mounting is refused (not root,
+ * a container without CAP_SYS_ADMIN) the test is skipped, and the output says so and why.
+ */
+function withTmpfs(t: TestContext, dir: string, options: string, body: () => void): void {
+  const refused = mountTmpfs(dir, options);
   if (refused) {
-    t.skip(`SKIPPED: cannot mount a tmpfs here (${refused}); the full-disk case needs root or CAP_SYS_ADMIN`);
+    t.skip(`SKIPPED: cannot mount a tmpfs here (${refused}); this case needs root or CAP_SYS_ADMIN`);
     return;
   }
   try {
+    body();
+  } finally {
+    unmount(dir);
+  }
+}
+
+test('a full disk (small tmpfs) is an exit 2 naming the path, leaves no temp file, and --resume finishes once space is freed', (t) => {
+  const disk = path.join(cwd, 'full');
+  withTmpfs(t, disk, 'size=256k', () => {
     const r = runCli(train('--set', `runsDir=${disk}`), cwd);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, new RegExp(`adagrpo: error: cannot \\w+ ${disk}/\\S+: no space left on the device\\. Free space there`));
@@ -194,19 +206,12 @@ test('a full disk (small tmpfs) is an exit 2 naming the path, leaves no temp fil
     const resumed = runCli(train('--set', `runsDir=${disk}`, '--resume'), cwd);
     assert.equal(resumed.code, 0, resumed.stderr);
     assertSameAsReference(path.join(disk, 'tiny_s1'));
-  } finally {
-    unmount(disk);
-  }
+  });
 });
 
 test('read-only places are exit 2 before any work: runsDir, and eval of a run on a read-only disk', (t) => {
   const ro = path.join(cwd, 'ro');
-  const refused = mountTmpfs(ro, 'size=4m');
-  if (refused) {
-    t.skip(`SKIPPED: cannot mount a tmpfs here (${refused}); the read-only cases need root or CAP_SYS_ADMIN`);
-    return;
-  }
-  try {
+  withTmpfs(t, ro, 'size=4m', () => {
     fs.cpSync(referenceRun(), path.join(ro, 'tiny_s1'), { recursive: true });
     // The run's stage records point at the reference's stage cache by relative path.
     fs.cpSync(path.join(cwd, 'ref', '_stages'), path.join(ro, '_stages'), { recursive: true });
@@ -217,9 +222,7 @@ test('read-only places are exit 2 before any work: runsDir, and eval of a run on
     const e = runCli(['eval', '--run', path.join(ro, 'tiny_s1'), '--no-progress'], cwd);
     assert.equal(e.code, 2, e.stderr);
     assert.match(e.stderr, /tiny_s1 is read-only \(EROFS\); eval writes its results into the run folder/);
-  } finally {
-    unmount(ro);
-  }
+  });
 });
 
 test('SIGTERM during a sweep: checkpoint, run marked interrupted, exit 143; the same command finishes the sweep', async () => {
