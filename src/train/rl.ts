@@ -119,7 +119,9 @@ export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOption
   const prompt: PromptBatch = buildPrompts(models.policy.layout, codes, histories, config.policy.maxHistory);
   try {
     // 1. Rollouts from pi_old, with the ground truth's log-prob from the same prompt cache.
-    const roll = sample(policyDecoder(models.policy), prompt, { samples: G, temperature: rc.temperature, rng, targets: gtCodes });
+    // rl.constrained masks the sampler with the catalog trie; the log-probs stay the policy's own
+    // (unmasked), so pi and pi_old in the ratio are the same function and NLL is unchanged.
+    const roll = sample(policyDecoder(models.policy), prompt, { samples: G, temperature: rc.temperature, rng, targets: gtCodes, mask: rc.constrained ? models.catalog : null });
     const rolloutItems = new Int32Array(B * G); // -1 = hallucination
     for (let i = 0; i < B * G; i++) rolloutItems[i] = models.catalog.lookup(roll.codes.subarray(i * L, (i + 1) * L));
 
