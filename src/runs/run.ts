@@ -153,7 +153,9 @@ export class Run {
   discardIfEmpty(): boolean {
     if (!this.fresh) return false;
     const logged = fs.existsSync(this.metricsPath) && fs.statSync(this.metricsPath).size > 0;
-    if (logged || fs.existsSync(path.join(this.dir, 'rl', 'checkpoints'))) return false;
+    // The run's own stages (rl, a baseline's model) keep their checkpoints in <run>/<stage>/checkpoints.
+    const saved = fs.readdirSync(this.dir, { withFileTypes: true }).some((d) => d.isDirectory() && fs.existsSync(path.join(this.dir, d.name, 'checkpoints')));
+    if (logged || saved) return false;
     fs.rmSync(this.dir, { recursive: true, force: true });
     return true;
   }

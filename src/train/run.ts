@@ -67,16 +67,25 @@ export async function trainRun(run: Run, backendName: string, opts: Omit<Pipelin
     run.finish('completed');
     return { inputs, outcomes, reports };
   } catch (e) {
-    if (!(e instanceof InterruptedError) && run.discardIfEmpty()) {
-      opts.log(`removed ${run.dir}: the run failed before it logged or saved anything; fix the problem and run the same command again`);
-      throw e;
-    }
-    try {
-      run.finish(e instanceof InterruptedError ? 'interrupted' : 'failed', e);
-    } catch (f) {
-      // A full disk can refuse meta.json too; the first error is the one the user must see.
-      opts.log(`could not record the run's end in meta.json: ${(f as Error).message}`);
-    }
+    endFailedRun(run, e, opts.log);
     throw e;
+  }
+}
+
+/**
+ * After a run's command failed with `e`: a new run that logged and saved nothing is removed (so
+ * the same command works once the cause is fixed); any other is marked interrupted or failed in
+ * meta.json. Shared by train, sweep and baseline.
+ */
+export function endFailedRun(run: Run, e: unknown, log: (line: string) => void): void {
+  if (!(e instanceof InterruptedError) && run.discardIfEmpty()) {
+    log(`removed ${run.dir}: the run failed before it logged or saved anything; fix the problem and run the same command again`);
+    return;
+  }
+  try {
+    run.finish(e instanceof InterruptedError ? 'interrupted' : 'failed', e);
+  } catch (f) {
+    // A full disk can refuse meta.json too; the first error is the one the user must see.
+    log(`could not record the run's end in meta.json: ${(f as Error).message}`);
   }
 }

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { listFiles, runCli } from '../helpers/cli.js';
+import { listFiles, runCli, runCliInterrupted } from '../helpers/cli.js';
 import { tmpDir, writeFile } from '../helpers/tmp.js';
 
 /** A log of 40 users x 6 interactions over 30 items (i0..i29), deterministic, every item used. */
@@ -54,14 +54,19 @@ function expectExit2(r: ReturnType<typeof runCli>, patterns: RegExp[]): void {
 }
 
 const readJson = (p: string) => JSON.parse(fs.readFileSync(p, 'utf8'));
-const train = (cwd: string, ...sets: string[]) => runCli(['train', '--config', 'run.yaml', '--no-progress', ...sets.flatMap((s) => ['--set', s])], cwd);
+/** `train` on run.yaml; `key=value` arguments become --set, flags pass as they are. */
+const train = (cwd: string, ...args: string[]) =>
+  runCli(['train', '--config', 'run.yaml', '--no-progress', ...args.flatMap((s) => (s.startsWith('--') ? [s] : ['--set', s]))], cwd);
 
-test('eval and stratify refuse a run whose data changed, naming both hashes; --compare refuses runs of different data even with equal configs', () => {
+test('eval, stratify and train --resume refuse a run whose data changed, naming both hashes; --compare refuses runs of different data even with equal configs', async () => {
   const cwd = csvWorld();
   assert.equal(train(cwd).code, 0);
   const a = path.join(cwd, 'runs', 'a_s1');
   const trainedOn = readJson(path.join(a, 'upstream.json')).data as string;
   const before = listFiles(path.join(a, 'eval')).map((f) => [f, fs.readFileSync(path.join(a, 'eval', f), 'utf8')]);
+  // Run c is stopped by Ctrl-C as RL starts: it will be resumed after the data change.
+  const c = await runCliInterrupted(['train', '--config', 'run.yaml', '--no-progress', '--set', 'name=c'], cwd, /rl: training in/);
+  assert.equal(c.code, 130, c.stderr);
 
   // One interaction of one user now points at another item: the same config, other data.
   fs.writeFileSync(path.join(cwd, 'log.csv'), logCsv().replace('\nu3,i18,1000\n', '\nu3,i29,1000\n'));
@@ -72,6 +77,9 @@ test('eval and stratify refuse a run whose data changed, naming both hashes; --c
   // The run's own test results are untouched and no new file was written.
   assert.deepEqual(listFiles(path.join(a, 'eval')).map((f) => [f, fs.readFileSync(path.join(a, 'eval', f), 'utf8')]), before);
   expectExit2(runCli(['stratify', '--run', a, '--no-progress'], cwd), [new RegExp(`stratify: .*data hash ${trainedOn}.* now hash to ${now}`)]);
+  // A resumed run continues only on the data its checkpoints learned from.
+  expectExit2(train(cwd, 'name=c', '--resume'), [new RegExp(`train --resume: .*c_s1 was trained on other data .*data hash ${trainedOn}.* now hash to ${now}`)]);
+  assert.equal(readJson(path.join(cwd, 'runs', 'c_s1', 'upstream.json')).data, trainedOn);
 
   // Run b: the identical config (other name), trained on the new data. Its own data is current.
   assert.equal(train(cwd, 'name=b').code, 0);
