@@ -22,7 +22,8 @@ export interface RunMeta {
   argv: string[];
   git: { commit: string | null; dirty: boolean | null };
   versions: { adagrpo: string; tfjs: string; node: string };
-  backend: { name: string; package: string } | null;
+  /** The backend that ran, the WebGPU adapter when there is one, and why earlier candidates were skipped. */
+  backend: Pick<BackendInfo, 'name' | 'package' | 'adapter' | 'skipped' | 'warnings'> | null;
   startedAt: string;
   endedAt: string | null;
   status: RunStatus;
@@ -134,7 +135,7 @@ export class Run {
   }
 
   setBackend(b: BackendInfo): void {
-    this.meta.backend = { name: b.name, package: b.package };
+    this.meta.backend = { name: b.name, package: b.package, adapter: b.adapter, skipped: b.skipped, warnings: b.warnings };
     this.saveMeta();
   }
 
