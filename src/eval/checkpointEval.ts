@@ -49,7 +49,7 @@ export interface CheckpointEvalReport {
   file: string;
 }
 
-export function evaluateCheckpoint(runDir: string, config: Config, inputs: PreparedInputs, o: CheckpointEvalOptions): CheckpointEvalReport {
+export async function evaluateCheckpoint(runDir: string, config: Config, inputs: PreparedInputs, o: CheckpointEvalOptions): Promise<CheckpointEvalReport> {
   const stageDir = resolveStageDir(runDir, o.stage);
   const ckDir = resolveCheckpoint(stageDir, o.checkpoint); // UserError listing what exists
   const state = JSON.parse(fs.readFileSync(path.join(ckDir, 'state.json'), 'utf8')) as CheckpointState;
@@ -58,7 +58,7 @@ export function evaluateCheckpoint(runDir: string, config: Config, inputs: Prepa
   const policy = loadPolicy(stageDir, o.checkpoint, config, { codebookSizes: inputs.sids.codebookSizes });
   let result;
   try {
-    result = evaluatePolicy(policy, inputs, config, {
+    result = await evaluatePolicy(policy, inputs, config, {
       split: o.split,
       beam,
       constrained: o.constrained ?? config.eval.constrained,

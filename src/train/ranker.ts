@@ -274,8 +274,8 @@ function subset(set: LabelledSet, rows: number[]): LabelledSet {
 }
 
 /** AUC (pooled) and GAUC (per user, impression-weighted) of the ranker on a labelled log. */
-export function logAuc(ranker: Ranker, set: LabelledSet, batchSize: number): { auc: number; gauc: number } {
-  const scores = ranker.scoreItems(set.histories, set.items, set.G, batchSize);
+export async function logAuc(ranker: Ranker, set: LabelledSet, batchSize: number): Promise<{ auc: number; gauc: number }> {
+  const scores = await ranker.scoreItems(set.histories, set.items, set.G, batchSize);
   const groups = new Int32Array(set.items.length);
   for (let r = 0; r < set.users.length; r++) groups.fill(set.users[r], r * set.G, (r + 1) * set.G);
   return { auc: auc(scores, set.labels), gauc: gauc(scores, set.labels, groups, 'impressions').gauc };
@@ -292,7 +292,7 @@ export interface StepResult {
 }
 
 /** Forward + BCE + backward + AdamW on one batch. Leaves no tensors behind. */
-export function rankerStep(ranker: Ranker, opt: AdamW, batch: Batch, lr: number): StepResult {
+export async function rankerStep(ranker: Ranker, opt: AdamW, batch: Batch, lr: number): Promise<StepResult> {
   const H = ranker.arch.maxHistory;
   const hist = tf.tensor2d(batch.history, [batch.B, H], 'int32');
   const cand = tf.tensor2d(batch.items, [batch.B, batch.G], 'int32');
@@ -303,13 +303,14 @@ export function rankerStep(ranker: Ranker, opt: AdamW, batch: Batch, lr: number)
     diag = [tf.keep(out.meanProbPos), tf.keep(out.meanProbNeg)];
     return out.loss;
   }, [...ranker.params.values()]);
-  const loss = value.dataSync()[0];
-  const [pPos, pNeg] = diag.map((t) => t.dataSync()[0]);
-  let gradNorm = NaN;
-  // A non-finite loss must not reach the weights: the caller stops with the last good checkpoint.
-  if (Number.isFinite(loss)) gradNorm = opt.step(grads, lr).gradNorm; // AdamW maps tfjs variable names to its keys
-  tf.dispose([hist, cand, labels, value, ...diag, ...Object.values(grads)]);
-  return { loss, meanProbPos: pPos, meanProbNeg: pNeg, gradNorm };
+  const probs = tf.stack(diag); // [2]: queued before the step's read-back, read after it
+  // A non-finite loss must not reach the weights (AdamW skips the update): the caller stops with
+  // the last good checkpoint. AdamW maps tfjs variable names to its keys.
+  const stats = await opt.step(grads, lr, value as tf.Scalar);
+  const [pPos, pNeg] = await probs.data();
+  tf.dispose([hist, cand, labels, value, probs, ...diag, ...Object.values(grads)]);
+  const loss = stats.loss!;
+  return { loss, meanProbPos: pPos, meanProbNeg: pNeg, gradNorm: Number.isFinite(loss) ? stats.gradNorm : NaN };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -324,7 +325,7 @@ interface RankerExtra extends Record<string, unknown> {
   arch: RankerArch;
 }
 
-function saveRankerCheckpoint(
+async function saveRankerCheckpoint(
   stageDir: string,
   ranker: Ranker,
   opt: AdamW,
@@ -332,7 +333,7 @@ function saveRankerCheckpoint(
   rng: Rng,
   configHash: string,
   best: { step: number | null; metric: number | null },
-): void {
+): Promise<void> {
   const tensors = new Map<string, tf.Tensor>([...ranker.params, ...opt.stateTensors()]);
   const extra: RankerExtra = { numItems: ranker.numItems, arch: ranker.arch };
   const state: CheckpointState = {
@@ -346,7 +347,7 @@ function saveRankerCheckpoint(
     optimizerStep: opt.t,
     extra,
   };
-  saveCheckpoint(stageDir, tensors, state);
+  await saveCheckpoint(stageDir, tensors, state);
 }
 
 /**
@@ -422,9 +423,9 @@ export async function trainRanker(ctx: StageContext): Promise<RankerStageResult>
       ctx.log(`ranker: resumed at step ${step} (best validation AUC so far ${best.metric?.toFixed(4) ?? 'none'})`);
     }
 
-    const save = () => {
+    const save = async () => {
       if (lastSaved === step) return;
-      saveRankerCheckpoint(ctx.stageDir, ranker, opt, step, rng, configHash, best);
+      await saveRankerCheckpoint(ctx.stageDir, ranker, opt, step, rng, configHash, best);
       lastSaved = step;
     };
     const evalEvery = config.eval.every;
@@ -435,23 +436,23 @@ export async function trainRanker(ctx: StageContext): Promise<RankerStageResult>
     let lastAuc = NaN;
     const t0 = Date.now();
 
-    const validate = () => {
-      const v = logAuc(ranker, data.valid, config.eval.batchSize);
+    const validate = async () => {
+      const v = await logAuc(ranker, data.valid, config.eval.batchSize);
       lastAuc = v.auc;
       ctx.metrics({ kind: 'eval', split: 'valid-log', step, auc: v.auc, gauc: v.gauc });
       if (best.metric === null || v.auc > best.metric) {
         best = { step, metric: v.auc };
-        save();
+        await save();
         setPointer(ctx.stageDir, 'best', step, v.auc);
       }
       bar.log(`ranker step ${step}: held-out log AUC ${v.auc.toFixed(4)} GAUC ${v.gauc.toFixed(4)} (best ${best.metric!.toFixed(4)} at ${best.step})`);
     };
-    if (step === 0 && total === 0) validate();
+    if (step === 0 && total === 0) await validate();
 
     while (step < total) {
       const lr = learningRate(step, rc, total);
       const batch = data.train.next(rng, rc.batchSize);
-      const r = rankerStep(ranker, opt, batch, lr);
+      const r = await rankerStep(ranker, opt, batch, lr);
       if (!Number.isFinite(r.loss)) throw new NonFiniteLossError('ranker', step + 1, 'the BCE loss');
       // Overflowing gradients: AdamW skipped the update; stop before another step.
       if (!Number.isFinite(r.gradNorm)) throw new NonFiniteLossError('ranker', step + 1, 'the gradient norm');
@@ -470,18 +471,18 @@ export async function trainRanker(ctx: StageContext): Promise<RankerStageResult>
         });
         acc = { loss: 0, pPos: 0, pNeg: 0, grad: 0, n: 0 };
       }
-      if (step % evalEvery === 0 || step === total) validate();
-      if (step % rc.checkpointEvery === 0) save();
+      if (step % evalEvery === 0 || step === total) await validate();
+      if (step % rc.checkpointEvery === 0) await save();
       bar.update(step, { loss: r.loss, auc: lastAuc });
       if (ctx.signal.aborted) {
-        save();
+        await save();
         bar.stop();
         throw new InterruptedError('ranker', step);
       }
       // Yield to the event loop so that Ctrl-C (SIGINT) can be delivered between steps.
       if (step % 20 === 0) await new Promise((res) => setImmediate(res));
     }
-    save();
+    await save();
     setPointer(ctx.stageDir, 'final', step);
     pruneCheckpoints(ctx.stageDir, 2);
     bar.stop();
@@ -496,7 +497,7 @@ export async function trainRanker(ctx: StageContext): Promise<RankerStageResult>
   let evalResult: RankerEvalResult | undefined;
   const bestRanker = best.step === step ? ranker : loadRanker(ctx.stageDir, 'best', config, { configHash });
   try {
-    evalResult = evaluateRanker(bestRanker, inputs.dataset, inputs.splits, config, { split: 'valid' });
+    evalResult = await evaluateRanker(bestRanker, inputs.dataset, inputs.splits, config, { split: 'valid' });
     atomicWriteJson(path.join(ctx.stageDir, 'eval-best-valid.json'), evalResult);
     ctx.log(`ranker (best, step ${best.step}) on ${evalResult.split}:\n${formatRankerEval(evalResult)}`);
     ctx.metrics({ kind: 'rankerEval', step: best.step, ...summaryRow(evalResult) });

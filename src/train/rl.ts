@@ -131,7 +131,7 @@ function mean(xs: ArrayLike<number>): number {
 }
 
 /** One RL step on B prompts. All tensors it makes are released before it returns. */
-export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOptions): RlStepStats {
+export async function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOptions): Promise<RlStepStats> {
   const { config, codes, rng } = opts;
   const rc = config.rl;
   const B = prompts.length;
@@ -146,7 +146,7 @@ export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOption
   const prompt: PromptBatch = buildPrompts(models.policy.layout, codes, histories, config.policy.maxHistory);
   try {
     // 1. Rollouts from pi_old, with the ground truth's log-prob from the same prompt cache.
-    const roll = sample(policyDecoder(models.policy), prompt, { samples: G, temperature: rc.temperature, rng, targets: gtCodes });
+    const roll = await sample(policyDecoder(models.policy), prompt, { samples: G, temperature: rc.temperature, rng, targets: gtCodes });
     const rolloutItems = new Int32Array(B * G); // -1 = hallucination
     for (let i = 0; i < B * G; i++) rolloutItems[i] = models.catalog.lookup(roll.codes.subarray(i * L, (i + 1) * L));
 
@@ -159,7 +159,7 @@ export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOption
       cand[b * C + G] = targets[b];
       cand.set(negs[b], b * C + G + 1);
     }
-    const logits = models.ranker.scoreItems(histories, cand, C); // [B*C], NaN where -1
+    const logits = await models.ranker.scoreItems(histories, cand, C); // [B*C], NaN where -1
     const rolloutLogits = new Float32Array(B * G);
     const valid = new Uint8Array(B * G);
     const isGt = new Uint8Array(B * G);
@@ -248,16 +248,14 @@ export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOption
           kept.push(tf.keep(tf.mean(nll)), tf.keep(tf.sum(tf.mul(grpo.perSample, tf.tensor1d(gate)))), tf.keep(grpo.diagnostics.kl), tf.keep(grpo.diagnostics.clipFrac));
           return totalLoss({ nll, grpo: anyAdmitted ? grpo.perSample : null, gate, wNll: rule.wNll, lambda: opts.lambda });
         }, vars);
-        const lossValue = value.dataSync()[0];
-        const [nllV, grpoSum, klV, clipV] = kept.map((t) => t.dataSync()[0]);
-        tf.dispose(kept);
-        value.dispose();
-        if (!Number.isFinite(lossValue)) {
-          tf.dispose(grads);
-          throw new NonFiniteLossError('rl', -1, 'the loss');
-        }
-        const stepStats = models.optimizer.step(grads, opts.lr);
-        tf.dispose(grads);
+        // Two read-backs per update: the loss with the gradient norm (AdamW skips the update when
+        // either is non-finite), then the diagnostics, queued before the first.
+        const diagT = tf.stack(kept); // [4]
+        const stepStats = await models.optimizer.step(grads, opts.lr, value as tf.Scalar);
+        const [nllV, grpoSum, klV, clipV] = await diagT.data();
+        tf.dispose([value, diagT, ...kept, ...Object.values(grads)]);
+        const lossValue = stepStats.loss!;
+        if (!Number.isFinite(lossValue)) throw new NonFiniteLossError('rl', -1, 'the loss');
         // Overflowing gradients can pass with a finite loss; AdamW skipped the update.
         if (!Number.isFinite(stepStats.gradNorm)) throw new NonFiniteLossError('rl', -1, 'the gradient norm');
         const nAdmitted = admit.reduce((s, c) => s + c, 0);
@@ -314,9 +312,9 @@ export type RlStageResult = {
 };
 
 /** RNG state, optimizer step and best metric are saved with the weights, so resume is exact. */
-function saveRl(ctx: StageContext, rng: Rng, policy: Policy, opt: AdamW, step: number, best: { step: number; metric: number }, configHash: string, admissionSum: number): void {
+async function saveRl(ctx: StageContext, rng: Rng, policy: Policy, opt: AdamW, step: number, best: { step: number; metric: number }, configHash: string, admissionSum: number): Promise<void> {
   const tensors = new Map<string, tf.Tensor>([...policy.params, ...opt.stateTensors()]);
-  saveCheckpoint(ctx.stageDir, tensors, {
+  await saveCheckpoint(ctx.stageDir, tensors, {
     formatVersion: CHECKPOINT_FORMAT,
     stage: 'rl',
     step,
@@ -365,15 +363,15 @@ export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
   }
 
   const pool = rlPromptPool(inputs.splits.train);
-  const validate = (atStep: number) => {
-    const m = evaluatePolicy(policy, inputs, config, { split: 'valid', maxUsers: config.eval.maxUsers });
+  const validate = async (atStep: number) => {
+    const m = await evaluatePolicy(policy, inputs, config, { split: 'valid', maxUsers: config.eval.maxUsers });
     ctx.metrics({ step: atStep, kind: 'valid', ...m.metrics });
     return m.metrics['hr@10'];
   };
   if (step === 0) {
     // Step 0 is the SFT policy: RL keeps it as best unless it improves on it.
-    best = { step: 0, metric: validate(0) };
-    saveRl(ctx, rng, policy, optimizer, 0, best, configHash, 0);
+    best = { step: 0, metric: await validate(0) };
+    await saveRl(ctx, rng, policy, optimizer, 0, best, configHash, 0);
     setPointer(ctx.stageDir, 'best', 0, best.metric);
   }
 
@@ -390,7 +388,7 @@ export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
       const t0 = Date.now();
       let stats: RlStepStats;
       try {
-        stats = rlStep({ policy, ref, ranker, catalog, optimizer }, prompts, { config, dataset: inputs.dataset, codes: inputs.sids.codes, rng, lr, randomP, lambda });
+        stats = await rlStep({ policy, ref, ranker, catalog, optimizer }, prompts, { config, dataset: inputs.dataset, codes: inputs.sids.codes, rng, lr, randomP, lambda });
       } catch (e) {
         if (e instanceof NonFiniteLossError) throw new NonFiniteLossError('rl', step + 1, 'the loss');
         throw e;
@@ -400,19 +398,19 @@ export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
       ctx.metrics({ step, lr, seconds: (Date.now() - t0) / 1000, ...stats });
       bar.update(step, { loss: stats.loss, nll: stats.nll, adm: stats.admission, rew: stats.rewardMean, kl: stats.kl, inval: stats.fracInvalid });
       if (step % config.eval.every === 0 || step === rc.steps) {
-        const hr = validate(step);
+        const hr = await validate(step);
         if (hr > best.metric) best = { step, metric: hr };
-        saveRl(ctx, rng, policy, optimizer, step, best, configHash, admissionSum);
+        await saveRl(ctx, rng, policy, optimizer, step, best, configHash, admissionSum);
         if (best.step === step) setPointer(ctx.stageDir, 'best', step, hr);
         bar.log(`rl step ${step}: valid HR@10 ${hr.toFixed(4)} (best ${best.metric.toFixed(4)} at step ${best.step})`);
       } else if (step % rc.checkpointEvery === 0) {
-        saveRl(ctx, rng, policy, optimizer, step, best, configHash, admissionSum);
+        await saveRl(ctx, rng, policy, optimizer, step, best, configHash, admissionSum);
       }
       pruneCheckpoints(ctx.stageDir, 2);
       // A step is synchronous tfjs work: give the event loop a turn so Ctrl-C (SIGINT) is seen.
       await new Promise((resolve) => setImmediate(resolve));
       if (ctx.signal.aborted && step < rc.steps) {
-        saveRl(ctx, rng, policy, optimizer, step, best, configHash, admissionSum);
+        await saveRl(ctx, rng, policy, optimizer, step, best, configHash, admissionSum);
         throw new InterruptedError('rl', step);
       }
     }

@@ -144,9 +144,9 @@ export async function trainSft(ctx: StageContext): Promise<SftResult> {
   let best = { step: -1, metric: -Infinity };
   let dataSeed = rng.nextU32();
 
-  const save = (atStep: number) => {
+  const save = async (atStep: number) => {
     const extra: SftExtra = { sftFormat: SFT_FORMAT, dataSeed, codebookSizes: [...layout.codebookSizes], policy: config.policy };
-    saveCheckpoint(ctx.stageDir, new Map<string, tf.Tensor>([...policy.params, ...optimizer.stateTensors()]), {
+    await saveCheckpoint(ctx.stageDir, new Map<string, tf.Tensor>([...policy.params, ...optimizer.stateTensors()]), {
       formatVersion: CHECKPOINT_FORMAT,
       stage: 'sft',
       step: atStep,
@@ -179,8 +179,8 @@ export async function trainSft(ctx: StageContext): Promise<SftResult> {
 
     // The model-selection metric: validation HR@10 (HR@ the largest K when 10 is not among eval.ks).
     const selK = config.eval.ks.includes(10) ? 10 : Math.max(...config.eval.ks.filter((k) => k <= config.eval.beam));
-    const validate = (atStep: number): number => {
-      const r = evaluatePolicy(policy, inputs, config, { split: 'valid' });
+    const validate = async (atStep: number): Promise<number> => {
+      const r = await evaluatePolicy(policy, inputs, config, { split: 'valid' });
       ctx.metrics({ step: atStep, kind: 'valid', users: r.users, beam: r.beam, seconds: r.seconds, ...r.metrics });
       return r.metrics[`hr@${selK}`];
     };
@@ -201,14 +201,13 @@ export async function trainSft(ctx: StageContext): Promise<SftResult> {
         const lr = learningRate(step, sc, sc.steps);
         try {
           const { value, grads } = tf.variableGrads(() => policy.sequenceLoss(batch, lastOnly, { rng }), vars);
-          const loss = (value.dataSync() as Float32Array)[0];
-          value.dispose();
-          if (!Number.isFinite(loss)) {
-            tf.dispose(Object.values(grads));
-            throw new NonFiniteLossError('sft', step + 1, 'the NLL loss');
-          }
-          gradNorm = optimizer.step(grads, lr).gradNorm; // AdamW maps tfjs variable names to its keys
-          tf.dispose(Object.values(grads));
+          // One read-back per step: the loss travels with the gradient norm; AdamW maps tfjs
+          // variable names to its keys and skips the update when either is non-finite.
+          const stats = await optimizer.step(grads, lr, value as tf.Scalar);
+          tf.dispose([value, ...Object.values(grads)]);
+          const loss = stats.loss!;
+          if (!Number.isFinite(loss)) throw new NonFiniteLossError('sft', step + 1, 'the NLL loss');
+          gradNorm = stats.gradNorm;
           // Overflowing gradients can pass with a finite loss; nothing of this step is saved.
           if (!Number.isFinite(gradNorm)) throw new NonFiniteLossError('sft', step + 1, 'the gradient norm');
           lossSum += loss;
@@ -234,10 +233,10 @@ export async function trainSft(ctx: StageContext): Promise<SftResult> {
         }
 
         if (step % config.eval.every === 0 || step === sc.steps) {
-          const hr = validate(step);
+          const hr = await validate(step);
           if (hr > best.metric) {
             best = { step, metric: hr };
-            save(step);
+            await save(step);
             savedAt = step;
             setPointer(ctx.stageDir, 'best', step, hr);
           }
@@ -248,7 +247,7 @@ export async function trainSft(ctx: StageContext): Promise<SftResult> {
         // A step is synchronous tfjs work: give the event loop a turn so Ctrl-C (SIGINT) is seen.
         await new Promise((resolve) => setImmediate(resolve));
         if (savedAt !== step && (step % sc.checkpointEvery === 0 || step === sc.steps || (ctx.signal.aborted && step < sc.steps))) {
-          save(step);
+          await save(step);
           savedAt = step;
         }
         if (savedAt === step) pruneCheckpoints(ctx.stageDir, 2);
@@ -259,9 +258,9 @@ export async function trainSft(ctx: StageContext): Promise<SftResult> {
     }
     if (sc.steps === 0) {
       // Nothing to train: the initial policy is both best and final.
-      const hr = validate(0);
+      const hr = await validate(0);
       best = { step: 0, metric: hr };
-      save(0);
+      await save(0);
       setPointer(ctx.stageDir, 'best', 0, hr);
     }
     setPointer(ctx.stageDir, 'final', step);
