@@ -68,12 +68,18 @@ async function tryNode(pkg: string): Promise<string | null> {
   return (await tf.setBackend('tensorflow')) ? null : 'tf.setBackend("tensorflow") failed';
 }
 
+let wasmDir: string | null = null;
+
+/** Where the wasm binaries are, for a bundled CLI without node_modules (the GPU check bundle). */
+export function setWasmDir(dir: string): void {
+  wasmDir = dir;
+}
+
 async function tryWasm(): Promise<string | null> {
   try {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    const require = createRequire(import.meta.url);
     // Under Node the wasm binaries are read from disk next to the package's dist/.
-    const dir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
+    const dir = wasmDir ?? path.dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
     wasm.setWasmPaths(dir + path.sep);
     // The threaded build's worker is a blob URL that Node cannot start (docs/PERFORMANCE.md).
     wasm.setThreadsCount(1);
@@ -102,10 +108,11 @@ export function describeAdapter(info: Partial<Record<keyof Omit<AdapterDescripti
   return { ...d, software };
 }
 
-/** One line for logs: "mesa software (llvmpipe (LLVM 19.1.7, 256 bits)), software". */
+/** One line for logs: "llvmpipe: Mesa 25.0.7 (LLVM 15.0.6) [mesa software], software". */
 export function adapterLine(a: AdapterDescription): string {
-  const name = [a.vendor, a.architecture, a.device].filter((s) => s).join(' ') || 'unnamed adapter';
-  return `${name}${a.description ? ` (${a.description})` : ''}${a.software ? ', software' : ', hardware'}`;
+  const names = [a.vendor, a.architecture].filter((s) => s).join(' ');
+  const name = a.description || a.device || names || 'unnamed adapter';
+  return `${name}${names && name !== names ? ` [${names}]` : ''}, ${a.software ? 'software' : 'hardware'}`;
 }
 
 let webgpuAdapter: AdapterDescription | null = null;

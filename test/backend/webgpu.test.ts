@@ -14,7 +14,7 @@ test('adapters are classed software or hardware from their info', () => {
   assert.equal(describeAdapter({ vendor: 'x', architecture: '', device: '', description: '', isFallbackAdapter: true }).software, true);
   const nv = describeAdapter({ vendor: 'nvidia', architecture: 'hopper', device: '', description: 'NVIDIA H200' });
   assert.equal(nv.software, false);
-  assert.equal(adapterLine(nv), 'nvidia hopper (NVIDIA H200), hardware');
+  assert.equal(adapterLine(nv), 'NVIDIA H200 [nvidia hopper], hardware');
   assert.equal(adapterLine(describeAdapter({})), 'unnamed adapter, hardware');
 });
 
