@@ -34,7 +34,9 @@ fi
 export LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 icd_dirs=(/usr/share/vulkan/icd.d /etc/vulkan/icd.d)
-if [[ -z "${VK_ICD_FILENAMES:-}" ]] && ! grep -qsil nvidia "${icd_dirs[@]/%//}"*.json 2>/dev/null; then
+icd_files=()
+for d in "${icd_dirs[@]}"; do for f in "$d"/*.json; do [[ -f "$f" ]] && icd_files+=("$f"); done; done
+if [[ -z "${VK_ICD_FILENAMES:-}" ]] && ! grep -qsi nvidia "${icd_files[@]}" /dev/null; then
   glx="$(ldconfig -p 2>/dev/null | awk '/libGLX_nvidia\.so\.0/ {print $NF; exit}')"
   if [[ -n "$glx" ]]; then
     printf '{"file_format_version":"1.0.0","ICD":{"library_path":"%s","api_version":"1.3.0"}}\n' "$glx" >"$work/nvidia_icd.json"

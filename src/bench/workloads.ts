@@ -1,6 +1,6 @@
 /**
  * The policy's four hot workloads at given shapes, defined exactly as the PyTorch CPU reference
- * times them (`torch_ref.py`, docs/PERFORMANCE.md), so the two print comparable figures:
+ * times them (scripts/torch_ref.py, docs/PERFORMANCE.md), so the two print comparable figures:
  *
  * - `sft_tokens_per_s`: one AdamW step of all-position next-token NLL on batch x (seq-1) tokens;
  * - `rollouts_per_s`: prompts x G samples of L tokens with a KV cache (prompt encoded once);
@@ -9,8 +9,8 @@
  * - `beam_users_per_s`: beam search of width `beam` over L levels for `prompts` prompts.
  *
  * Two differences are this project's design, not shortcuts, and are stated beside the figures:
- * the output head scores a level's K codes, not the whole vocabulary (docs/METHOD.md: the
- * policy), and the RL step scores the G completions against one copy of their prompt (the
+ * the output head scores a level's K codes, not the whole vocabulary (src/model/policy.ts), and
+ * the RL step scores the G completions against one copy of their prompt (the
  * reference re-encodes the prompt for each of the G sequences, as TRL does).
  *
  * Every workload ends in a read-back (the step's gradient norm, the sampled codes, the beams), so
