@@ -45,11 +45,6 @@ export interface BackendInfo {
 
 let current: BackendInfo | null = null;
 
-/** The current backend, or null before initBackend. */
-export function currentBackendInfo(): BackendInfo | null {
-  return current;
-}
-
 function firstLine(e: unknown): string {
   return String((e as Error)?.message ?? e).split('\n')[0];
 }

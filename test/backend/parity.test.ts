@@ -1,6 +1,6 @@
 /**
  * Backend parity: on a tiny world with one seed, WebGPU and wasm compute the same SFT losses over
- * several steps, the same ranker step, the same RL step diagnostics and the same beam top-10.
+ * several steps, the same ranker steps (both encoders), the same RL step diagnostics and the same beam top-10.
  *
  * This test needs a WebGPU adapter and FAILS without one (it never skips): CI installs Mesa's
  * software Vulkan driver, lavapipe (`.ci/run`), which Dawn accepts as an adapter. Shapes are tiny
@@ -79,7 +79,7 @@ async function figures(backend: BackendChoice): Promise<Figures> {
       out.sftGradNorms.push(stats.gradNorm);
     }
 
-    // Ranker: 2 BCE + AdamW steps.
+    // Ranker: 2 BCE + AdamW steps (pooling encoder), then 1 with the attention encoder.
     const data = rankerData(dataset, splits, config.ranker, new Rng(1));
     const ranker = Ranker.create(dataset.itemIds.length, rankerArch(config.ranker), new Rng(2));
     const rOpt = new AdamW(ranker.params, { weightDecay: 0.01, gradClip: 1 });
@@ -88,6 +88,12 @@ async function figures(backend: BackendChoice): Promise<Figures> {
     try {
       const bRng = new Rng(3);
       for (let i = 0; i < 2; i++) out.ranker.push(await rankerStep(ranker, rOpt, data.train.next(bRng, 16), 1e-2));
+      // The attention encoder's kernels too (one step; the pooling ranker above serves RL).
+      const att = Ranker.create(dataset.itemIds.length, rankerArch({ ...config.ranker, encoder: 'attention' }), new Rng(2));
+      const aOpt = new AdamW(att.params, { weightDecay: 0.01, gradClip: 1 });
+      out.ranker.push(await rankerStep(att, aOpt, data.train.next(bRng, 16), 1e-2));
+      att.dispose();
+      aOpt.dispose();
 
       // RL: 2 GRPO+NLL steps (rollouts, ranker rewards, gate, update) from the SFT policy.
       const pool = rlPromptPool(splits.train);
