@@ -25,7 +25,7 @@ import { Rng } from '../rng.js';
 import { AdamW } from '../train/optimizer.js';
 import { rankerArch } from '../train/ranker.js';
 import { rlPromptPool, rlStep, type RlPrompt } from '../train/rl.js';
-import { SHAPES, runWorkloads, torchRefFlags, workloadTable, type WorkloadFigures } from './workloads.js';
+import { SHAPES, matmulPeak, runWorkloads, torchRefFlags, workloadTable, type WorkloadFigures } from './workloads.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -88,14 +88,7 @@ async function main(): Promise<void> {
   const rows: [string, string, string][] = [];
 
   // Matmul peak: a 1024^3 product (2 GFLOP), the reference for the shares below.
-  const a = tf.randomNormal([1024, 1024]);
-  const b = tf.randomNormal([1024, 1024]);
-  const mmMs = await time(async () => {
-    const c = tf.matMul(a, b);
-    await tf.slice(c, [0, 0], [1, 1]).data().finally(() => c.dispose());
-  }, quick ? 2 : 5, 1);
-  const peak = (2 * 1024 ** 3) / (mmMs / 1000) / 1e9; // GFLOP/s
-  tf.dispose([a, b]);
+  const peak = await matmulPeak(quick ? 2 : 5); // GFLOP/s
   rows.push(['matmul 1024^3', `${peak.toFixed(1)} GFLOP/s`, '(the peak)']);
 
   const t0 = performance.now();
