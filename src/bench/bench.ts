@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: throughput of the hot paths on the selected backend, at quickstart sizes, and
- * their share of the backend's measured matmul peak (docs/PERFORMANCE.md). Timing lives here,
- * never in tests.
+ * their share of the backend's measured matmul peak (docs/METHOD.md 6, docs/PERFORMANCE.md).
+ * Timing lives here, never in tests.
  *
  *   npm run bench [-- --backend auto|tensorflow|webgpu|wasm|cpu] [--quick]
  *   npm run bench -- --shapes beauty [--iters N] [--torch torch.json] [--backend ...]
@@ -23,8 +23,8 @@ import { Policy, buildPrompts, buildSequences, disposePrompts, disposeSequences,
 import { Ranker } from '../model/ranker.js';
 import { Rng } from '../rng.js';
 import { AdamW } from '../train/optimizer.js';
-import { rankerArch } from '../train/ranker.js';
 import { rlPromptPool, rlStep, type RlPrompt } from '../train/rl.js';
+import { rankerArch } from '../model/load.js';
 import { SHAPES, matmulPeak, runWorkloads, torchRefFlags, workloadTable, type WorkloadFigures } from './workloads.js';
 
 function arg(name: string): string | undefined {

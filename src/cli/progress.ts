@@ -4,15 +4,7 @@
  */
 import cliProgress from 'cli-progress';
 
-export type ProgressFields = Record<string, number | string>;
-
-export interface Progress {
-  /** `step` is the number of completed units; fields are shown beside the bar. */
-  update(step: number, fields?: ProgressFields): void;
-  /** A line that must not be overwritten by the bar (eval results, warnings). */
-  log(line: string): void;
-  stop(): void;
-}
+import type { Progress, ProgressFields } from '../progress.js';
 
 export interface ProgressOptions {
   /** Print a plain line at most every this many ms when not on a terminal. */
@@ -85,5 +77,3 @@ export function createProgress(label: string, total: number, opts: ProgressOptio
   };
 }
 
-/** A Progress that prints nothing (library tests). */
-export const silentProgress: Progress = { update: () => {}, log: () => {}, stop: () => {} };

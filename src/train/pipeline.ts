@@ -5,17 +5,18 @@
  * downstream starts from the very same SFT policy and ranker; the run's own `sft/` and `ranker/`
  * folders hold a `stage.json` naming that cache entry.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { hashOf } from '../hash.js';
-import { atomicWriteJson } from '../io/atomic.js';
 import { Rng } from '../rng.js';
+import { truncateMetrics } from '../runs/metrics.js';
 import type { Run } from '../runs/run.js';
-import type { Progress } from '../cli/progress.js';
-import type { PreparedInputs, StageContext } from './context.js';
-import { prepareInputs } from './inputs.js';
+import type { Progress } from '../progress.js';
+import type { StageContext } from './context.js';
+import { isStageComplete, writeStageRecord } from '../runs/stages.js';
+import { writeUpstream, type Upstream } from '../runs/upstream.js';
+import { type PreparedInputs, prepareInputs } from '../data/inputs.js';
 
 export const STAGES = ['data', 'sft', 'ranker', 'rl'] as const;
 export type StageName = (typeof STAGES)[number];
@@ -48,21 +49,6 @@ export function stageSeed(stage: 'sft' | 'ranker' | 'rl', config: Config): numbe
 
 export function stageHash(stage: 'sft' | 'ranker' | 'rl', config: Config, inputs: PreparedInputs): string {
   return hashOf(stageKey(stage, config, inputs));
-}
-
-/** Folder that holds a stage's checkpoints for a run: the shared cache entry for sft and ranker. */
-export function resolveStageDir(runDir: string, stage: 'sft' | 'ranker' | 'rl'): string {
-  const own = path.join(runDir, stage);
-  const pointer = path.join(own, 'stage.json');
-  if (fs.existsSync(pointer)) {
-    const p = JSON.parse(fs.readFileSync(pointer, 'utf8')) as { dir: string };
-    return path.resolve(runDir, p.dir);
-  }
-  return own;
-}
-
-export function isStageComplete(stageDir: string): boolean {
-  return fs.existsSync(path.join(stageDir, 'final.json'));
 }
 
 export interface StageRunner {
@@ -99,21 +85,18 @@ export async function runPipeline(opts: PipelineOptions): Promise<{ inputs: Prep
   const inputs = await prepareInputs(config, log);
   outcomes.push({ stage: 'data', dir: inputs.dataDir, hash: inputs.manifest.hash, reused: false, seconds: (Date.now() - t0) / 1000, summary: {} });
   // What this run stands on, so that `report` can check exactly that compared runs share it.
-  const upstreamHashes: Record<string, string> = { data: inputs.manifest.hash, sid: inputs.sidHash };
-  const writeUpstream = () => atomicWriteJson(path.join(run.dir, 'upstream.json'), upstreamHashes);
-  writeUpstream();
+  const upstreamHashes: Upstream & { data: string; sid: string } = { data: inputs.manifest.hash, sid: inputs.sidHash };
+  writeUpstream(run.dir, upstreamHashes);
 
   // 2-4. Trainable stages, each with its own forked random stream.
   for (const stage of wanted) {
     const hash = stageHash(stage, config, inputs);
     const shared = stage !== 'rl';
     const stageDir = shared ? path.join(config.runsDir, '_stages', `${stage}-${hash}`) : path.join(run.dir, stage);
-    if (shared) {
-      atomicWriteJson(path.join(run.dir, stage, 'stage.json'), { stage, hash, dir: path.relative(run.dir, stageDir) });
-    }
-    if (shared) {
+    if (stage !== 'rl') {
+      writeStageRecord(run.dir, stage, hash, stageDir);
       upstreamHashes[stage] = hash;
-      writeUpstream();
+      writeUpstream(run.dir, upstreamHashes);
     }
     t0 = Date.now();
     if (isStageComplete(stageDir)) {
@@ -128,6 +111,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<{ inputs: Prep
       stageDir,
       rng: new Rng(stageSeed(stage, config)).fork(stage),
       metrics: (row) => run.logMetrics(stage, row),
+      rewindMetrics: (step) => truncateMetrics(run.dir, stage, step),
       progress: opts.progress,
       log,
       signal: opts.signal,

@@ -25,7 +25,8 @@ import { Policy, buildPrompts, buildSequences, disposePrompts, disposeSequences,
 import { Ranker } from '../../src/model/ranker.js';
 import { Rng } from '../../src/rng.js';
 import { AdamW } from '../../src/train/optimizer.js';
-import { rankerArch, rankerData, rankerStep } from '../../src/train/ranker.js';
+import { rankerArch } from '../../src/model/load.js';
+import { rankerData, rankerStep } from '../../src/train/ranker.js';
 import { rlPromptPool, rlStep, type RlPrompt } from '../../src/train/rl.js';
 
 const REL = 1e-4;

@@ -1,5 +1,5 @@
 /**
- * Semantic IDs for a prepared dataset (DESIGN 2.1), cached next to the prepared data under
+ * Semantic IDs for a prepared dataset (docs/METHOD.md 2.1), cached next to the prepared data under
  * `<cacheDir>/sid-<hash>/`, keyed by the data hash and the sid settings that change the result,
  * so every run of a sweep shares one set of IDs and pays only a load.
  *
