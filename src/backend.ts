@@ -76,15 +76,24 @@ async function tryWasm(): Promise<string | null> {
     // Under Node the wasm binaries are read from disk next to the package's dist/.
     const dir = wasmDir ?? path.dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
     wasm.setWasmPaths(dir + path.sep);
-    // The threaded build's worker is a blob URL that Node cannot start (docs/PERFORMANCE.md).
+    // The threaded build's worker is a blob URL that Node cannot start (docs/METHOD.md 6).
     wasm.setThreadsCount(1);
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-    if (!(await tf.setBackend('wasm'))) return 'tf.setBackend("wasm") failed';
+  } catch (e) {
+    return firstLine(e);
+  }
+  return activate('wasm', installWasmKernels);
+}
+
+/** Switch tfjs to a registered backend and patch it; the reason it failed, or null. */
+async function activate(name: string, install: () => void): Promise<string | null> {
+  try {
+    if (!(await tf.setBackend(name))) return `tf.setBackend("${name}") failed`;
     await tf.ready();
   } catch (e) {
     return firstLine(e);
   }
-  installWasmKernels();
+  install();
   return null;
 }
 
@@ -151,14 +160,7 @@ async function tryWebgpu(requireHardware: boolean): Promise<string | null> {
   if (requireHardware && webgpuAdapter.software) {
     return `only a software adapter (${adapterLine(webgpuAdapter)}), slower than wasm; --backend webgpu uses it anyway`;
   }
-  try {
-    if (!(await tf.setBackend('webgpu'))) return 'tf.setBackend("webgpu") failed';
-    await tf.ready();
-  } catch (e) {
-    return firstLine(e);
-  }
-  installWebgpuKernels();
-  return null;
+  return activate('webgpu', installWebgpuKernels);
 }
 
 interface GpuLike {
@@ -247,33 +249,34 @@ function installWebgpuKernels(): void {
   };
 
   const maxInputs = Math.max(2, device.limits.maxStorageBuffersPerShaderStage - 1); // one binding is the output
-  const addN = tf.getKernel(tf.AddN, 'webgpu');
-  if (!addN) return;
-  tf.unregisterKernel(tf.AddN, 'webgpu');
-  tf.registerKernel({
-    kernelName: tf.AddN,
-    backendName: 'webgpu',
-    kernelFunc: (args) => {
-      let inputs = args.inputs as unknown as tf.TensorInfo[];
-      const made: tf.TensorInfo[] = [];
-      while (inputs.length > maxInputs) {
-        const next: tf.TensorInfo[] = [];
-        for (let i = 0; i < inputs.length; i += maxInputs) {
-          const chunk = inputs.slice(i, i + maxInputs);
-          if (chunk.length === 1) next.push(chunk[0]);
-          else {
-            const part = addN.kernelFunc({ ...args, inputs: chunk as unknown as tf.NamedTensorInfoMap }) as tf.TensorInfo;
-            made.push(part);
-            next.push(part);
-          }
+  replaceKernel(tf.AddN, 'webgpu', (addN) => (args) => {
+    let inputs = args.inputs as unknown as tf.TensorInfo[];
+    const made: tf.TensorInfo[] = [];
+    while (inputs.length > maxInputs) {
+      const next: tf.TensorInfo[] = [];
+      for (let i = 0; i < inputs.length; i += maxInputs) {
+        const chunk = inputs.slice(i, i + maxInputs);
+        if (chunk.length === 1) next.push(chunk[0]);
+        else {
+          const part = addN.kernelFunc({ ...args, inputs: chunk as unknown as tf.NamedTensorInfoMap }) as tf.TensorInfo;
+          made.push(part);
+          next.push(part);
         }
-        inputs = next;
       }
-      const out = addN.kernelFunc({ ...args, inputs: inputs as unknown as tf.NamedTensorInfoMap }) as tf.TensorInfo;
-      for (const t of made) backend.disposeData(t.dataId);
-      return out;
-    },
+      inputs = next;
+    }
+    const out = addN.kernelFunc({ ...args, inputs: inputs as unknown as tf.NamedTensorInfoMap }) as tf.TensorInfo;
+    for (const t of made) backend.disposeData(t.dataId);
+    return out;
   });
+}
+
+/** Replace a backend's kernel by one made from the original (which it may call); nothing if there is none. */
+function replaceKernel(kernelName: string, backendName: string, make: (original: tf.KernelConfig) => tf.KernelFunc): void {
+  const original = tf.getKernel(kernelName, backendName);
+  if (!original) return;
+  tf.unregisterKernel(kernelName, backendName);
+  tf.registerKernel({ kernelName, backendName, setupFunc: original.setupFunc, kernelFunc: make(original) });
 }
 
 let wasmKernelsInstalled = false;
@@ -321,44 +324,36 @@ function installWasmKernels(): void {
  * kernel still serves batchDims > 0 and dtypes other than float32/int32.
  */
 function registerRowCopyGather(): void {
-  const original = tf.getKernel(tf.GatherV2, 'wasm');
-  if (!original) return;
-  tf.unregisterKernel(tf.GatherV2, 'wasm');
-  tf.registerKernel({
-    kernelName: tf.GatherV2,
-    backendName: 'wasm',
-    setupFunc: original.setupFunc,
-    kernelFunc: (args) => {
-      const { inputs, backend, attrs } = args;
-      const { x, indices } = inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
-      const { axis, batchDims } = attrs as unknown as { axis: number; batchDims: number };
-      if ((batchDims ?? 0) !== 0 || (x.dtype !== 'float32' && x.dtype !== 'int32')) return original.kernelFunc(args);
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      const b = backend as any;
-      const rank = x.shape.length;
-      const ax = axis < 0 ? axis + rank : axis;
-      const outer = x.shape.slice(0, ax).reduce((p, d) => p * d, 1);
-      const dim = x.shape[ax];
-      const inner = x.shape.slice(ax + 1).reduce((p, d) => p * d, 1);
-      const xv = b.readSync(x.dataId) as Float32Array | Int32Array;
-      const ids = b.readSync(indices.dataId) as Int32Array;
-      const n = ids.length;
-      for (let i = 0; i < n; i++) {
-        if (ids[i] < 0 || ids[i] >= dim) throw new Error(`GatherV2: the index value ${ids[i]} is not in [0, ${dim - 1}]`);
+  replaceKernel(tf.GatherV2, 'wasm', (original) => (args) => {
+    const { inputs, backend, attrs } = args;
+    const { x, indices } = inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
+    const { axis, batchDims } = attrs as unknown as { axis: number; batchDims: number };
+    if ((batchDims ?? 0) !== 0 || (x.dtype !== 'float32' && x.dtype !== 'int32')) return original.kernelFunc(args);
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const b = backend as any;
+    const rank = x.shape.length;
+    const ax = axis < 0 ? axis + rank : axis;
+    const outer = x.shape.slice(0, ax).reduce((p, d) => p * d, 1);
+    const dim = x.shape[ax];
+    const inner = x.shape.slice(ax + 1).reduce((p, d) => p * d, 1);
+    const xv = b.readSync(x.dataId) as Float32Array | Int32Array;
+    const ids = b.readSync(indices.dataId) as Int32Array;
+    const n = ids.length;
+    for (let i = 0; i < n; i++) {
+      if (ids[i] < 0 || ids[i] >= dim) throw new Error(`GatherV2: the index value ${ids[i]} is not in [0, ${dim - 1}]`);
+    }
+    const out = x.dtype === 'int32' ? new Int32Array(outer * n * inner) : new Float32Array(outer * n * inner);
+    for (let o = 0; o < outer; o++) {
+      const src = o * dim * inner;
+      const dst = o * n * inner;
+      if (inner === 1) {
+        for (let i = 0; i < n; i++) out[dst + i] = xv[src + ids[i]];
+      } else {
+        for (let i = 0; i < n; i++) out.set(xv.subarray(src + ids[i] * inner, src + (ids[i] + 1) * inner), dst + i * inner);
       }
-      const out = x.dtype === 'int32' ? new Int32Array(outer * n * inner) : new Float32Array(outer * n * inner);
-      for (let o = 0; o < outer; o++) {
-        const src = o * dim * inner;
-        const dst = o * n * inner;
-        if (inner === 1) {
-          for (let i = 0; i < n; i++) out[dst + i] = xv[src + ids[i]];
-        } else {
-          for (let i = 0; i < n; i++) out.set(xv.subarray(src + ids[i] * inner, src + (ids[i] + 1) * inner), dst + i * inner);
-        }
-      }
-      const shape = [...x.shape.slice(0, ax), ...indices.shape, ...x.shape.slice(ax + 1)];
-      return b.makeOutput(shape, x.dtype, undefined, out) as tf.TensorInfo;
-    },
+    }
+    const shape = [...x.shape.slice(0, ax), ...indices.shape, ...x.shape.slice(ax + 1)];
+    return b.makeOutput(shape, x.dtype, undefined, out) as tf.TensorInfo;
   });
 }
 
