@@ -60,7 +60,7 @@ export async function trainRun(run: Run, backendName: string, opts: Omit<Pipelin
       const stage = opts.until === 'rl' ? 'rl' : 'sft';
       for (const checkpoint of ['best', 'final'] as const) {
         const same = checkpoint === 'final' && reports[0] && pointerStep(run.dir, stage, 'final') === reports[0].step;
-        const r = same ? reuseReport(reports[0], 'final') : evaluateCheckpoint(run.dir, config, inputs, { stage, checkpoint, split: 'test', backendName, maxUsers: config.eval.testMaxUsers });
+        const r = same ? reuseReport(reports[0], 'final') : await evaluateCheckpoint(run.dir, config, inputs, { stage, checkpoint, split: 'test', backendName, maxUsers: config.eval.testMaxUsers });
         run.logMetrics(stage, { kind: 'test', checkpoint, step: r.step, ...r.metrics });
         reports.push(r);
       }
