@@ -129,6 +129,10 @@ export const rlSchema = section({
   batchSize: int(1).default(32).describe('Prompts per step.'),
   numGenerations: int(2, 256).default(8).describe('G: rollouts per prompt.'),
   temperature: posNum().default(1.0).describe('Sampling temperature of the rollouts.'),
+  constrained: z
+    .boolean()
+    .default(false)
+    .describe('Sample rollouts only among valid semantic IDs (trie-masked), so every group compares real items the ranker can judge; false keeps hallucinations (and their reward.invalid) in the groups.'),
   epsilon: z.number().min(0).max(1).default(0.2).describe('PPO clip range.'),
   beta: z.number().min(0).default(0).describe('Weight of the k3 KL to the frozen SFT policy.'),
   ppoEpochs: int(1, 16).default(1).describe('Updates per batch of rollouts (ratio ≠ 1 only after the first).'),
@@ -146,6 +150,22 @@ export const rlSchema = section({
     matchRun: z.string().min(1).optional().describe('Run folder whose mean admission rate sets p (overrides p).'),
   }),
   checkpointEvery: int(1).default(100).describe('Save a checkpoint every this many steps (and at the end).'),
+});
+
+export const sasrecSchema = section({
+  dim: int(8, 1024).default(64).describe('SASRec baseline: embedding and hidden size.'),
+  layers: int(1, 12).default(2).describe('SASRec baseline: self-attention blocks.'),
+  heads: int(1, 16).default(1).describe('SASRec baseline: attention heads (must divide dim).'),
+  maxLen: int(2, 512).default(50).describe('SASRec baseline: most recent items of a history it reads.'),
+  dropout: z.number().min(0).max(0.9).default(0.2).describe('SASRec baseline: dropout on embeddings, attention and residual branches.'),
+  loss: z
+    .enum(['ce', 'bce'])
+    .default('ce')
+    .describe('SASRec baseline: ce = softmax cross-entropy over the whole catalog at every position; bce = the original paper\'s one sampled negative per position.'),
+  steps: int(0).default(2000).describe('SASRec baseline: optimizer steps.'),
+  batchSize: int(1).default(128).describe('SASRec baseline: training sequences per step.'),
+  ...schedule,
+  checkpointEvery: int(1).default(500).describe('Save a checkpoint every this many steps (and at the end).'),
 });
 
 /** Discriminability estimators of the gate (docs/METHOD.md 2.5; src/rl/discriminability.ts). */
@@ -209,6 +229,7 @@ export const configSchema = z.strictObject({
   rl: rlSchema,
   gate: gateSchema,
   eval: evalSchema,
+  sasrec: sasrecSchema,
 });
 
 export type Config = z.output<typeof configSchema>;
@@ -221,6 +242,7 @@ export type RankerConfig = Config['ranker'];
 export type RlConfig = Config['rl'];
 export type GateConfig = Config['gate'];
 export type EvalConfig = Config['eval'];
+export type SasrecConfig = Config['sasrec'];
 export type Algorithm = (typeof ALGORITHMS)[number];
 
 /** Cross-field checks zod's per-field rules cannot express; each names its dot path. */
@@ -238,6 +260,7 @@ export function crossFieldIssues(c: Config): { path: string; message: string }[]
   if (c.sid.method === 'file' && !c.sid.file) out.push({ path: 'sid.file', message: 'required when sid.method is file' });
   if (c.sid.embedding === 'latent' && c.sid.method === 'rq-kmeans' && c.data.source !== 'synthetic')
     out.push({ path: 'sid.embedding', message: '"latent" exists only for the synthetic world; use cf or text' });
+  if (c.sasrec.dim % c.sasrec.heads !== 0) out.push({ path: 'sasrec.heads', message: `must divide sasrec.dim (${c.sasrec.dim})` });
   if (c.policy.dim % c.policy.heads !== 0)
     out.push({ path: 'policy.heads', message: `must divide policy.dim (${c.policy.dim})` });
   if (!c.eval.ks.includes(10))

@@ -126,7 +126,9 @@ export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOption
   const prompt: PromptBatch = buildPrompts(models.policy.layout, codes, histories, config.policy.maxHistory);
   try {
     // 1. Rollouts from pi_old, with the ground truth's log-prob from the same prompt cache.
-    const roll = sample(policyDecoder(models.policy), prompt, { samples: G, temperature: rc.temperature, rng, targets: gtCodes });
+    // rl.constrained masks the sampler with the catalog trie; the log-probs stay the policy's own
+    // (unmasked), so pi and pi_old in the ratio are the same function and NLL is unchanged.
+    const roll = sample(policyDecoder(models.policy), prompt, { samples: G, temperature: rc.temperature, rng, targets: gtCodes, mask: rc.constrained ? models.catalog : null });
     const rolloutItems = new Int32Array(B * G); // -1 = hallucination
     for (let i = 0; i < B * G; i++) rolloutItems[i] = models.catalog.lookup(roll.codes.subarray(i * L, (i + 1) * L));
 
@@ -248,7 +250,6 @@ export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOption
     const admittedRel: number[] = [];
     const rejectedRel: number[] = [];
     reliability.forEach((r, b) => (admit[b] ? admittedRel : rejectedRel).push(r));
-    const finiteMean = (xs: number[]) => mean(xs.filter(Number.isFinite));
     const admittedProxy = Array.from(proxy).filter((_, b) => admit[b]);
     const rejectedProxy = Array.from(proxy).filter((_, b) => !admit[b]);
     const rMean = mean(rewards);
@@ -265,8 +266,8 @@ export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOption
       fracZeroStd: adv.fracZeroStd,
       fracInvalid: 1 - mean(valid),
       entropy: mean(roll.entropies),
-      proxyAdmitted: finiteMean(admittedProxy),
-      proxyRejected: finiteMean(rejectedProxy),
+      proxyAdmitted: mean(admittedProxy), // mean skips NaN (no negatives)
+      proxyRejected: mean(rejectedProxy),
       ...(truth ? { reliabilityAdmitted: mean(admittedRel), reliabilityRejected: mean(rejectedRel) } : {}),
     };
   } finally {

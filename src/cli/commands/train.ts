@@ -1,29 +1,17 @@
 import { Command, Option } from 'commander';
 import { initBackend } from '../../backend.js';
 import { loadConfig } from '../../config/load.js';
-import type { CheckpointEvalReport } from '../../eval/checkpointEval.js';
 import { STAGES, type StageName } from '../../train/pipeline.js';
 import { openRun, trainRun } from '../../train/run.js';
 import { addConfigOptions, printConfig, type ConfigFlags } from '../options.js';
 import { createProgress } from '../progress.js';
 import { stopOnSignals } from '../signals.js';
+import { testTable } from '../tables.js';
 
 interface TrainFlags extends ConfigFlags {
   resume?: boolean;
   until: StageName;
   progress: boolean;
-}
-
-/** Best vs final vs the popular baseline, for the headline metrics. */
-function testTable(reports: CheckpointEvalReport[]): string {
-  const names = ['hr@1', 'hr@10', 'ndcg@10', 'hallucination@10', 'validity', 'coverage@10'].filter((n) => n in reports[0].metrics);
-  const cols = [...reports.map((r) => `${r.checkpoint} (step ${r.step})`), 'popular'];
-  const w = Math.max(...cols.map((c) => c.length), 8);
-  const row = (name: string, cells: string[]) => name.padEnd(18) + cells.map((c) => c.padStart(w + 2)).join('');
-  return [
-    row('metric', cols),
-    ...names.map((n) => row(n, [...reports.map((r) => r.metrics[n].toFixed(4)), reports[0].popular[n]?.toFixed(4) ?? '-'])),
-  ].join('\n');
 }
 
 
