@@ -168,6 +168,9 @@ export const sasrecSchema = section({
   checkpointEvery: int(1).default(500).describe('Save a checkpoint every this many steps (and at the end).'),
 });
 
+/** Discriminability estimators of the gate (docs/METHOD.md 2.5; src/rl/discriminability.ts). */
+export const ESTIMATORS = ['margin', 'ensemble', 'exposure'] as const;
+
 export const gateSchema = section({
   difficulty: section({
     statistic: z.enum(['gtRank', 'gtProb', 'hitRate', 'entropy']).default('gtRank').describe('Policy-side difficulty: gtRank (share of rollouts more likely than the truth ≥ τ), gtProb (p(y|x) < τ), hitRate (hits < τ), entropy (≥ τ).'),
@@ -176,6 +179,19 @@ export const gateSchema = section({
   discriminability: section({
     rho: prob().default(0.8).describe('Threshold ρ on d_i, the share of negatives the ranker scores below the ground truth.'),
     inBatchNegatives: int(0, 1000).default(5).describe('M: ground-truth items of other samples in the batch used as extra negatives.'),
+    estimator: z
+      .enum(ESTIMATORS)
+      .default('margin')
+      .describe('How d_i is estimated: margin (the ranker\'s own scores), ensemble (lower confidence bound of K bootstrap rankers\' margins), exposure (comparisons weighted by the ranker\'s held-out accuracy per exposure bucket).'),
+    ensemble: section({
+      size: int(2, 16).default(4).describe('K: ensemble members, the reward ranker included (K−1 are trained at the start of RL).'),
+      steps: int(0).default(0).describe('Training steps of each bootstrap member (0 = ranker.steps).'),
+      z: z.number().min(0).default(1).describe('A negative counts when mean − z·sd of the members\' margins is above 0.'),
+    }),
+    exposure: section({
+      buckets: int(1, 20).default(4).describe('Quantile buckets of logged exposure among exposed items (never-exposed items are a bucket of their own).'),
+      prior: z.number().min(0).default(50).describe('Pseudo-pairs at chance (½) added to each bucket pair\'s held-out accuracy.'),
+    }),
   }),
 });
 

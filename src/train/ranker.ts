@@ -195,8 +195,13 @@ export interface RankerData {
   numItems: number;
 }
 
-/** Build training and validation data. `holdRng` fixes the held-out log; it must not vary on resume. */
-export function rankerData(dataset: Dataset, splits: Splits, rc: RankerConfig, holdRng: Rng): RankerData {
+/**
+ * Build training and validation data. `holdRng` fixes the held-out log; it must not vary on resume.
+ * With `bootstrapRng`, the training rows (impressions, or training positions) are one bootstrap
+ * resample of them, drawn with replacement: the data of one ensemble member (docs/METHOD.md 2.5).
+ */
+export function rankerData(dataset: Dataset, splits: Splits, rc: RankerConfig, holdRng: Rng, bootstrapRng?: Rng): RankerData {
+  const resample = (rows: Int32Array) => (bootstrapRng ? rows.map(() => rows[bootstrapRng.int(rows.length)]) : rows);
   const numItems = dataset.itemIds.length;
   const H = rc.maxHistory;
   const pad = numItems;
@@ -207,7 +212,7 @@ export function rankerData(dataset: Dataset, splits: Splits, rc: RankerConfig, h
     const nValid = Math.min(MAX_VALID_ROWS, Math.max(1, Math.round(HOLDOUT_SHARE * order.length)));
     if (order.length < 2) throw new UserError(`the synthetic world logged ${order.length} impressions; the ranker needs at least 2`);
     const validRows = order.slice(0, nValid).sort((a, b) => a - b);
-    const trainRows = Int32Array.from(order.slice(nValid).sort((a, b) => a - b));
+    const trainRows = resample(Int32Array.from(order.slice(nValid).sort((a, b) => a - b)));
     const valid = subset(all, validRows);
     return {
       kind: 'impressions',
@@ -236,6 +241,7 @@ export function rankerData(dataset: Dataset, splits: Splits, rc: RankerConfig, h
     positives: Int32Array.from(validUsers.map((u) => splits.valid[u].target)),
   };
   const valid = withSampledNegatives(vEx, Int32Array.from(vEx.positives.keys()), k, sampler, holdRng);
+  const trainRows = resample(Int32Array.from(pos.positives.keys()));
   return {
     kind: 'sampled-negatives',
     numItems,
@@ -244,7 +250,7 @@ export function rankerData(dataset: Dataset, splits: Splits, rc: RankerConfig, h
       size: pos.positives.length,
       next: (rng, B) => {
         const rows = new Int32Array(B);
-        for (let r = 0; r < B; r++) rows[r] = rng.int(pos.positives.length);
+        for (let r = 0; r < B; r++) rows[r] = trainRows[rng.int(trainRows.length)];
         const set = withSampledNegatives(pos, rows, k, sampler, rng);
         return batchOf(set, Int32Array.from(rows.keys()), H, pad);
       },

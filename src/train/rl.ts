@@ -27,7 +27,8 @@ import { loadPolicy, loadRanker } from '../model/load.js';
 import { Policy, buildPrompts, disposePrompts, type PromptBatch } from '../model/policy.js';
 import type { Ranker } from '../model/ranker.js';
 import { groupAdvantages } from '../rl/advantages.js';
-import { discriminability, gateDiagnostics, gates, inBatchNegatives, negativeSet, type GateSample } from '../rl/gates.js';
+import { marginDiscriminator, type Discriminator } from '../rl/discriminability.js';
+import { gateDiagnostics, gates, inBatchNegatives, negativeSet, type GateSample } from '../rl/gates.js';
 import { grpoTerms, nllTerms, totalLoss } from '../rl/losses.js';
 import { rankerReliability } from '../rl/reliability.js';
 import { rewards as rewardOf } from '../rl/reward.js';
@@ -37,6 +38,7 @@ import { meanOverRlSteps, readMetrics } from '../runs/metrics.js';
 import type { StageContext } from './context.js';
 import { runStageLoop } from './loop.js';
 import { AdamW } from './optimizer.js';
+import { buildDiscriminator, discriminatorRng } from './discriminators.js';
 import { stageHash } from './pipeline.js';
 
 /** One RL training prompt: the user's training prefix up to `position` predicts the item there. */
@@ -79,6 +81,9 @@ export interface RlStepStats {
   /** Synthetic world only: mean per-sample ranker reliability among admitted / rejected samples. */
   reliabilityAdmitted?: number;
   reliabilityRejected?: number;
+  /** The estimator's held-out-logs proxy of that reliability (docs/METHOD.md 2.5), on admitted / rejected samples: a proxy, not the truth. */
+  proxyAdmitted: number;
+  proxyRejected: number;
 }
 
 export interface RlModels {
@@ -88,6 +93,8 @@ export interface RlModels {
   ranker: Ranker;
   catalog: Catalog;
   optimizer: AdamW;
+  /** gate.discriminability.estimator, built for `ranker` (default: the margin test). */
+  discriminator?: Discriminator;
 }
 
 export interface RlStepOptions {
@@ -153,6 +160,8 @@ export async function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStep
     // 4. The gate's diagnostics, from the rollout pass alone.
     const samples: GateSample[] = [];
     const disc = new Float64Array(B);
+    const proxy = new Float64Array(B);
+    const estimate = await (models.discriminator ?? marginDiscriminator).forBatch(histories, cand, C, logits);
     const reliability = new Float64Array(B).fill(Number.NaN);
     const truth = opts.dataset.truth;
     for (let b = 0; b < B; b++) {
@@ -180,8 +189,7 @@ export async function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStep
       const scoreOf = new Map<number, number>();
       for (let c = 0; c < C; c++) if (cand[b * C + c] >= 0) scoreOf.set(cand[b * C + c], logits[b * C + c]);
       const negSet = negativeSet(s, negs[b]);
-      const negScores = Array.from(negSet, (n) => scoreOf.get(n)!);
-      disc[b] = discriminability(scoreOf.get(targets[b])!, negScores);
+      ({ d: disc[b], proxy: proxy[b] } = estimate(b, targets[b], negSet));
       if (truth) {
         const hist = histories[b];
         const last = hist.length > 0 ? hist[hist.length - 1] : -1;
@@ -243,6 +251,8 @@ export async function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStep
     const admittedRel: number[] = [];
     const rejectedRel: number[] = [];
     reliability.forEach((r, b) => (admit[b] ? admittedRel : rejectedRel).push(r));
+    const admittedProxy = Array.from(proxy).filter((_, b) => admit[b]);
+    const rejectedProxy = Array.from(proxy).filter((_, b) => !admit[b]);
     const rMean = mean(rewards);
     const rStd = Math.sqrt(mean(Array.from(rewards, (r) => (r - rMean) ** 2)));
     return {
@@ -257,6 +267,8 @@ export async function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStep
       fracZeroStd: adv.fracZeroStd,
       fracInvalid: 1 - mean(valid),
       entropy: mean(roll.entropies),
+      proxyAdmitted: mean(admittedProxy), // mean skips NaN (no negatives)
+      proxyRejected: mean(rejectedProxy),
       ...(truth ? { reliabilityAdmitted: mean(admittedRel), reliabilityRejected: mean(rejectedRel) } : {}),
     };
   } finally {
@@ -295,7 +307,9 @@ export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
   const ranker = loadRanker(ctx.upstream.ranker, 'best', config);
   const catalog = catalogOf(inputs.sids); // the trie evaluation already built
   const optimizer = new AdamW(policy.params, { weightDecay: rc.weightDecay, gradClip: rc.gradClip, noDecay: Policy.noDecay });
+  let discriminator: Discriminator | undefined;
   try {
+    discriminator = await buildDiscriminator(config, inputs, ranker, discriminatorRng(config), ctx.log);
     // Only the random-gate control reads matchRun, so a sweep may set it for every cell.
     const randomP = rc.algorithm === 'random-gate' && rc.randomGate.matchRun ? matchedAdmissionRate(rc.randomGate.matchRun) : rc.randomGate.p;
     if (rc.algorithm === 'random-gate') ctx.log(`rl: random gate admits each sample with p = ${randomP.toFixed(4)}${rc.randomGate.matchRun ? ` (matched to ${rc.randomGate.matchRun})` : ''}`);
@@ -324,7 +338,7 @@ export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
           const seq = inputs.splits.train[user];
           prompts.push({ user, history: seq.subarray(0, position), target: seq[position] });
         }
-        const stats = await rlStep({ policy, ref, ranker, catalog, optimizer }, prompts, { config, dataset: inputs.dataset, codes: inputs.sids.codes, rng, lr, randomP, lambda });
+        const stats = await rlStep({ policy, ref, ranker, catalog, optimizer, discriminator }, prompts, { config, dataset: inputs.dataset, codes: inputs.sids.codes, rng, lr, randomP, lambda });
         return { ...stats };
       },
       summarize: (reports, seconds) => ({ ...reports[reports.length - 1], seconds }),
@@ -344,5 +358,6 @@ export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
     ref.dispose();
     ranker.dispose();
     optimizer.dispose();
+    discriminator?.dispose();
   }
 }

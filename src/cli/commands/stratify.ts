@@ -10,6 +10,8 @@ import type { Config } from '../../config/schema.js';
 import { UserError } from '../../errors.js';
 import { discBins, formatCsv, formatMarkdown, parseDifficultyEdges, rankOf, stratify, type DifficultyMode, type DiscMode, type StratifyMeta } from '../../eval/stratify.js';
 import { collectStratSamples } from '../../eval/stratifyRun.js';
+import { buildDiscriminator, discriminatorRng } from '../../train/discriminators.js';
+import type { Discriminator } from '../../rl/discriminability.js';
 import { atomicWrite, atomicWriteJson } from '../../io/atomic.js';
 import { readCheckpointState, resolveCheckpoint } from '../../model/checkpoint.js';
 import type { Policy } from '../../model/policy.js';
@@ -156,12 +158,16 @@ export function registerStratify(program: Command): Command {
       let policy: Policy | undefined;
       let otherPolicy: Policy | undefined;
       let ranker: Ranker | undefined;
+      let discriminator: Discriminator | undefined;
       let run;
       try {
         policy = loadPolicy(stageDir, flags.checkpoint, config, sizes);
         ranker = loadRanker(rankerDir, 'best', config);
         if (other) otherPolicy = loadPolicy(other.stageDir, flags.checkpoint, other.config, sizes);
+        // The run's own estimator, rebuilt exactly as its RL stage built it (same seed and stream).
+        discriminator = await buildDiscriminator(config, inputs, ranker, discriminatorRng(config), log);
         run = await collectStratSamples(policy, ranker, inputs, config, {
+          discriminator,
           split: flags.split,
           beam,
           maxUsers,
@@ -172,6 +178,7 @@ export function registerStratify(program: Command): Command {
         policy?.dispose();
         otherPolicy?.dispose();
         ranker?.dispose();
+        discriminator?.dispose();
       }
 
       const tables = stratify(run.samples, { beam, difficulty: flags.difficulty, difficultyEdges: edges, disc });
