@@ -37,7 +37,10 @@ export const syntheticSchema = section({
 });
 
 export const dataSchema = section({
-  source: z.enum(['synthetic', 'csv', 'sequences-json', 'movielens']).default('synthetic').describe('Where interactions come from: the built-in synthetic world, a CSV log, LC-Rec/LETTER JSON, or MovieLens.'),
+  source: z
+    .enum(['synthetic', 'csv', 'sequences-json', 'sequences-txt', 'movielens'])
+    .default('synthetic')
+    .describe('Where interactions come from: the built-in synthetic world, a CSV log, LC-Rec/LETTER JSON, a plain-text sequence file, or MovieLens.'),
   name: z.string().min(1).optional().describe('Name used for the processed-data cache folder; defaults to the source.'),
   processedDir: z.string().min(1).default('data/processed').describe('Cache of prepared data and semantic IDs, keyed by a hash of their inputs.'),
   kcore: int(0).default(5).describe('k-core filter: repeat dropping users and items with fewer than k interactions; 0 disables.'),
@@ -55,6 +58,14 @@ export const dataSchema = section({
   sequencesJson: section({
     inter: z.string().min(1).optional().describe('`*.inter.json`: {"<user>": [item, ...]} in time order.'),
     item: z.string().min(1).optional().describe('`*.item.json`: {"<item>": {title, description, ...}}.'),
+  }),
+  sequencesTxt: section({
+    path: z.string().min(1).optional().describe('Plain-text sequences in time order, no timestamps (see `layout`).'),
+    layout: z
+      .enum(['user-items', 'user-item-pairs'])
+      .default('user-items')
+      .describe('user-items: one line per user, `user item item ...`; user-item-pairs: one `user item` interaction per line, the file in time order.'),
+    delimiter: z.string().min(1).max(1).optional().describe('Field delimiter (one character); unset = any run of spaces and tabs.'),
   }),
   movielens: section({
     ratings: z.string().min(1).optional().describe('`ratings.dat` (user::item::rating::ts) or `ratings.csv` (userId,movieId,rating,timestamp).'),
@@ -196,6 +207,25 @@ export const configSchema = z.strictObject({
 });
 
 export type Config = z.output<typeof configSchema>;
+
+/**
+ * Keys that hold a file or folder path. A relative path written in a config file resolves against
+ * that file's folder (src/config/load.ts); one given with `--set` against the working directory.
+ */
+export const PATH_KEYS = [
+  'runsDir',
+  'data.processedDir',
+  'data.csv.path',
+  'data.csv.itemsPath',
+  'data.sequencesJson.inter',
+  'data.sequencesJson.item',
+  'data.sequencesTxt.path',
+  'data.movielens.ratings',
+  'data.movielens.movies',
+  'sid.file',
+  'rl.lambdaMatchRun',
+  'rl.randomGate.matchRun',
+] as const;
 export type DataConfig = Config['data'];
 export type SyntheticConfig = DataConfig['synthetic'];
 export type SidConfig = Config['sid'];
@@ -217,6 +247,8 @@ export function crossFieldIssues(c: Config): { path: string; message: string }[]
   if (c.data.source === 'csv' && !c.data.csv.path) out.push({ path: 'data.csv.path', message: 'required when data.source is csv' });
   if (c.data.source === 'sequences-json' && !c.data.sequencesJson.inter)
     out.push({ path: 'data.sequencesJson.inter', message: 'required when data.source is sequences-json' });
+  if (c.data.source === 'sequences-txt' && !c.data.sequencesTxt.path)
+    out.push({ path: 'data.sequencesTxt.path', message: 'required when data.source is sequences-txt' });
   if (c.data.source === 'movielens' && !c.data.movielens.ratings)
     out.push({ path: 'data.movielens.ratings', message: 'required when data.source is movielens' });
   if (c.sid.method === 'file' && !c.sid.file) out.push({ path: 'sid.file', message: 'required when sid.method is file' });

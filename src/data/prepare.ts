@@ -23,6 +23,7 @@ import { checkInputFile, sha256File } from './sources/files.js';
 import { readMovielensSource } from './sources/movielens.js';
 import { logToDataset, type SourceResult } from './sources/raw.js';
 import { readSequencesJson } from './sources/sequencesJson.js';
+import { readSequencesTxtSource } from './sources/sequencesTxt.js';
 import { MIN_SPLIT_LENGTH, leaveOneOut, splitSizes } from './splits.js';
 import { generateSyntheticWorld, impressionsFromFlat, impressionsToFlat, type SyntheticWorldTruth } from './synthetic.js';
 import type { DataManifest, Dataset, Splits } from './types.js';
@@ -67,23 +68,17 @@ export interface PrepareOptions {
 
 /** Input files of a config, with the config key that names each. */
 export function inputFiles(cfg: DataConfig): { key: string; path: string }[] {
-  const files: { key: string; path: string | undefined }[] =
+  const byKey = (...keys: [string, string | undefined][]) => keys.map(([key, p]) => ({ key, path: p }));
+  const files =
     cfg.source === 'csv'
-      ? [
-          { key: 'data.csv.path', path: cfg.csv.path },
-          { key: 'data.csv.itemsPath', path: cfg.csv.itemsPath },
-        ]
+      ? byKey(['data.csv.path', cfg.csv.path], ['data.csv.itemsPath', cfg.csv.itemsPath])
       : cfg.source === 'sequences-json'
-        ? [
-            { key: 'data.sequencesJson.inter', path: cfg.sequencesJson.inter },
-            { key: 'data.sequencesJson.item', path: cfg.sequencesJson.item },
-          ]
-        : cfg.source === 'movielens'
-          ? [
-              { key: 'data.movielens.ratings', path: cfg.movielens.ratings },
-              { key: 'data.movielens.movies', path: cfg.movielens.movies },
-            ]
-          : [];
+        ? byKey(['data.sequencesJson.inter', cfg.sequencesJson.inter], ['data.sequencesJson.item', cfg.sequencesJson.item])
+        : cfg.source === 'sequences-txt'
+          ? byKey(['data.sequencesTxt.path', cfg.sequencesTxt.path])
+          : cfg.source === 'movielens'
+            ? byKey(['data.movielens.ratings', cfg.movielens.ratings], ['data.movielens.movies', cfg.movielens.movies])
+            : [];
   if (files[0] && !files[0].path) throw new UserError(`${files[0].key}: required when data.source is ${cfg.source}`);
   return files.filter((f): f is { key: string; path: string } => f.path !== undefined);
 }
@@ -100,6 +95,8 @@ function settingsKey(cfg: DataConfig): Record<string, unknown> {
     }
     case 'sequences-json':
       return { kcore: cfg.kcore };
+    case 'sequences-txt':
+      return { kcore: cfg.kcore, layout: cfg.sequencesTxt.layout, delimiter: cfg.sequencesTxt.delimiter ?? null };
     case 'movielens':
       return { kcore: cfg.kcore, minRating: cfg.movielens.minRating, ratings: ext(cfg.movielens.ratings), movies: ext(cfg.movielens.movies) };
   }
@@ -138,6 +135,8 @@ async function readSource(cfg: DataConfig): Promise<SourceResult> {
     case 'sequences-json':
       if (!cfg.sequencesJson.inter) throw new UserError('data.sequencesJson.inter: required when data.source is sequences-json');
       return readSequencesJson(cfg.sequencesJson.inter, cfg.sequencesJson.item);
+    case 'sequences-txt':
+      return readSequencesTxtSource(cfg.sequencesTxt);
     case 'movielens':
       return readMovielensSource(cfg.movielens);
     case 'synthetic':

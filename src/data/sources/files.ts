@@ -15,7 +15,7 @@ export function checkInputFile(file: string, key: string): number {
     const code = (e as NodeJS.ErrnoException).code;
     throw new UserError(
       code === 'ENOENT'
-        ? `${key}: file not found: ${file} (paths are relative to the working directory ${process.cwd()})`
+        ? `${key}: file not found: ${file} (a relative path in a config file resolves against that file's folder; one given with --set against the working directory ${process.cwd()})`
         : `${key}: cannot read ${file}: ${(e as Error).message}`,
     );
   }
