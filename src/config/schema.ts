@@ -105,6 +105,9 @@ const schedule = {
 export const sftSchema = section({
   steps: int(0).default(1000).describe('Optimizer steps of supervised training.'),
   batchSize: int(1).default(64).describe('Sequences per step.'),
+  microBatchSize: int(0)
+    .default(0)
+    .describe('Sequences per forward/backward pass: the step\'s gradient is accumulated over passes of this many (less memory, the same step up to float rounding; dropout masks differ). 0 = the whole batch in one pass.'),
   targets: z.enum(['all', 'last']).default('all').describe('all: NLL on every item of the sequence window (causal LM, like SASRec); last: only the final item.'),
   ...schedule,
   checkpointEvery: int(1).default(500).describe('Save a checkpoint every this many steps (and at the end).'),
@@ -120,6 +123,9 @@ export const rankerSchema = section({
   maxHistory: int(1, 200).default(20).describe('Items of history the ranker sees.'),
   steps: int(0).default(1000).describe('Optimizer steps of ranker training.'),
   batchSize: int(1).default(256).describe('Histories per step: impressions (synthetic), or observed next items each with its sampled negatives (real logs).'),
+  microBatchSize: int(0)
+    .default(0)
+    .describe('Histories per forward/backward pass: the step\'s gradient is accumulated over passes of this many (less memory, the same step up to float rounding; dropout masks differ). 0 = the whole batch in one pass.'),
   ...schedule,
   lr: posNum().default(3e-3).describe('Peak learning rate of the ranker (3e-3 reaches the held-out-log AUC plateau in 1000 steps; 1e-2 overfits).'),
   exposureBias: z.number().min(0).max(3).default(1.0).describe('Real logs: negatives drawn ∝ popularity^exposureBias (0 = uniform).'),
@@ -138,6 +144,9 @@ export const rlSchema = section({
   algorithm: z.enum(ALGORITHMS).default('adagrpo').describe('Which gate: nll (c=0), grpo (no NLL, c=1), grpo+nll (c=1), adagrpo (hard AND disc), random-gate, hard-only, disc-only.'),
   steps: int(0).default(200).describe('RL optimizer steps (each samples fresh rollouts).'),
   batchSize: int(1).default(32).describe('Prompts per step.'),
+  microBatchSize: int(0)
+    .default(0)
+    .describe('Prompts (with their G rollouts) of the policy update per forward/backward pass: the step\'s gradient is accumulated over passes of this many (less memory, the same step up to float rounding; RL runs without dropout). 0 = the whole batch in one pass.'),
   numGenerations: int(2, 256).default(8).describe('G: rollouts per prompt.'),
   temperature: posNum().default(1.0).describe('Sampling temperature of the rollouts.'),
   epsilon: z.number().min(0).max(1).default(0.2).describe('PPO clip range.'),
@@ -207,6 +216,12 @@ export const configSchema = z.strictObject({
 });
 
 export type Config = z.output<typeof configSchema>;
+
+/**
+ * Keys that change how a step is computed but not what (memory against speed, like the backend):
+ * a run may resume with other values, and stage caches do not key on them.
+ */
+export const COMPUTE_ONLY_KEYS = ['backend', 'sft.microBatchSize', 'ranker.microBatchSize', 'rl.microBatchSize'] as const;
 
 /**
  * Keys that hold a file or folder path. A relative path written in a config file resolves against

@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../config/schema.js';
+import { COMPUTE_ONLY_KEYS, type Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { hashOf } from '../hash.js';
 import { atomicWriteJson } from '../io/atomic.js';
@@ -30,9 +30,21 @@ export interface StageOutcome {
   summary: Record<string, unknown>;
 }
 
+/** The config without COMPUTE_ONLY_KEYS: how a step is split into passes does not name a stage. */
+function computedConfig(config: Config): Config {
+  const copy = JSON.parse(JSON.stringify(config)) as Record<string, Record<string, unknown>>;
+  for (const key of COMPUTE_ONLY_KEYS) {
+    const [a, b] = key.split('.');
+    if (b === undefined) delete copy[a];
+    else delete copy[a][b];
+  }
+  return copy as unknown as Config;
+}
+
 /** What each trainable stage depends on: change any of it and the stage is trained anew. */
-export function stageKey(stage: 'sft' | 'ranker' | 'rl', config: Config, inputs: PreparedInputs): Record<string, unknown> {
-  const base = { seed: stageSeed(stage, config), data: inputs.manifest.hash };
+export function stageKey(stage: 'sft' | 'ranker' | 'rl', fullConfig: Config, inputs: PreparedInputs): Record<string, unknown> {
+  const config = computedConfig(fullConfig);
+  const base = { seed: stageSeed(stage, fullConfig), data: inputs.manifest.hash };
   // The test evaluation after training reads the stages but does not shape them.
   const { testMaxUsers, ...evalOfStages } = config.eval;
   void testMaxUsers;

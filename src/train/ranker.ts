@@ -37,6 +37,7 @@ import { AliasFreeSampler, Rng } from '../rng.js';
 import { auc, gauc } from '../eval/auc.js';
 import { evaluateRanker, formatRankerEval, type RankerEvalResult } from '../eval/rankerEval.js';
 import { AdamW, learningRate, restoreLast } from './optimizer.js';
+import { accumulatedGrads, microRanges } from './accumulate.js';
 import { InterruptedError, NonFiniteLossError, type StageContext } from './context.js';
 import { stageHash } from './pipeline.js';
 
@@ -291,24 +292,41 @@ export interface StepResult {
   gradNorm: number;
 }
 
-/** Forward + BCE + backward + AdamW on one batch. Leaves no tensors behind. */
-export function rankerStep(ranker: Ranker, opt: AdamW, batch: Batch, lr: number): StepResult {
+/**
+ * Forward + BCE + backward + AdamW on one batch, in passes of at most `micro` rows (0 = one
+ * pass). The loss is a mean over the B*G pairs, so pass k is weighted by its share of rows; the
+ * diagnostics by their share of positives and negatives. Leaves no tensors behind.
+ */
+export function rankerStep(ranker: Ranker, opt: AdamW, batch: Batch, lr: number, micro = 0): StepResult {
   const H = ranker.arch.maxHistory;
-  const hist = tf.tensor2d(batch.history, [batch.B, H], 'int32');
-  const cand = tf.tensor2d(batch.items, [batch.B, batch.G], 'int32');
-  const labels = tf.tensor2d(batch.labels, [batch.B, batch.G]);
-  let diag: tf.Tensor[] = [];
-  const { value, grads } = tf.variableGrads(() => {
-    const out = bceWithLogits(ranker.logits(hist, cand), labels);
-    diag = [tf.keep(out.meanProbPos), tf.keep(out.meanProbNeg)];
-    return out.loss;
-  }, [...ranker.params.values()]);
+  const G = batch.G;
+  const ranges = microRanges(batch.B, micro);
+  const count = (from: number, to: number, label: number) => batch.labels.subarray(from * G, to * G).reduce((n, y) => n + (y === label ? 1 : 0), 0);
+  const [pos, neg] = [count(0, batch.B, 1), count(0, batch.B, 0)];
+  const { value, grads, aux } = accumulatedGrads([...ranker.params.values()], ranges.length, (k) => {
+    const [s, e] = ranges[k];
+    const n = e - s;
+    const hist = tf.tensor2d(batch.history.subarray(s * H, e * H), [n, H], 'int32');
+    const cand = tf.tensor2d(batch.items.subarray(s * G, e * G), [n, G], 'int32');
+    const labels = tf.tensor2d(batch.labels.subarray(s * G, e * G), [n, G]);
+    const loss = () => {
+      const out = bceWithLogits(ranker.logits(hist, cand), labels);
+      if (ranges.length === 1) return { loss: out.loss, aux: [out.meanProbPos, out.meanProbNeg] };
+      // A pass without positives (or negatives) has a NaN mean there, and no share of it.
+      const share = (mean: tf.Scalar, part: number, all: number) => (part > 0 ? (tf.mul(mean, part / all) as tf.Scalar) : tf.scalar(0));
+      return {
+        loss: tf.mul(out.loss, n / batch.B) as tf.Scalar,
+        aux: [share(out.meanProbPos, count(s, e, 1), pos), share(out.meanProbNeg, count(s, e, 0), neg)],
+      };
+    };
+    return { inputs: [hist, cand, labels], loss };
+  });
   const loss = value.dataSync()[0];
-  const [pPos, pNeg] = diag.map((t) => t.dataSync()[0]);
+  const [pPos, pNeg] = aux.map((t) => t.dataSync()[0]);
   let gradNorm = NaN;
   // A non-finite loss must not reach the weights: the caller stops with the last good checkpoint.
   if (Number.isFinite(loss)) gradNorm = opt.step(grads, lr).gradNorm; // AdamW maps tfjs variable names to its keys
-  tf.dispose([hist, cand, labels, value, ...diag, ...Object.values(grads)]);
+  tf.dispose([value, ...aux, ...Object.values(grads)]);
   return { loss, meanProbPos: pPos, meanProbNeg: pNeg, gradNorm };
 }
 
@@ -451,7 +469,7 @@ export async function trainRanker(ctx: StageContext): Promise<RankerStageResult>
     while (step < total) {
       const lr = learningRate(step, rc, total);
       const batch = data.train.next(rng, rc.batchSize);
-      const r = rankerStep(ranker, opt, batch, lr);
+      const r = rankerStep(ranker, opt, batch, lr, rc.microBatchSize);
       if (!Number.isFinite(r.loss)) throw new NonFiniteLossError('ranker', step + 1, 'the BCE loss');
       // Overflowing gradients: AdamW skipped the update; stop before another step.
       if (!Number.isFinite(r.gradNorm)) throw new NonFiniteLossError('ranker', step + 1, 'the gradient norm');

@@ -20,7 +20,7 @@ import type { Dataset } from '../data/types.js';
 import { UserError } from '../errors.js';
 import { CHECKPOINT_FORMAT, pruneCheckpoints, saveCheckpoint, setPointer } from '../model/checkpoint.js';
 import { policyDecoder, sample } from '../model/decoding.js';
-import { Policy, buildPrompts, disposePrompts, type PromptBatch } from '../model/policy.js';
+import { Policy, buildPrompts, disposePrompts, slicePrompts, type PromptBatch } from '../model/policy.js';
 import type { Ranker } from '../model/ranker.js';
 import { groupAdvantages } from '../rl/advantages.js';
 import { discriminability, gateDiagnostics, gates, inBatchNegatives, negativeSet, type GateSample } from '../rl/gates.js';
@@ -28,6 +28,7 @@ import { grpoTerms, nllTerms, totalLoss } from '../rl/losses.js';
 import { rewards as rewardOf } from '../rl/reward.js';
 import { Rng } from '../rng.js';
 import { readMetrics } from '../runs/run.js';
+import { accumulatedGrads, microRanges } from './accumulate.js';
 import { InterruptedError, NonFiniteLossError, type StageContext } from './context.js';
 import { AdamW, learningRate, restoreLast } from './optimizer.js';
 import { loadRanker } from './ranker.js';
@@ -235,19 +236,37 @@ export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOption
     // pi_ref log-probs of the rollouts (constants). Always computed: KL is logged every step.
     const refLp = tf.tidy(() => models.ref.sequenceLogProbs(prompt, tf.slice(compT, [0, 0, 0], [B, G, L]) as tf.Tensor3D).logProbs); // [B, G, L]: rollouts only
     const vars = [...models.policy.params.values()];
+    // The update in passes of at most rl.microBatchSize prompts: the loss is (1/B) Σ_i, so each
+    // pass contributes its own rows' sum over the full B, and the diagnostics their row share.
+    const ranges = microRanges(B, rc.microBatchSize);
     let last = { loss: 0, nll: 0, grpo: 0, kl: 0, clipFrac: 0, gradNorm: 0 };
     try {
       for (let epoch = 0; epoch < rc.ppoEpochs; epoch++) {
-        const kept: tf.Tensor[] = [];
-        const { value, grads } = tf.variableGrads(() => {
-          const scores = models.policy.sequenceLogProbs(prompt, compT).logProbs; // [B, G+1, L]
-          const lp = tf.slice(scores, [0, 0, 0], [B, G, L]) as tf.Tensor3D; // [B, G, L]
-          const gtLp = tf.reshape(tf.slice(scores, [0, G, 0], [B, 1, L]), [B, L]) as tf.Tensor2D; // [B, L]
-          const nll = nllTerms(gtLp).perSample; // [B]
-          const grpo = grpoTerms({ logProbs: lp, oldLogProbs: oldLp, refLogProbs: refLp, advantages: advT, epsilon: rc.epsilon, beta: rc.beta });
-          kept.push(tf.keep(tf.mean(nll)), tf.keep(tf.sum(tf.mul(grpo.perSample, tf.tensor1d(gate)))), tf.keep(grpo.diagnostics.kl), tf.keep(grpo.diagnostics.clipFrac));
-          return totalLoss({ nll, grpo: anyAdmitted ? grpo.perSample : null, gate, wNll: rule.wNll, lambda: opts.lambda });
-        }, vars);
+        const { value, grads, aux: kept } = accumulatedGrads(vars, ranges.length, (k) => {
+          const [s, e] = ranges[k];
+          const n = e - s;
+          const whole = ranges.length === 1;
+          const part = whole ? prompt : slicePrompts(prompt, s, e);
+          // Rows [s, e) of the step's constants; the whole batch's own tensors when one pass.
+          const [comp, old, ref, advK] = [compT, oldLp, refLp, advT].map((t) => (whole ? t : tf.slice(t, s, n))) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor2D];
+          const gatePart = gate.subarray(s, e);
+          const share = n / B;
+          const loss = () => {
+            const scores = models.policy.sequenceLogProbs(part, comp).logProbs; // [n, G+1, L]
+            const lp = tf.slice(scores, [0, 0, 0], [n, G, L]) as tf.Tensor3D; // [n, G, L]
+            const gtLp = tf.reshape(tf.slice(scores, [0, G, 0], [n, 1, L]), [n, L]) as tf.Tensor2D; // [n, L]
+            const nll = nllTerms(gtLp).perSample; // [n]
+            const grpo = grpoTerms({ logProbs: lp, oldLogProbs: old, refLogProbs: ref, advantages: advK, epsilon: rc.epsilon, beta: rc.beta });
+            const passLoss = totalLoss({ nll, grpo: anyAdmitted ? grpo.perSample : null, gate: gatePart, wNll: rule.wNll, lambda: opts.lambda }); // (1/n) Σ over the pass
+            const weighted = (t: tf.Scalar) => (whole ? t : (tf.mul(t, share) as tf.Scalar));
+            return {
+              loss: weighted(passLoss),
+              aux: [weighted(tf.mean(nll)), tf.sum(tf.mul(grpo.perSample, tf.tensor1d(gatePart))) as tf.Scalar, weighted(grpo.diagnostics.kl), weighted(grpo.diagnostics.clipFrac)],
+            };
+          };
+          const inputs = whole ? [] : [part.tokens, part.positions, part.keyBias, part.promptLen, comp, old, ref, advK];
+          return { inputs, loss };
+        });
         const lossValue = value.dataSync()[0];
         const [nllV, grpoSum, klV, clipV] = kept.map((t) => t.dataSync()[0]);
         tf.dispose(kept);

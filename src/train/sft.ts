@@ -20,9 +20,10 @@ import type { Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { evaluatePolicy } from '../eval/evaluate.js';
 import { CHECKPOINT_FORMAT, loadCheckpoint, pruneCheckpoints, resolveCheckpoint, saveCheckpoint, setPointer } from '../model/checkpoint.js';
-import { Policy, buildSequences, disposeSequences, sidLayout } from '../model/policy.js';
+import { Policy, buildSequences, sidLayout } from '../model/policy.js';
 import { Rng } from '../rng.js';
 import { InterruptedError, NonFiniteLossError, type StageContext } from './context.js';
+import { accumulatedGrads, microRanges } from './accumulate.js';
 import { AdamW, learningRate, restoreLast } from './optimizer.js';
 import { stageHash } from './pipeline.js';
 
@@ -113,6 +114,36 @@ export class BatchPlan {
   }
 }
 
+/**
+ * Loss and gradients of one SFT step over `windows`, in passes of at most `micro` windows (0 =
+ * one pass). The loss is a mean over target items (or over windows with `lastOnly`), so pass k
+ * is weighted by its share of them; the sum is the full-batch loss and its gradient.
+ */
+export function sftStepGrads(
+  policy: Policy,
+  codes: Int32Array,
+  windows: Int32Array[],
+  lastOnly: boolean,
+  micro: number,
+  rng: Rng,
+): { value: tf.Scalar; grads: tf.NamedTensorMap; realTokens: number } {
+  const ranges = microRanges(windows.length, micro);
+  const targetsOf = (ws: Int32Array[]) => (lastOnly ? ws.length : ws.reduce((n, w) => n + w.length, 0));
+  const total = targetsOf(windows);
+  let realTokens = 0;
+  const { value, grads } = accumulatedGrads([...policy.params.values()], ranges.length, (k) => {
+    const part = windows.slice(ranges[k][0], ranges[k][1]);
+    const batch = buildSequences(policy.layout, codes, part);
+    realTokens += batch.realTokens;
+    const loss = () => {
+      const mean = policy.sequenceLoss(batch, lastOnly, { rng }); // over this pass's targets
+      return { loss: ranges.length === 1 ? mean : (tf.mul(mean, targetsOf(part) / total) as tf.Scalar) };
+    };
+    return { inputs: [batch.tokens, batch.positions, batch.keyBias, batch.targets, batch.weights], loss };
+  });
+  return { value, grads, realTokens };
+}
+
 /** What an SFT checkpoint records besides weights, for loadPolicy and resume. */
 interface SftExtra {
   sftFormat: number;
@@ -139,7 +170,6 @@ export async function trainSft(ctx: StageContext): Promise<SftResult> {
   let rng = ctx.rng;
   const policy = Policy.create(config.policy, layout, rng);
   const optimizer = new AdamW(policy.params, { weightDecay: sc.weightDecay, gradClip: sc.gradClip, noDecay: Policy.noDecay });
-  const vars = [...policy.params.values()];
   let step = 0;
   let best = { step: -1, metric: -Infinity };
   let dataSeed = rng.nextU32();
@@ -197,26 +227,21 @@ export async function trainSft(ctx: StageContext): Promise<SftResult> {
       while (step < sc.steps) {
         const stepRng = new Rng(mixSeed(dataSeed, step, 0x5f7));
         const windows = plan.batch(step).map((u) => trainingWindow(train[u], maxItems, sc.targets, stepRng));
-        const batch = buildSequences(layout, codes, windows);
         const lr = learningRate(step, sc, sc.steps);
-        try {
-          const { value, grads } = tf.variableGrads(() => policy.sequenceLoss(batch, lastOnly, { rng }), vars);
-          const loss = (value.dataSync() as Float32Array)[0];
-          value.dispose();
-          if (!Number.isFinite(loss)) {
-            tf.dispose(Object.values(grads));
-            throw new NonFiniteLossError('sft', step + 1, 'the NLL loss');
-          }
-          gradNorm = optimizer.step(grads, lr).gradNorm; // AdamW maps tfjs variable names to its keys
+        const { value, grads, realTokens } = sftStepGrads(policy, codes, windows, lastOnly, sc.microBatchSize, rng);
+        const loss = (value.dataSync() as Float32Array)[0];
+        value.dispose();
+        if (!Number.isFinite(loss)) {
           tf.dispose(Object.values(grads));
-          // Overflowing gradients can pass with a finite loss; nothing of this step is saved.
-          if (!Number.isFinite(gradNorm)) throw new NonFiniteLossError('sft', step + 1, 'the gradient norm');
-          lossSum += loss;
-          lossCount++;
-          tokens += batch.realTokens;
-        } finally {
-          disposeSequences(batch);
+          throw new NonFiniteLossError('sft', step + 1, 'the NLL loss');
         }
+        gradNorm = optimizer.step(grads, lr).gradNorm; // AdamW maps tfjs variable names to its keys
+        tf.dispose(Object.values(grads));
+        // Overflowing gradients can pass with a finite loss; nothing of this step is saved.
+        if (!Number.isFinite(gradNorm)) throw new NonFiniteLossError('sft', step + 1, 'the gradient norm');
+        lossSum += loss;
+        lossCount++;
+        tokens += realTokens;
         step++;
         let savedAt = -1;
 

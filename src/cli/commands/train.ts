@@ -45,7 +45,7 @@ export function openRun(config: Config, resume: boolean, argv: string[]): Run {
         `A resumed run must use its own config; drop those overrides or start a new run.`,
     );
   }
-  return Run.resume(runDir, argv);
+  return Run.resume(runDir, argv, config);
 }
 
 export interface TrainRunResult extends Awaited<ReturnType<typeof runPipeline>> {
