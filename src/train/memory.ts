@@ -45,12 +45,13 @@ function blockBytes(B: number, T: number, layers: number, heads: number, dim: nu
 }
 
 /**
- * SFT: one pass over `min(batchSize, microBatchSize)` windows of up to maxHistory+1 items (the
- * longest training sequence caps it).
+ * SFT: one pass over `min(batchSize, microBatchSize, users)` windows of up to maxHistory+1 items
+ * (the longest training sequence caps it).
  */
-export function estimateSft(config: Config, levels: number, codebookSum: number, longestTrain: number): PassEstimate {
+export function estimateSft(config: Config, levels: number, codebookSum: number, longestTrain: number, users: number): PassEstimate {
   const p = config.policy;
-  const B = config.sft.microBatchSize > 0 ? Math.min(config.sft.microBatchSize, config.sft.batchSize) : config.sft.batchSize;
+  const batch = Math.min(config.sft.batchSize, users); // an epoch cannot batch more users than it has
+  const B = config.sft.microBatchSize > 0 ? Math.min(config.sft.microBatchSize, batch) : batch;
   const slots = Math.max(1, Math.min(p.maxHistory + 1, longestTrain));
   const T = slots * levels;
   const b = blockBytes(B, T, p.layers, p.heads, p.dim);
@@ -114,8 +115,9 @@ export function checkTrainingMemory(
   const levels = inputs.sids.levels;
   const codebookSum = inputs.sids.codebookSizes.reduce((a, b) => a + b, 0);
   const longest = inputs.splits.train.reduce((m, s) => Math.max(m, s.length), 0);
+  const users = inputs.splits.train.reduce((n, s) => n + (s.length > 0 ? 1 : 0), 0);
   const out: PassEstimate[] = [];
-  if (stages.includes('sft')) out.push(estimateSft(config, levels, codebookSum, longest));
+  if (stages.includes('sft')) out.push(estimateSft(config, levels, codebookSum, longest, users));
   if (stages.includes('rl')) out.push(estimateRl(config, levels, codebookSum, longest));
   for (const e of out) {
     if (backend === 'wasm' && e.totalBytes > WASM_HEAP_BYTES) {
@@ -156,10 +158,13 @@ export function explainWasmAbort(e: unknown, phase: 'sft' | 'ranker' | 'rl' | 'e
       return NaN;
     }
   })();
+  const next =
+    phase === 'eval'
+      ? 'The trained checkpoints are kept: evaluate them with `adagrpo eval --run <run folder> --max-users N` (or a smaller --beam).'
+      : 'Then continue with --resume (a new microBatchSize is accepted there; finished stages are reused).';
   return new UserError(
     `${phase}: the wasm backend ran out of memory (its heap cannot grow past ${gib(WASM_HEAP_BYTES)}; the module aborted` +
-      `${Number.isFinite(usedBytes) ? ` with ${gib(usedBytes)} of tensors alive` : ''}). ` +
-      `Lower ${LOWER[phase].join(', ')}${phase === 'eval' ? '' : ' (microBatchSize keeps the step and needs less memory)'}, ` +
-      `then continue with --resume from the last checkpoint.`,
+      `${Number.isFinite(usedBytes) && usedBytes > 0 ? ` with ${gib(usedBytes)} of tensors alive` : ''}). ` +
+      `Lower ${LOWER[phase].join(', ')}${phase === 'eval' ? '' : ' (microBatchSize keeps the step and needs less memory)'}. ${next}`,
   );
 }

@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { COMPUTE_ONLY_KEYS, type Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { hashOf } from '../hash.js';
@@ -16,6 +17,7 @@ import type { Run } from '../runs/run.js';
 import type { Progress } from '../cli/progress.js';
 import type { PreparedInputs, StageContext } from './context.js';
 import { prepareInputs } from './inputs.js';
+import { checkTrainingMemory, explainWasmAbort } from './memory.js';
 
 export const STAGES = ['data', 'sft', 'ranker', 'rl'] as const;
 export type StageName = (typeof STAGES)[number];
@@ -114,6 +116,8 @@ export async function runPipeline(opts: PipelineOptions): Promise<{ inputs: Prep
   const upstreamHashes: Record<string, string> = { data: inputs.manifest.hash, sid: inputs.sidHash };
   const writeUpstream = () => atomicWriteJson(path.join(run.dir, 'upstream.json'), upstreamHashes);
   writeUpstream();
+  // Refuse a pass that cannot fit before hours of upstream training, not when it aborts.
+  checkTrainingMemory(config, inputs, wanted, tf.getBackend(), log);
 
   // 2-4. Trainable stages, each with its own forked random stream.
   for (const stage of wanted) {
@@ -149,7 +153,12 @@ export async function runPipeline(opts: PipelineOptions): Promise<{ inputs: Prep
       upstream: { ...upstream },
     };
     log(`${stage}: training in ${stageDir}`);
-    const summary = await opts.stages[stage]!(ctx);
+    let summary: Record<string, unknown>;
+    try {
+      summary = await opts.stages[stage]!(ctx);
+    } catch (e) {
+      throw explainWasmAbort(e, stage);
+    }
     outcomes.push({ stage, dir: stageDir, hash, reused: false, seconds: (Date.now() - t0) / 1000, summary });
     if (stage !== 'rl') upstream[stage] = stageDir;
   }

@@ -6,6 +6,7 @@ import { evaluateCheckpoint, pointerStep, reuseReport, type CheckpointEvalReport
 import { UserError } from '../../errors.js';
 import { Run, runDirFor, savedConfigDiff } from '../../runs/run.js';
 import { InterruptedError } from '../../train/context.js';
+import { explainWasmAbort } from '../../train/memory.js';
 import { STAGES, runPipeline, type StageName, type PipelineOptions } from '../../train/pipeline.js';
 import type { Config } from '../../config/schema.js';
 import { addConfigOptions, printConfig, type ConfigFlags } from '../options.js';
@@ -69,7 +70,12 @@ export async function trainRun(run: Run, backendName: string, opts: Omit<Pipelin
       const stage = opts.until === 'rl' ? 'rl' : 'sft';
       for (const checkpoint of ['best', 'final'] as const) {
         const same = checkpoint === 'final' && reports[0] && pointerStep(run.dir, stage, 'final') === reports[0].step;
-        const r = same ? reuseReport(reports[0], 'final') : evaluateCheckpoint(run.dir, config, inputs, { stage, checkpoint, split: 'test', backendName, maxUsers: config.eval.testMaxUsers });
+        let r: CheckpointEvalReport;
+        try {
+          r = same ? reuseReport(reports[0], 'final') : evaluateCheckpoint(run.dir, config, inputs, { stage, checkpoint, split: 'test', backendName, maxUsers: config.eval.testMaxUsers });
+        } catch (e) {
+          throw explainWasmAbort(e, 'eval');
+        }
         run.logMetrics(stage, { kind: 'test', checkpoint, step: r.step, ...r.metrics });
         reports.push(r);
       }
