@@ -19,7 +19,8 @@ import { hashOf } from '../hash.js';
 import { atomicDir, atomicWrite, atomicWriteJson } from '../io/atomic.js';
 import { kcore, logCounts } from './kcore.js';
 import { readCsvSource } from './sources/csv.js';
-import { checkInputFile, sha256File } from './sources/files.js';
+import type { ProgressFactory } from '../cli/progress.js';
+import { checkInputFile, fileMB, sha256File } from './sources/files.js';
 import { readMovielensSource } from './sources/movielens.js';
 import { logToDataset, type SourceResult } from './sources/raw.js';
 import { readSequencesJson } from './sources/sequencesJson.js';
@@ -62,6 +63,8 @@ export interface PreparedData {
 
 export interface PrepareOptions {
   log?: (line: string) => void;
+  /** Progress of reading large inputs (the plain lines keep a cadence; see src/cli/progress.ts). */
+  progress?: ProgressFactory;
   /** Rebuild even when the cache folder exists. */
   force?: boolean;
 }
@@ -128,16 +131,18 @@ export async function dataKey(cfg: DataConfig): Promise<DataKey> {
   return { hash, dir: path.join(cfg.processedDir, `${dataName(cfg)}-${hash}`), key, inputs };
 }
 
-async function readSource(cfg: DataConfig): Promise<SourceResult> {
+async function readSource(cfg: DataConfig, log: (line: string) => void, progress?: ProgressFactory): Promise<SourceResult> {
   switch (cfg.source) {
     case 'csv':
-      return readCsvSource(cfg.csv);
+      return readCsvSource(cfg.csv, progress);
     case 'sequences-json':
       if (!cfg.sequencesJson.inter) throw new UserError('data.sequencesJson.inter: required when data.source is sequences-json');
+      log(`data: parsing ${cfg.sequencesJson.inter} (${fileMB(cfg.sequencesJson.inter).toFixed(1)} MB, one JSON document)`);
       return readSequencesJson(cfg.sequencesJson.inter, cfg.sequencesJson.item);
     case 'sequences-txt':
-      return readSequencesTxtSource(cfg.sequencesTxt);
+      return readSequencesTxtSource(cfg.sequencesTxt, progress);
     case 'movielens':
+      log(`data: reading ${cfg.movielens.ratings} (${fileMB(cfg.movielens.ratings ?? '').toFixed(1)} MB)`);
       return readMovielensSource(cfg.movielens);
     case 'synthetic':
       throw new Error('readSource: the synthetic world has no source files');
@@ -148,11 +153,13 @@ async function readSource(cfg: DataConfig): Promise<SourceResult> {
 export async function buildFileDataset(
   cfg: DataConfig,
   log: (line: string) => void = () => {},
+  progress?: ProgressFactory,
 ): Promise<{ dataset: Dataset; filter: FilterReport }> {
-  const src = await readSource(cfg);
+  const src = await readSource(cfg, log, progress);
   const before = logCounts(src.log);
   log(`data: read ${before.interactions} interactions (${before.users} users, ${before.items} items)`);
   const minUser = Math.max(cfg.kcore, MIN_SPLIT_LENGTH);
+  log(`data: ${cfg.kcore}-core filter (users >= ${minUser}, items >= ${cfg.kcore})...`);
   const filtered = kcore(src.log, cfg.kcore, minUser);
   const after = logCounts(filtered.log);
   if (after.interactions === 0) {
@@ -189,7 +196,7 @@ export async function prepareData(cfg: DataConfig, opts: PrepareOptions = {}): P
   if (cfg.source === 'synthetic') {
     dataset = generateSyntheticWorld(cfg.synthetic, dataName(cfg));
   } else {
-    ({ dataset, filter } = await buildFileDataset(cfg, log));
+    ({ dataset, filter } = await buildFileDataset(cfg, log, opts.progress));
   }
   const splits = leaveOneOut(dataset);
   let interactions = 0;

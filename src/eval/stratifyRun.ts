@@ -5,7 +5,7 @@
  * (inBatchNegatives, negativeSet, discriminability), so it is exactly the d_i the gate would see
  * with the beam as rollouts.
  */
-import type { Progress } from '../cli/progress.js';
+import type { ProgressFactory } from '../cli/progress.js';
 import type { Config } from '../config/schema.js';
 import { trueUtility } from '../data/synthetic.js';
 import type { Example, SyntheticTruth } from '../data/types.js';
@@ -25,7 +25,7 @@ export interface StratifyRunOptions {
   maxUsers: number;
   /** --compare: the other run's policy, beam-searched on the same samples. */
   otherPolicy?: Policy;
-  progress?: (label: string, total: number) => Progress;
+  progress?: ProgressFactory;
 }
 
 export interface StratifyRunResult {
@@ -82,7 +82,7 @@ export function sampleRecord(
 
 function beams(policy: Policy, inputs: PreparedInputs, config: Config, opts: StratifyRunOptions, label: string): { rankings: UserRanking[]; seconds: number } {
   const users = evalExamples(inputs, opts.split, opts.maxUsers).length;
-  const bar = opts.progress?.(label, users);
+  const bar = opts.progress?.(label, users, 'users');
   try {
     const r = evaluatePolicy(policy, inputs, config, { split: opts.split, beam: opts.beam, maxUsers: opts.maxUsers, keepRankings: true, targetLogProbs: true, progress: bar });
     return { rankings: r.rankings!, seconds: r.seconds };
@@ -116,7 +116,10 @@ export function collectStratSamples(policy: Policy, ranker: Ranker, inputs: Prep
   const C = W + 1 + M;
   const cand = new Int32Array(N * C);
   examples.forEach((ex, i) => cand.set(candidateRow(mine.rankings[i].items, ex.target, negs[i], M), i * C));
+  const bar = opts.progress?.(`ranker scores (${C} candidates per user)`, N, 'users');
   const logits = ranker.scoreItems(examples.map((ex) => ex.history), cand, C); // [N*C], NaN where -1
+  bar?.update(N);
+  bar?.stop();
   const rankerSeconds = (performance.now() - t0) / 1000;
 
   const truth = inputs.dataset.truth;

@@ -14,7 +14,7 @@ import { hashOf } from '../hash.js';
 import { atomicWriteJson } from '../io/atomic.js';
 import { Rng } from '../rng.js';
 import type { Run } from '../runs/run.js';
-import type { Progress } from '../cli/progress.js';
+import type { ProgressFactory } from '../cli/progress.js';
 import type { PreparedInputs, StageContext } from './context.js';
 import { prepareInputs } from './inputs.js';
 import { checkTrainingMemory, explainWasmAbort } from './memory.js';
@@ -90,7 +90,7 @@ export interface PipelineOptions {
   resume: boolean;
   signal: AbortSignal;
   log: (line: string) => void;
-  progress: (label: string, total: number) => Progress;
+  progress: ProgressFactory;
   /** The stage implementations (injected so the pipeline reads as the recipe it is). */
   stages: Partial<Record<'sft' | 'ranker' | 'rl', StageRunner>>;
 }
@@ -110,7 +110,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<{ inputs: Prep
 
   // 1. Data and semantic IDs (cached under data.processedDir).
   let t0 = Date.now();
-  const inputs = await prepareInputs(config, log);
+  const inputs = await prepareInputs(config, log, opts.progress);
   outcomes.push({ stage: 'data', dir: inputs.dataDir, hash: inputs.manifest.hash, reused: false, seconds: (Date.now() - t0) / 1000, summary: {} });
   // What this run stands on, so that `report` can check exactly that compared runs share it.
   const upstreamHashes: Record<string, string> = { data: inputs.manifest.hash, sid: inputs.sidHash };

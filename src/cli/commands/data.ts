@@ -2,9 +2,9 @@ import { Command } from 'commander';
 import { prepareData } from '../../data/prepare.js';
 import { formatDataStats, inspectData } from '../../data/inspect.js';
 import { buildSemanticIds, formatSidStats } from '../../data/sid/build.js';
-import { addConfigOptions, configFromFlags, printConfig, type ConfigFlags } from '../options.js';
+import { addConfigOptions, addProgressOptions, configFromFlags, printConfig, progressFromFlags, type ConfigFlags, type ProgressFlags } from '../options.js';
 
-interface DataFlags extends ConfigFlags {
+interface DataFlags extends ConfigFlags, ProgressFlags {
   force?: boolean;
 }
 
@@ -15,18 +15,20 @@ export function registerData(program: Command): Command {
   const prepare = data
     .command('prepare')
     .description('Parse the configured source, k-core filter, leave-one-out split and build semantic IDs, then cache them.');
-  addConfigOptions(prepare)
+  addProgressOptions(addConfigOptions(prepare))
     .option('--force', 'rebuild even if an identical prepared copy is cached')
     .action(async (flags: DataFlags) => {
       const config = configFromFlags(flags);
       if (flags.dryRun) return printConfig(config);
       const log = (line: string) => process.stderr.write(line + '\n');
       const t0 = Date.now();
-      const p = await prepareData(config.data, { log, force: flags.force });
+      const progress = progressFromFlags(flags);
+      const p = await prepareData(config.data, { log, force: flags.force, progress });
       const s = await buildSemanticIds(
         config.sid,
         { dataset: p.dataset, splits: p.splits, dataHash: p.manifest.hash, cacheDir: p.dir },
         log,
+        progress,
       );
       process.stdout.write(
         `prepared ${p.manifest.name}: ${p.manifest.counts.users} users, ${p.manifest.counts.items} items, ` +
@@ -37,12 +39,13 @@ export function registerData(program: Command): Command {
   const inspect = data
     .command('inspect')
     .description('Print dataset statistics: counts, split sizes, sequence lengths, item popularity, semantic-ID statistics.');
-  addConfigOptions(inspect).action(async (flags: ConfigFlags) => {
+  addProgressOptions(addConfigOptions(inspect)).action(async (flags: DataFlags) => {
     const config = configFromFlags(flags);
     if (flags.dryRun) return printConfig(config);
     const log = (line: string) => process.stderr.write(line + '\n');
-    const p = await prepareData(config.data, { log });
-    const s = await buildSemanticIds(config.sid, { dataset: p.dataset, splits: p.splits, dataHash: p.manifest.hash, cacheDir: p.dir }, log);
+    const progress = progressFromFlags(flags);
+    const p = await prepareData(config.data, { log, progress });
+    const s = await buildSemanticIds(config.sid, { dataset: p.dataset, splits: p.splits, dataHash: p.manifest.hash, cacheDir: p.dir }, log, progress);
     process.stdout.write(formatDataStats(inspectData(p)) + '\n\nSemantic IDs\n' + formatSidStats(s.sids.stats) + '\n');
   });
   data.exitOverride();

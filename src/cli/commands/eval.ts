@@ -4,6 +4,7 @@
  * `<run>/eval/<stage>-<checkpoint>-<split>[-beamW][-constrained][-nN].json` and `.top10.jsonl` (see evalFileBase).
  */
 import path from 'node:path';
+import { addProgressOptions, progressFromFlags } from '../options.js';
 import { Command, Option } from 'commander';
 import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../../backend.js';
 import type { Config } from '../../config/schema.js';
@@ -17,7 +18,6 @@ import { loadRanker } from '../../train/ranker.js';
 import { readRunConfig } from '../../runs/run.js';
 import { prepareInputs } from '../../train/inputs.js';
 import { resolveStageDir } from '../../train/pipeline.js';
-import { createProgress } from '../progress.js';
 
 interface EvalFlags {
   run: string;
@@ -30,6 +30,7 @@ interface EvalFlags {
   maxUsers?: string;
   backend?: BackendChoice;
   progress: boolean;
+  logEvery: string;
 }
 
 function positiveInt(flag: string, v: string | undefined, min: number): number | undefined {
@@ -52,8 +53,7 @@ export function metricsTable(policy: Record<string, number>, popular: Record<str
 }
 
 export function registerEval(program: Command): Command {
-  return program
-    .command('eval')
+  return addProgressOptions(program.command('eval'))
     .description('Evaluate a checkpoint: HR@K, NDCG@K, hallucination rate, validity, coverage, popularity (DESIGN 2.6).')
     .requiredOption('--run <dir>', 'run folder made by "adagrpo train"')
     .option('--checkpoint <which>', 'best | final | last | step_N', 'best')
@@ -64,7 +64,6 @@ export function registerEval(program: Command): Command {
     .option('--max-users <N>', 'evaluate the first N users of the split (0 = all; default: all)')
     .addOption(new Option('--backend <name>', 'tfjs backend (default: the run\'s config)').choices([...BACKEND_CHOICES]))
     .option('--ranker', "evaluate the run's ranker instead: AUC/GAUC overall and by popularity bucket (and fresh items, utility correlation on the synthetic world)")
-    .option('--no-progress', 'no progress bar')
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -86,7 +85,7 @@ export function registerEval(program: Command): Command {
         resolveCheckpoint(resolveStageDir(runDir, flags.stage ?? defaultStage(runDir)), flags.checkpoint);
       }
       const backend = await initBackend(flags.backend ?? config.backend, log);
-      const inputs = await prepareInputs(config, log);
+      const inputs = await prepareInputs(config, log, progressFromFlags(flags));
 
       if (flags.ranker) {
         const ranker = loadRanker(resolveStageDir(runDir, 'ranker'), flags.checkpoint, config);
@@ -105,7 +104,7 @@ export function registerEval(program: Command): Command {
 
       const stage = flags.stage ?? defaultStage(runDir);
       const users = maxUsers > 0 ? Math.min(maxUsers, inputs.splits[flags.split].length) : inputs.splits[flags.split].length;
-      const bar = createProgress(`eval ${stage}/${flags.checkpoint} ${flags.split}`, users, { plain: !flags.progress });
+      const bar = progressFromFlags(flags)(`eval ${stage}/${flags.checkpoint} ${flags.split}`, users, 'users');
       let report;
       try {
         report = evaluateCheckpoint(runDir, config, inputs, {

@@ -5,6 +5,7 @@
 import { diffPaths } from '../../config/diff.js';
 import fs from 'node:fs';
 import path from 'node:path';
+import { addProgressOptions, progressFromFlags } from '../options.js';
 import { Command, Option } from 'commander';
 import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../../backend.js';
 import type { Config } from '../../config/schema.js';
@@ -21,7 +22,6 @@ import { prepareInputs } from '../../train/inputs.js';
 import { resolveStageDir } from '../../train/pipeline.js';
 import { loadRanker } from '../../train/ranker.js';
 import { loadPolicy } from '../../train/sft.js';
-import { createProgress } from '../progress.js';
 
 interface StratifyFlags {
   run: string;
@@ -36,6 +36,7 @@ interface StratifyFlags {
   compare?: string;
   backend?: BackendChoice;
   progress: boolean;
+  logEvery: string;
 }
 
 function intFlag(flag: string, v: string, min: number): number {
@@ -78,8 +79,7 @@ export function stratifyFileName(stage: string, flags: Pick<StratifyFlags, 'chec
 }
 
 export function registerStratify(program: Command): Command {
-  return program
-    .command('stratify')
+  return addProgressOptions(program.command('stratify'))
     .description(
       'Diagnostic tables of where the ranker helps or hurts (DESIGN 2.7): HR under beam (LLM) order vs ' +
         'ranker (RM) order, by policy difficulty and by reward discriminability.',
@@ -99,7 +99,6 @@ export function registerStratify(program: Command): Command {
     .addOption(new Option('--disc <how>', 'discriminability bins: split at the gate\'s rho, or quartiles of d').choices(['rho', 'quartiles']).default('rho'))
     .option('--compare <run>', 'another run on the same data: per cell, this run\'s HR@10 minus the other\'s (cells by THIS run)')
     .addOption(new Option('--backend <name>', 'tfjs backend (default: the run\'s config)').choices([...BACKEND_CHOICES]))
-    .option('--no-progress', 'no progress bar')
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -145,7 +144,7 @@ export function registerStratify(program: Command): Command {
       }
 
       const backend = await initBackend(flags.backend ?? config.backend, log);
-      const inputs = await prepareInputs(config, log);
+      const inputs = await prepareInputs(config, log, progressFromFlags(flags));
       const sizes = { codebookSizes: inputs.sids.codebookSizes };
       let policy: Policy | undefined;
       let otherPolicy: Policy | undefined;
@@ -160,7 +159,7 @@ export function registerStratify(program: Command): Command {
           beam,
           maxUsers,
           otherPolicy,
-          progress: (label, total) => createProgress(label, total, { plain: !flags.progress }),
+          progress: progressFromFlags(flags),
         });
       } finally {
         policy?.dispose();

@@ -10,8 +10,7 @@ import { loadConfig } from '../../config/load.js';
 import { UserError } from '../../errors.js';
 import { parseGridFlag, parseSeeds } from '../../experiments/grid.js';
 import { planSweep, runSweep, sweepRecordPath } from '../../experiments/sweep.js';
-import { addConfigOptions, collect, type ConfigFlags } from '../options.js';
-import { createProgress } from '../progress.js';
+import { addConfigOptions, collect, type ConfigFlags, addProgressOptions, progressFromFlags } from '../options.js';
 import { openRun, trainRun } from './train.js';
 
 interface SweepFlags extends ConfigFlags {
@@ -19,6 +18,7 @@ interface SweepFlags extends ConfigFlags {
   grid: string[];
   namePrefix?: string;
   progress: boolean;
+  logEvery: string;
 }
 
 export function registerSweep(program: Command): Command {
@@ -31,11 +31,10 @@ export function registerSweep(program: Command): Command {
         '(<prefix>-<key>_<value>..._s<seed>). Resumable: completed runs are skipped, interrupted ones ' +
         'resumed, so after Ctrl-C the same command continues. Writes <runsDir>/sweeps/<prefix>/sweep.json.',
     );
-  addConfigOptions(cmd)
+  addProgressOptions(addConfigOptions(cmd))
     .option('--seeds <list>', 'run seeds, e.g. 1,2,3 or 1-5 (default: the config\'s seed)')
     .option('--grid <key=v1,v2,...>', 'one grid axis: a config key and its values (repeatable; the product is swept)', collect, [])
     .option('--name-prefix <name>', 'prefix of the run names and the sweep folder\'s name (default: the config\'s name)')
-    .option('--no-progress', 'plain log lines instead of progress bars')
     .addHelpText(
       'after',
       '\n--dry-run lists the planned runs and what would happen to each (new, resume, skip) without training.\n' +
@@ -92,7 +91,7 @@ export function registerSweep(program: Command): Command {
                 resume,
                 signal: abort.signal,
                 log,
-                progress: (label, total) => createProgress(label, total, { plain: !flags.progress }),
+                progress: progressFromFlags(flags),
               });
               const hash = (s: string) => r.outcomes.find((o) => o.stage === s)?.hash;
               const test = Object.fromEntries(r.reports.map((x) => [x.checkpoint, x.metrics]));

@@ -4,19 +4,20 @@ import { initBackend } from '../../backend.js';
 import { loadConfig } from '../../config/load.js';
 import { evaluateCheckpoint, pointerStep, reuseReport, type CheckpointEvalReport } from '../../eval/checkpointEval.js';
 import { UserError } from '../../errors.js';
+import { evalExamples } from '../../eval/evaluate.js';
 import { Run, runDirFor, savedConfigDiff } from '../../runs/run.js';
 import { InterruptedError } from '../../train/context.js';
 import { explainWasmAbort } from '../../train/memory.js';
 import { STAGES, runPipeline, type StageName, type PipelineOptions } from '../../train/pipeline.js';
 import type { Config } from '../../config/schema.js';
-import { addConfigOptions, printConfig, type ConfigFlags } from '../options.js';
-import { createProgress } from '../progress.js';
+import { addConfigOptions, printConfig, type ConfigFlags, addProgressOptions, progressFromFlags } from '../options.js';
 import { stageRunners } from '../stages.js';
 
 interface TrainFlags extends ConfigFlags {
   resume?: boolean;
   until: StageName;
   progress: boolean;
+  logEvery: string;
 }
 
 /** Best vs final vs the popular baseline, for the headline metrics. */
@@ -71,10 +72,17 @@ export async function trainRun(run: Run, backendName: string, opts: Omit<Pipelin
       for (const checkpoint of ['best', 'final'] as const) {
         const same = checkpoint === 'final' && reports[0] && pointerStep(run.dir, stage, 'final') === reports[0].step;
         let r: CheckpointEvalReport;
-        try {
-          r = same ? reuseReport(reports[0], 'final') : evaluateCheckpoint(run.dir, config, inputs, { stage, checkpoint, split: 'test', backendName, maxUsers: config.eval.testMaxUsers });
-        } catch (e) {
-          throw explainWasmAbort(e, 'eval');
+        if (same) r = reuseReport(reports[0], 'final');
+        else {
+          // Beam search over the test users: minutes on a large split, so it shows its progress.
+          const bar = opts.progress(`test ${stage}/${checkpoint}`, evalExamples(inputs, 'test', config.eval.testMaxUsers).length, 'users');
+          try {
+            r = evaluateCheckpoint(run.dir, config, inputs, { stage, checkpoint, split: 'test', backendName, maxUsers: config.eval.testMaxUsers, progress: bar });
+          } catch (e) {
+            throw explainWasmAbort(e, 'eval');
+          } finally {
+            bar.stop();
+          }
         }
         run.logMetrics(stage, { kind: 'test', checkpoint, step: r.step, ...r.metrics });
         reports.push(r);
@@ -96,10 +104,9 @@ export function registerTrain(program: Command): Command {
         'with config.yaml, meta.json, metrics.jsonl and a folder per stage. Upstream stages are cached by ' +
         'a hash of their inputs and reused by every run that shares them.',
     );
-  addConfigOptions(cmd)
+  addProgressOptions(addConfigOptions(cmd))
     .option('--resume', 'continue the existing run folder of this config (same name and seed) from its last checkpoints')
     .addOption(new Option('--until <stage>', 'stop after this stage').choices([...STAGES]).default('rl'))
-    .option('--no-progress', 'plain log lines instead of progress bars')
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -134,7 +141,7 @@ export function registerTrain(program: Command): Command {
           resume: Boolean(flags.resume),
           signal: abort.signal,
           log,
-          progress: (label, total) => createProgress(label, total, { plain: !flags.progress }),
+          progress: progressFromFlags(flags),
         });
         if (reports.length > 0) {
           process.stdout.write(`\n${run.dir}: ${reports[0].stage} on test, ${reports[0].users} users, beam ${reports[0].beam}\n${testTable(reports)}\n`);

@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { ProgressFactory } from '../../cli/progress.js';
 import type { SidConfig } from '../../config/schema.js';
 import { UserError } from '../../errors.js';
 import { hashOf } from '../../hash.js';
@@ -146,6 +147,7 @@ function embeddingsFor(cfg: SidConfig, input: BuildSidInput, rng: Rng, log: (lin
   const { dataset, splits } = input;
   const n = dataset.itemIds.length;
   const t0 = Date.now();
+  if (cfg.embedding !== 'latent') log(`semantic IDs: ${cfg.embedding} embeddings of ${n} items (SVD to d=${cfg.embeddingDim})...`);
   switch (cfg.embedding) {
     case 'cf': {
       const e = embedCf(splits.train, n, cfg.embeddingDim, rng);
@@ -178,13 +180,19 @@ function embeddingsFor(cfg: SidConfig, input: BuildSidInput, rng: Rng, log: (lin
   }
 }
 
-function buildRqKMeans(cfg: SidConfig, input: BuildSidInput, log: (line: string) => void): SemanticIds {
+function buildRqKMeans(cfg: SidConfig, input: BuildSidInput, log: (line: string) => void, progress?: ProgressFactory): SemanticIds {
   const n = input.dataset.itemIds.length;
   if (n === 0) throw new UserError(`dataset "${input.dataset.name}" has no items: cannot build semantic IDs`);
   const rng = new Rng(cfg.seed);
   const { x, d } = embeddingsFor(cfg, input, rng.fork('embedding'), log);
   const t0 = Date.now();
-  const rq = residualKMeans(x, n, d, cfg.levels, cfg.codebookSize, cfg.kmeansIters, rng.fork('kmeans'));
+  const bar = progress?.(`semantic IDs: residual k-means ${cfg.levels} x ${Math.min(cfg.codebookSize, n)}`, cfg.levels, 'levels');
+  let rq;
+  try {
+    rq = residualKMeans(x, n, d, cfg.levels, cfg.codebookSize, cfg.kmeansIters, rng.fork('kmeans'), (done) => bar?.update(done));
+  } finally {
+    bar?.stop();
+  }
   log(
     `semantic IDs: residual k-means ${cfg.levels} x ${Math.min(cfg.codebookSize, n)} in ${((Date.now() - t0) / 1000).toFixed(1)} s ` +
       `(Lloyd iterations per level: ${rq.iterations.join(', ')})`,
@@ -212,7 +220,12 @@ function buildRqKMeans(cfg: SidConfig, input: BuildSidInput, log: (line: string)
  * The dataset's semantic IDs per `cfg` (rq-kmeans over cf/text/latent embeddings, or an index
  * file), loaded from `<cacheDir>/sid-<hash>/` when an identical build is cached.
  */
-export async function buildSemanticIds(cfg: SidConfig, input: BuildSidInput, log: (line: string) => void = () => {}): Promise<BuiltSids> {
+export async function buildSemanticIds(
+  cfg: SidConfig,
+  input: BuildSidInput,
+  log: (line: string) => void = () => {},
+  progress?: ProgressFactory,
+): Promise<BuiltSids> {
   const key = cacheKey(cfg, input.dataHash);
   const hash = hashOf(key);
   const dir = path.join(input.cacheDir, `sid-${hash}`);
@@ -230,7 +243,7 @@ export async function buildSemanticIds(cfg: SidConfig, input: BuildSidInput, log
     sids = loaded.sids;
     log(`semantic IDs: loaded ${file} (${n} items${loaded.extraItems > 0 ? `; ${loaded.extraItems} items of the file are not in the dataset, ignored` : ''})`);
   } else {
-    sids = buildRqKMeans(cfg, input, log);
+    sids = buildRqKMeans(cfg, input, log, progress);
   }
   const seconds = (Date.now() - t0) / 1000;
   writeCache(dir, key, sids, input.dataset.itemIds, seconds);

@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import { parse, CsvError } from 'csv-parse';
 import { UserError } from '../../errors.js';
 import type { DataConfig } from '../../config/schema.js';
-import { checkInputFile } from './files.js';
+import type { Progress, ProgressFactory } from '../../cli/progress.js';
+import { checkInputFile, fileMB, trackBytes } from './files.js';
 import { RawLogBuilder, type RawLog, type SourceResult } from './raw.js';
 
 export interface CsvColumn {
@@ -23,6 +24,8 @@ export interface CsvStreamOptions {
   fileKey: string;
   delimiter: string;
   required: CsvColumn[];
+  /** Told the MB read so far (total: the file's size in MB). */
+  progress?: Progress;
   /** Called once per data row; `line` is the 1-based line where the row ends. */
   onRow: (row: Record<string, string>, line: number) => void;
 }
@@ -50,6 +53,7 @@ export async function streamCsv(opts: CsvStreamOptions): Promise<number> {
   });
   const input = fs.createReadStream(file);
   input.on('error', (e) => parser.destroy(e));
+  if (opts.progress) trackBytes(input, opts.progress);
   input.pipe(parser);
   let rows = 0;
   try {
@@ -88,6 +92,7 @@ function nonEmpty(value: string, file: string, line: number, column: string): st
 
 export interface CsvLogOptions {
   file: string;
+  progress?: Progress;
   fileKey: string;
   delimiter: string;
   user: CsvColumn;
@@ -106,6 +111,7 @@ export async function readCsvLog(o: CsvLogOptions): Promise<RawLog> {
     fileKey: o.fileKey,
     delimiter: o.delimiter,
     required,
+    progress: o.progress,
     onRow: (row, line) => {
       const user = nonEmpty(row[o.user.name], o.file, line, o.user.name);
       const item = nonEmpty(row[o.item.name], o.file, line, o.item.name);
@@ -144,10 +150,11 @@ export async function readCsvItemText(o: {
 }
 
 /** `data.source: csv`. */
-export async function readCsvSource(cfg: DataConfig['csv']): Promise<SourceResult> {
+export async function readCsvSource(cfg: DataConfig['csv'], progress?: ProgressFactory): Promise<SourceResult> {
   if (!cfg.path) throw new UserError('data.csv.path: required when data.source is csv');
   const log = await readCsvLog({
     file: cfg.path,
+    progress: progress?.(`data: reading ${cfg.path}`, fileMB(cfg.path), 'MB'),
     fileKey: 'data.csv.path',
     delimiter: cfg.delimiter,
     user: { name: cfg.userColumn, key: 'data.csv.userColumn' },

@@ -13,7 +13,8 @@ import fs from 'node:fs';
 import readline from 'node:readline';
 import type { DataConfig } from '../../config/schema.js';
 import { UserError } from '../../errors.js';
-import { checkInputFile } from './files.js';
+import type { Progress, ProgressFactory } from '../../cli/progress.js';
+import { checkInputFile, fileMB, trackBytes } from './files.js';
 import { RawLogBuilder, type SourceResult } from './raw.js';
 
 export type SequencesTxtLayout = 'user-items' | 'user-item-pairs';
@@ -25,6 +26,8 @@ export interface SequencesTxtOptions {
   delimiter?: string;
   /** Config key of the file, for messages about the file itself. */
   fileKey?: string;
+  /** Told the MB read so far. */
+  progress?: Progress;
 }
 
 function splitter(delimiter: string | undefined): (line: string) => string[] {
@@ -41,7 +44,8 @@ export async function readSequencesTxt(o: SequencesTxtOptions): Promise<SourceRe
   // user -> line of its sequence (user-items) or count of its interactions so far (pairs).
   const seenAt = new Map<string, number>();
   const count = new Map<string, number>();
-  const input = fs.createReadStream(file, { encoding: 'utf8' });
+  const input = fs.createReadStream(file);
+  if (o.progress) trackBytes(input, o.progress);
   const lines = readline.createInterface({ input, crlfDelay: Infinity });
   let lineNo = 0;
   try {
@@ -88,7 +92,8 @@ export async function readSequencesTxt(o: SequencesTxtOptions): Promise<SourceRe
 }
 
 /** `data.source: sequences-txt`. */
-export async function readSequencesTxtSource(cfg: DataConfig['sequencesTxt']): Promise<SourceResult> {
+export async function readSequencesTxtSource(cfg: DataConfig['sequencesTxt'], progress?: ProgressFactory): Promise<SourceResult> {
   if (!cfg.path) throw new UserError('data.sequencesTxt.path: required when data.source is sequences-txt');
-  return readSequencesTxt({ file: cfg.path, layout: cfg.layout, delimiter: cfg.delimiter });
+  const bar = progress?.(`data: reading ${cfg.path}`, fileMB(cfg.path), 'MB');
+  return readSequencesTxt({ file: cfg.path, layout: cfg.layout, delimiter: cfg.delimiter, progress: bar });
 }

@@ -64,3 +64,16 @@ test('sequences-txt through prepareData: k-core, leave-one-out split and a cache
   assert.equal(p.dataset.itemIds[p.splits.test[u0].target], 'i0');
   assert.equal(p.dataset.itemIds[p.splits.valid[u0].target], 'i3');
 });
+
+test('sequences-txt reports the MB read to its progress, and stops it at the end', async () => {
+  const dir = tmpDir();
+  const text = Array.from({ length: 2000 }, (_, u) => `user${u} a b c d e f g h`).join('\n') + '\n';
+  const file = writeFile(dir, 'big.txt', text);
+  const seen: number[] = [];
+  let stopped = 0;
+  await readSequencesTxt({ file, layout: 'user-items', progress: { update: (mb) => seen.push(mb), log: () => {}, stop: () => stopped++ } });
+  assert.ok(seen.length >= 1);
+  assert.equal(seen[seen.length - 1], Buffer.byteLength(text) / (1024 * 1024));
+  assert.ok(seen.every((x, i) => i === 0 || x > seen[i - 1]));
+  assert.equal(stopped, 1);
+});
