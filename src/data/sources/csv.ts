@@ -70,6 +70,7 @@ export async function streamCsv(opts: CsvStreamOptions): Promise<number> {
     throw new UserError(`${file}: cannot read: ${(e as Error).message}`);
   } finally {
     input.destroy();
+    opts.progress?.stop();
   }
   if (rows === 0) throw new UserError(`${file}: no data rows (only a header, or nothing but blank lines)`);
   return rows;

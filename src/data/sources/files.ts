@@ -36,14 +36,13 @@ export function fileMB(file: string): number {
   }
 }
 
-/** Report the MB a read stream has delivered to `progress`; stopped when the stream closes. */
+/** Report the MB a read stream has delivered to `progress` (the reader stops it when done). */
 export function trackBytes(input: fs.ReadStream, progress: Progress): void {
   let bytes = 0;
   input.on('data', (chunk) => {
     bytes += chunk.length;
     progress.update(bytes / MB);
   });
-  input.on('close', () => progress.stop());
 }
 
 /** sha256 (hex) of a file, streamed so large logs are not held in memory. */

@@ -86,6 +86,7 @@ export async function readSequencesTxt(o: SequencesTxtOptions): Promise<SourceRe
   } finally {
     lines.close();
     input.destroy();
+    o.progress?.stop();
   }
   if (b.size === 0) throw new UserError(`${file}: no interactions (only blank lines)`);
   return { log: b.build(), itemText: null };
