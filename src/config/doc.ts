@@ -14,10 +14,14 @@ interface JsonSchema {
   maximum?: number;
   exclusiveMinimum?: number;
   items?: JsonSchema;
+  anyOf?: JsonSchema[];
+  const?: unknown;
   properties?: Record<string, JsonSchema>;
 }
 
 function typeOf(s: JsonSchema): string {
+  if (s.anyOf) return s.anyOf.map(typeOf).join(' or ');
+  if (s.const !== undefined) return `\`${String(s.const)}\``;
   if (s.enum) return s.enum.map((v) => `\`${String(v)}\``).join(' \\| ');
   let t = s.type === 'array' ? `list of ${s.items ? typeOf(s.items) : 'values'}` : (s.type ?? 'any');
   const lo = s.exclusiveMinimum !== undefined ? `> ${s.exclusiveMinimum}` : s.minimum !== undefined ? `≥ ${s.minimum}` : '';

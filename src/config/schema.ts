@@ -78,7 +78,13 @@ export const sidSchema = section({
   method: z.enum(['rq-kmeans', 'file']).default('rq-kmeans').describe('How items get semantic IDs: residual k-means over item embeddings, or an existing *.index.json.'),
   embedding: z.enum(['cf', 'text', 'latent']).default('cf').describe('Item embedding clustered by rq-kmeans; `latent` is the synthetic world\'s true item vectors.'),
   levels: int(1, 8).default(3).describe('Code levels L built by rq-kmeans (a dedup level is appended if items collide).'),
-  codebookSize: int(2, 4096).default(256).describe('Codes per level K.'),
+  codebookSize: z
+    .union([int(2, 4096), z.literal('auto')])
+    .default(256)
+    .describe('Codes per level K, or `auto`: the smallest of 8, 16, ..., 1024 whose collision rate is at most sid.collisionTarget (recorded in the IDs\' sid.json).'),
+  collisionTarget: prob()
+    .default(0.05)
+    .describe('For codebookSize auto: the largest acceptable share of items that share their code tuple with another item before the dedup level.'),
   kmeansIters: int(1).default(25).describe('Lloyd iterations per level.'),
   embeddingDim: int(2, 512).default(32).describe('Dimension of the SVD embedding for `cf` and `text`.'),
   seed: int(0, 2 ** 31 - 1).default(0).describe('Seed of k-means++ init and SVD: IDs are data preprocessing, shared by every run seed.'),
@@ -125,7 +131,7 @@ export const rankerSchema = section({
   batchSize: int(1).default(256).describe('Histories per step: impressions (synthetic), or observed next items each with its sampled negatives (real logs).'),
   microBatchSize: int(0)
     .default(0)
-    .describe('Histories per forward/backward pass: the step\'s gradient is accumulated over passes of this many (less memory, the same step up to float rounding; dropout masks differ). 0 = the whole batch in one pass.'),
+    .describe('Histories per forward/backward pass: the step\'s gradient is accumulated over passes of this many (less memory, the same step up to float rounding). 0 = the whole batch in one pass.'),
   ...schedule,
   lr: posNum().default(3e-3).describe('Peak learning rate of the ranker (3e-3 reaches the held-out-log AUC plateau in 1000 steps; 1e-2 overfits).'),
   exposureBias: z.number().min(0).max(3).default(1.0).describe('Real logs: negatives drawn ∝ popularity^exposureBias (0 = uniform).'),
@@ -267,6 +273,8 @@ export function crossFieldIssues(c: Config): { path: string; message: string }[]
   if (c.data.source === 'movielens' && !c.data.movielens.ratings)
     out.push({ path: 'data.movielens.ratings', message: 'required when data.source is movielens' });
   if (c.sid.method === 'file' && !c.sid.file) out.push({ path: 'sid.file', message: 'required when sid.method is file' });
+  if (c.sid.codebookSize === 'auto' && c.sid.method !== 'rq-kmeans')
+    out.push({ path: 'sid.codebookSize', message: '"auto" chooses the size for rq-kmeans; sid.method file takes the sizes from its file' });
   if (c.sid.embedding === 'latent' && c.sid.method === 'rq-kmeans' && c.data.source !== 'synthetic')
     out.push({ path: 'sid.embedding', message: '"latent" exists only for the synthetic world; use cf or text' });
   if (c.policy.dim % c.policy.heads !== 0)
