@@ -44,7 +44,7 @@ async function tryWasm(): Promise<string | null> {
     // Under Node the wasm binaries are read from disk next to the package's dist/.
     const dir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
     wasm.setWasmPaths(dir + path.sep);
-    // The threaded build's worker is a blob URL that Node cannot start (DESIGN 6).
+    // The threaded build's worker is a blob URL that Node cannot start (docs/METHOD.md 6).
     wasm.setThreadsCount(1);
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
     if (!(await tf.setBackend('wasm'))) return 'tf.setBackend("wasm") failed';

@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: throughput of the hot paths on the selected backend, at quickstart sizes, and
- * their share of the backend's measured matmul peak (DESIGN 6). Timing lives here, never in tests.
+ * their share of the backend's measured matmul peak (docs/METHOD.md 6). Timing lives here, never in tests.
  *
  *   npm run bench [-- --backend wasm|cpu|tensorflow] [-- --quick] [-- --history N]
  *
@@ -18,8 +18,8 @@ import { Policy, buildPrompts, buildSequences, disposePrompts, disposeSequences,
 import { Ranker } from '../model/ranker.js';
 import { Rng } from '../rng.js';
 import { AdamW } from '../train/optimizer.js';
-import { rankerArch } from '../train/ranker.js';
 import { rlPromptPool, rlStep, type RlPrompt } from '../train/rl.js';
+import { rankerArch } from '../model/load.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);

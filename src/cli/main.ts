@@ -1,11 +1,10 @@
 /**
  * The CLI entry: the only place that sets exit codes. User errors (config, data, checkpoint,
- * run folder) print one message and exit 2; an interrupted run exits 130; anything else is a bug
+ * run folder) print one message and exit 2; an interrupted run exits 130 (SIGINT) or 143 (SIGTERM); anything else is a bug
  * and prints its stack, exit 1.
  */
 import { CommanderError } from 'commander';
-import { isUserError } from '../errors.js';
-import { InterruptedError } from '../train/context.js';
+import { isUserError, InterruptedError } from '../errors.js';
 import { buildProgram } from './program.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -24,7 +23,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (e instanceof InterruptedError) {
       process.stderr.write(`adagrpo: ${e.message}\n`);
-      return 130;
+      return e.exitCode;
     }
     process.stderr.write(`adagrpo: internal error (a bug; please report it with this trace):\n${(e as Error)?.stack ?? String(e)}\n`);
     return 1;

@@ -4,7 +4,8 @@ import { BACKEND_CHOICES } from '../backend.js';
 import { configToYaml, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
-import { progressFactory, type ProgressFactory } from './progress.js';
+import type { ProgressFactory } from '../progress.js';
+import { progressFactory } from './progress.js';
 
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];

@@ -13,19 +13,7 @@
  * rounded, the rest with 4 significant digits and no trailing zeros.
  */
 import cliProgress from 'cli-progress';
-
-export type ProgressFields = Record<string, number | string>;
-
-export interface Progress {
-  /** `step` is the number of completed units; fields are shown beside the bar (and kept until replaced). */
-  update(step: number, fields?: ProgressFields): void;
-  /** A line that must not be overwritten by the bar (eval results, warnings). */
-  log(line: string): void;
-  stop(): void;
-}
-
-/** Makes the Progress of one phase; `unit` names what is counted (steps, users, MB). */
-export type ProgressFactory = (label: string, total: number, unit?: string) => Progress;
+import type { Progress, ProgressFactory, ProgressFields } from '../progress.js';
 
 export interface ProgressOptions {
   /** Print a plain line at most every this many ms when not on a terminal (default 10,000). */
@@ -147,7 +135,3 @@ export function createProgress(label: string, total: number, opts: ProgressOptio
 export function progressFactory(o: { plain: boolean; everyMs?: number }): ProgressFactory {
   return (label, total, unit) => createProgress(label, total, { plain: o.plain, plainEveryMs: o.everyMs, unit });
 }
-
-/** A Progress that prints nothing (library tests). */
-export const silentProgress: Progress = { update: () => {}, log: () => {}, stop: () => {} };
-export const silentProgressFactory: ProgressFactory = () => silentProgress;

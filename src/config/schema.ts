@@ -1,7 +1,7 @@
 /**
  * The one config schema: types, defaults and validation in one place (zod). Every object is
- * strict, so an unknown key is an error reported with its dot path. DESIGN.md sections 2-6 give
- * the meaning of each key; defaults below are DESIGN's.
+ * strict, so an unknown key is an error reported with its dot path. docs/METHOD.md sections 2-6 give
+ * the meaning of each key; docs/CONFIG.md lists every key with its default.
  */
 import { z } from 'zod';
 
@@ -155,6 +155,10 @@ export const rlSchema = section({
     .describe('Prompts (with their G rollouts) of the policy update per forward/backward pass: the step\'s gradient is accumulated over passes of this many (less memory, the same step up to float rounding; RL runs without dropout). 0 = the whole batch in one pass.'),
   numGenerations: int(2, 256).default(8).describe('G: rollouts per prompt.'),
   temperature: posNum().default(1.0).describe('Sampling temperature of the rollouts.'),
+  constrained: z
+    .boolean()
+    .default(false)
+    .describe('Sample rollouts only among valid semantic IDs (trie-masked), so every group compares real items the ranker can judge; false keeps hallucinations (and their reward.invalid) in the groups.'),
   epsilon: z.number().min(0).max(1).default(0.2).describe('PPO clip range.'),
   beta: z.number().min(0).default(0).describe('Weight of the k3 KL to the frozen SFT policy.'),
   ppoEpochs: int(1, 16).default(1).describe('Updates per batch of rollouts (ratio ≠ 1 only after the first).'),

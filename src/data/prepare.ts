@@ -19,7 +19,7 @@ import { hashOf } from '../hash.js';
 import { atomicDir, atomicWrite, atomicWriteJson } from '../io/atomic.js';
 import { kcore, logCounts } from './kcore.js';
 import { readCsvSource } from './sources/csv.js';
-import type { ProgressFactory } from '../cli/progress.js';
+import type { ProgressFactory } from '../progress.js';
 import { checkInputFile, fileMB, sha256File } from './sources/files.js';
 import { readMovielensSource } from './sources/movielens.js';
 import { logToDataset, type SourceResult } from './sources/raw.js';

@@ -1,5 +1,5 @@
 /**
- * Leave-one-out splits (DESIGN 2.6): per user, last item = test, second-to-last = validation,
+ * Leave-one-out splits (docs/METHOD.md 2.6): per user, last item = test, second-to-last = validation,
  * the rest = train. Every sequence must have at least 3 items: prepareData guarantees it by
  * dropping shorter users before indexing (counted in the manifest's `filter`), and the synthetic
  * world has minSeqLen >= 3.

@@ -1,5 +1,5 @@
 /**
- * The synthetic world (DESIGN 2.8): a seeded generator of user sequences and of the
+ * The synthetic world (docs/METHOD.md 2.8): a seeded generator of user sequences and of the
  * exposure-biased impression logs a production ranker is trained on, with every true quantity
  * kept so that evaluation and the gate's precision can use it.
  *

@@ -7,14 +7,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
-import { atomicWrite, atomicWriteJson } from '../io/atomic.js';
-import { resolveCheckpoint, type CheckpointState } from '../model/checkpoint.js';
-import type { Progress } from '../cli/progress.js';
-import type { PreparedInputs } from '../train/context.js';
-import { resolveStageDir } from '../train/pipeline.js';
-import { loadPolicy } from '../train/sft.js';
+import { atomicWrite } from '../io/atomic.js';
+import { readCheckpointState, readPointer, resolveCheckpoint } from '../model/checkpoint.js';
+import { writeEvalReport, type EvalReport } from '../runs/evalReport.js';
+import type { Progress } from '../progress.js';
 import { evaluatePolicy } from './evaluate.js';
 import { evaluatePopularFor } from './popular.js';
+import type { PreparedInputs } from '../data/inputs.js';
+import { resolveStageDir } from '../runs/stages.js';
+import { loadPolicy } from '../model/load.js';
 
 export interface CheckpointEvalOptions {
   stage: 'sft' | 'rl';
@@ -29,30 +30,12 @@ export interface CheckpointEvalOptions {
   progress?: Progress;
 }
 
-export interface CheckpointEvalReport {
-  run: string;
-  stage: 'sft' | 'rl';
-  checkpoint: string;
-  step: number;
-  split: 'valid' | 'test';
-  users: number;
-  beam: number;
-  constrained: boolean;
-  ks: number[];
-  backend: string;
-  seconds: number;
-  usersPerSec: number;
-  metrics: Record<string, number>;
-  popular: Record<string, number>;
-  createdAt: string;
-  /** Where the report was written. */
-  file: string;
-}
+export type CheckpointEvalReport = EvalReport;
 
 export function evaluateCheckpoint(runDir: string, config: Config, inputs: PreparedInputs, o: CheckpointEvalOptions): CheckpointEvalReport {
   const stageDir = resolveStageDir(runDir, o.stage);
   const ckDir = resolveCheckpoint(stageDir, o.checkpoint); // UserError listing what exists
-  const state = JSON.parse(fs.readFileSync(path.join(ckDir, 'state.json'), 'utf8')) as CheckpointState;
+  const state = readCheckpointState(ckDir);
   const beam = o.beam ?? config.eval.beam;
   const maxUsers = o.maxUsers ?? 0;
   const policy = loadPolicy(stageDir, o.checkpoint, config, { codebookSizes: inputs.sids.codebookSizes });
@@ -91,7 +74,7 @@ export function evaluateCheckpoint(runDir: string, config: Config, inputs: Prepa
     createdAt: new Date().toISOString(),
     file,
   };
-  atomicWriteJson(file, report);
+  writeEvalReport(report);
   const ids = inputs.dataset.itemIds;
   const lines = result.rankings!.map((r) =>
     JSON.stringify({
@@ -120,9 +103,8 @@ export function evalFileBase(config: Config, o: { stage: string; checkpoint: str
 }
 
 /** Step a pointer (`best`, `final`, `last`) of a run's stage names. */
-export function pointerStep(runDir: string, stage: 'sft' | 'rl', which: string): number | null {
-  const p = path.join(resolveStageDir(runDir, stage), `${which}.json`);
-  return fs.existsSync(p) ? (JSON.parse(fs.readFileSync(p, 'utf8')) as { step: number }).step : null;
+export function pointerStep(runDir: string, stage: 'sft' | 'rl', which: 'best' | 'final' | 'last'): number | null {
+  return readPointer(resolveStageDir(runDir, stage), which)?.step ?? null;
 }
 
 /**
@@ -133,7 +115,7 @@ export function reuseReport(report: CheckpointEvalReport, checkpoint: string): C
   const base = `${report.stage}-${checkpoint}-${report.split}`;
   const file = path.join(path.dirname(report.file), `${base}.json`);
   const copy = { ...report, checkpoint, file };
-  atomicWriteJson(file, copy);
+  writeEvalReport(copy);
   const top = report.file.replace(/\.json$/, '.top10.jsonl');
   atomicWrite(path.join(path.dirname(report.file), `${base}.top10.jsonl`), fs.readFileSync(top, 'utf8'));
   return copy;

@@ -1,10 +1,10 @@
 /**
- * Evaluate a policy on a leave-one-out split (DESIGN 2.6): batched beam search of width W per
+ * Evaluate a policy on a leave-one-out split (docs/METHOD.md 2.6): batched beam search of width W per
  * user, each beam mapped to its catalog item (or INVALID), then every metric of metrics.ts.
  * Unconstrained by default so that hallucination is measurable; `constrained` restricts decoding
  * to the catalog's trie (hallucination is then exactly 0).
  */
-import type { Progress } from '../cli/progress.js';
+import type { Progress } from '../progress.js';
 import type { Config } from '../config/schema.js';
 import { Catalog } from '../data/sid/catalog.js';
 import type { SemanticIds } from '../data/sid/types.js';
@@ -13,8 +13,8 @@ import { trueUtility } from '../data/synthetic.js';
 import type { Example, Splits } from '../data/types.js';
 import { beamSearch, policyDecoder } from '../model/decoding.js';
 import { buildPrompts, disposePrompts, type Policy } from '../model/policy.js';
-import type { PreparedInputs } from '../train/context.js';
 import { EMPTY, computeMetrics, type MetricOptions, type RankedList } from './metrics.js';
+import type { PreparedInputs } from '../data/inputs.js';
 
 export interface EvalOptions {
   split: 'valid' | 'test';

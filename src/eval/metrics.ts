@@ -1,5 +1,5 @@
 /**
- * Top-K recommendation metrics (DESIGN 2.6), pure functions over ranked lists of item indices.
+ * Top-K recommendation metrics (docs/METHOD.md 2.6), pure functions over ranked lists of item indices.
  * A list holds, best first, the item of each decoded tuple, `INVALID` for a tuple that is no
  * catalog item (a hallucination) and `EMPTY` for a slot with no candidate at all (constrained
  * decoding over a catalog smaller than the beam), which counts neither as a hit nor as a

@@ -4,9 +4,9 @@
  * Any learned recommender should beat it; on exposure-biased data it is not weak.
  */
 import type { Config } from '../config/schema.js';
-import type { PreparedInputs } from '../train/context.js';
 import { countsOf, evalExamples, metricOptions, rankedList } from './evaluate.js';
 import { computeMetrics } from './metrics.js';
+import type { PreparedInputs } from '../data/inputs.js';
 
 /** The n items with the highest counts, most popular first. */
 export function popularItems(counts: ArrayLike<number>, n: number): Int32Array {

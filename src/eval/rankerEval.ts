@@ -1,5 +1,5 @@
 /**
- * Evaluation of the production ranker (DESIGN 2.3) built to expose its exposure bias, not hide
+ * Evaluation of the production ranker (docs/METHOD.md 2.3) built to expose its exposure bias, not hide
  * it. A held-out log of the same exposure-biased logging policy would mostly contain head items,
  * so the candidates here are drawn uniformly *within each popularity bucket* (the same number
  * per bucket) for every evaluated user:

@@ -1,5 +1,5 @@
 /**
- * The stratified diagnostic tables of DESIGN 2.7 (the paper's Tables 1-3), pure functions over
+ * The stratified diagnostic tables of docs/METHOD.md 2.7 (the paper's Tables 1-3), pure functions over
  * per-sample records: no tfjs here. The runner (stratifyRun.ts) beam-searches, scores with the
  * ranker and builds the records; this file bins them and writes the tables.
  *
@@ -15,6 +15,8 @@
  */
 import { UserError } from '../errors.js';
 import { hitAt, ndcgAt } from './metrics.js';
+import { markdownTable, toCsv } from '../io/tables.js';
+import { mean } from '../stats.js';
 
 /** One evaluated sample, as the tables need it. */
 export interface StratSample {
@@ -221,17 +223,6 @@ export interface StratifyOptions {
   hrK?: number;
 }
 
-function meanOf(xs: readonly number[]): number {
-  let s = 0;
-  let n = 0;
-  for (const x of xs) {
-    if (!Number.isFinite(x)) continue;
-    s += x;
-    n++;
-  }
-  return n > 0 ? s / n : Number.NaN;
-}
-
 /** Every table from the per-sample records. With `other` on every sample, the compare columns too. */
 export function stratify(samples: readonly StratSample[], opts: StratifyOptions): StratifyTables {
   const N = samples.length;
@@ -261,19 +252,19 @@ export function stratify(samples: readonly StratSample[], opts: StratifyOptions)
 
   const cell = (members: number[]): CellStats => {
     const pick = (xs: readonly number[]) => members.map((i) => xs[i]);
-    const hrLlm = meanOf(pick(hitLlm));
-    const hrRm = meanOf(pick(hitRm));
+    const hrLlm = mean(pick(hitLlm));
+    const hrRm = mean(pick(hitRm));
     const out: CellStats = {
       n: members.length,
       share: N > 0 ? members.length / N : Number.NaN,
       hrLlm,
       hrRm,
       delta: hrRm - hrLlm,
-      meanD: meanOf(members.map((i) => samples[i].disc)),
-      reliability: meanOf(members.map((i) => samples[i].reliability)),
+      meanD: mean(members.map((i) => samples[i].disc)),
+      reliability: mean(members.map((i) => samples[i].reliability)),
     };
     if (hasCompare) {
-      out.hrOther = meanOf(pick(hitOther));
+      out.hrOther = mean(pick(hitOther));
       out.deltaCompare = hrLlm - out.hrOther;
     }
     return out;
@@ -282,11 +273,11 @@ export function stratify(samples: readonly StratSample[], opts: StratifyOptions)
   const all = samples.map((_, i) => i);
   const table1: Table1Row[] = [];
   const metricRow = (metric: string, f: (items: ArrayLike<number>, target: number) => number) => {
-    const llm = meanOf(samples.map((s) => f(s.llm, s.target)));
-    const rm = meanOf(samples.map((s) => f(s.rm, s.target)));
+    const llm = mean(samples.map((s) => f(s.llm, s.target)));
+    const rm = mean(samples.map((s) => f(s.rm, s.target)));
     const row: Table1Row = { metric, llm, rm, delta: rm - llm };
     if (hasCompare) {
-      row.other = meanOf(samples.map((s) => f(s.other!, s.target)));
+      row.other = mean(samples.map((s) => f(s.other!, s.target)));
       row.deltaCompare = llm - row.other;
     }
     table1.push(row);
@@ -337,13 +328,6 @@ const signed = (v: number | undefined) => (v === undefined || !Number.isFinite(v
 const pct = (v: number) => (Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : '-');
 
 /** A GitHub markdown table with the columns padded to equal width; `right` marks numeric columns. */
-export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[], right: readonly boolean[]): string {
-  const w = header.map((h, c) => Math.max(3, h.length, ...rows.map((r) => r[c].length)));
-  const cellAt = (s: string, c: number) => (right[c] ? s.padStart(w[c]) : s.padEnd(w[c]));
-  const line = (r: readonly string[]) => `| ${r.map(cellAt).join(' | ')} |`;
-  const rule = `|${w.map((n, c) => (right[c] ? '-'.repeat(n + 1) + ':' : '-'.repeat(n + 2))).join('|')}|`;
-  return [line(header), rule, ...rows.map(line)].join('\n');
-}
 
 /** Columns shared by Tables 2 and 3 after their label columns. */
 function cellColumns(t: StratifyTables): { header: string[]; values: (c: CellStats) => string[] } {
@@ -398,7 +382,7 @@ export function formatMarkdown(t: StratifyTables, m: StratifyMeta): string {
         if (t.hasCompare) v.push(dec(r.other), signed(r.deltaCompare));
         return v;
       }),
-      h1.map((_, c) => c > 0),
+      { right: h1.map((_, c) => c > 0) },
     ),
   );
 
@@ -406,15 +390,14 @@ export function formatMarkdown(t: StratifyTables, m: StratifyMeta): string {
   const by = t.difficultyMode === 'rank' ? 'rank of the ground truth in the beam' : 'quartiles of log pi(y|x), the policy\'s log-probability of the ground truth; Q1 = least likely';
   out.push('', `## Table 2: by difficulty (${by})`, '');
   const h2 = ['difficulty', ...cc.header];
-  out.push(markdownTable(h2, t.table2.map((r) => [r.difficulty, ...cc.values(r)]), h2.map((_, c) => c > 0)));
+  out.push(markdownTable(h2, t.table2.map((r) => [r.difficulty, ...cc.values(r)]), { right: h2.map((_, c) => c > 0) }));
 
   out.push('', `## Table 3: difficulty x discriminability`, '');
   const h3 = ['difficulty', 'discriminability', ...cc.header];
-  out.push(markdownTable(h3, t.table3.map((r) => [r.difficulty, r.discriminability, ...cc.values(r)]), h3.map((_, c) => c > 1)));
+  out.push(markdownTable(h3, t.table3.map((r) => [r.difficulty, r.discriminability, ...cc.values(r)]), { right: h3.map((_, c) => c > 1) }));
   return out.join('\n') + '\n';
 }
 
-const csvField = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
 /** Six decimals: enough for shares and HR over a million samples, without float noise. */
 const csvNum = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '' : String(Number(v.toFixed(6))));
 
@@ -423,7 +406,7 @@ const csvNum = (v: number | undefined) => (v === undefined || !Number.isFinite(v
  * number, "all" where a table does not split by that axis, empty value for an undefined mean.
  */
 export function formatCsv(t: StratifyTables): string {
-  const rows: string[][] = [['table', 'difficulty', 'discriminability', 'statistic', 'value']];
+  const rows: string[][] = [];
   for (const r of t.table1) {
     const stats: [string, number | undefined][] = [[`${r.metric}_llm`, r.llm], [`${r.metric}_rm`, r.rm], [`${r.metric}_rm_minus_llm`, r.delta]];
     if (t.hasCompare) stats.push([`${r.metric}_other`, r.other], [`${r.metric}_this_minus_other`, r.deltaCompare]);
@@ -445,5 +428,5 @@ export function formatCsv(t: StratifyTables): string {
   };
   for (const r of t.table2) cellRows('2', r.difficulty, 'all', r);
   for (const r of t.table3) cellRows('3', r.difficulty, r.discriminability, r);
-  return rows.map((r) => r.map(csvField).join(',')).join('\n') + '\n';
+  return toCsv(['table', 'difficulty', 'discriminability', 'statistic', 'value'], rows);
 }

@@ -1,11 +1,11 @@
 /**
- * The model side of `adagrpo stratify` (DESIGN 2.7): beam search with the policy, one batched
+ * The model side of `adagrpo stratify` (docs/METHOD.md 2.7): beam search with the policy, one batched
  * ranker pass over every sample's [beam | truth | in-batch negatives], and the per-sample records
  * that stratify.ts turns into tables. d_i is computed with the gate's own functions
  * (inBatchNegatives, negativeSet, discriminability), so it is exactly the d_i the gate would see
  * with the beam as rollouts.
  */
-import type { ProgressFactory } from '../cli/progress.js';
+import type { ProgressFactory } from '../progress.js';
 import type { Config } from '../config/schema.js';
 import { trueUtility } from '../data/synthetic.js';
 import type { Example, SyntheticTruth } from '../data/types.js';
@@ -13,10 +13,10 @@ import type { Policy } from '../model/policy.js';
 import type { Ranker } from '../model/ranker.js';
 import { discriminability, inBatchNegatives, negativeSet } from '../rl/gates.js';
 import { Rng } from '../rng.js';
-import type { PreparedInputs } from '../train/context.js';
-import { rankerReliability } from '../train/rl.js';
 import { evalExamples, evaluatePolicy, type UserRanking } from './evaluate.js';
 import { rmOrder, type StratSample } from './stratify.js';
+import type { PreparedInputs } from '../data/inputs.js';
+import { rankerReliability } from '../rl/reliability.js';
 
 export interface StratifyRunOptions {
   split: 'valid' | 'test';

@@ -9,7 +9,7 @@
  */
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { readMetrics } from '../runs/run.js';
+import { readMetrics, type MetricsRow } from '../runs/metrics.js';
 import type { ConfigGroup, SummaryRow } from './report.js';
 
 /** Panels of the training-curve figure: metrics.jsonl field → axis title. */
@@ -33,10 +33,10 @@ export interface CurvePoint {
 
 /**
  * Per configuration, panel and step: mean, min and max over the seeds. Rows come from each run's
- * rl stage in metrics.jsonl (validation rows have kind 'valid', step rows no kind); a step logged
+ * rl stage in metrics.jsonl (validation rows have kind 'valid', step rows 'train'); a step logged
  * twice (re-run after a resume) counts once, its last row.
  */
-export function curveData(groups: readonly ConfigGroup[], read: (dir: string) => Record<string, unknown>[] = (d) => readMetrics(d, 'rl')): CurvePoint[] {
+export function curveData(groups: readonly ConfigGroup[], read: (dir: string) => readonly MetricsRow[] = (d) => readMetrics(d, { stage: 'rl' })): CurvePoint[] {
   const out: CurvePoint[] = [];
   for (const g of groups) {
     const perRun = g.runs.map((r) => read(r.dir));
@@ -44,10 +44,9 @@ export function curveData(groups: readonly ConfigGroup[], read: (dir: string) =>
       const bySeed = perRun.map((rows) => {
         const m = new Map<number, number>();
         for (const row of rows) {
-          const isValid = row.kind === 'valid';
-          if ((c.kind === 'valid') !== isValid || (c.kind === 'step' && row.kind !== undefined)) continue;
+          if (row.kind !== (c.kind === 'valid' ? 'valid' : 'train')) continue;
           const v = row[c.field];
-          if (typeof v === 'number' && Number.isFinite(v) && typeof row.step === 'number') m.set(row.step, v);
+          if (typeof v === 'number' && Number.isFinite(v)) m.set(row.step, v);
         }
         return m;
       });

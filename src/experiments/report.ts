@@ -11,10 +11,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
+import { markdownTable, toCsv } from '../io/tables.js';
 import { hashOf, stableStringify } from '../hash.js';
-import { readMetrics, readRunConfig, type RunStatus } from '../runs/run.js';
-import { meanCi, pairedTTest, type MeanCi, type PairedTest } from './stats.js';
-import { readSweepRecord, stagePointers, type SweepRunEntry, type Upstream } from './sweep.js';
+import { readEvalReport } from '../runs/evalReport.js';
+import { readMeta, type RunStatus } from '../runs/meta.js';
+import { meanOverRlSteps, readMetrics } from '../runs/metrics.js';
+import { readRunConfig } from '../runs/run.js';
+import { readUpstream, type Upstream } from '../runs/upstream.js';
+import { meanCi, pairedTTest, type MeanCi, type PairedTest } from '../stats.js';
+import { readSweepRecord, stagePointers, type SweepRunEntry } from './sweep.js';
 import { parseValue } from './grid.js';
 
 export const CHECKPOINTS = ['best', 'final'] as const;
@@ -43,7 +48,7 @@ const ROW_FIELDS = new Set(['stage', 'time', 'kind', 'checkpoint', 'step', 'spli
  */
 export function readTestMetrics(runDir: string): RunRecord['test'] {
   const out: RunRecord['test'] = {};
-  const rows = readMetrics(runDir, 'rl').filter((r) => r.kind === 'test');
+  const rows = readMetrics(runDir, { stage: 'rl', kind: 'test' });
   for (const ck of CHECKPOINTS) {
     const row = rows.filter((r) => r.checkpoint === ck).pop();
     if (row) {
@@ -51,24 +56,14 @@ export function readTestMetrics(runDir: string): RunRecord['test'] {
       continue;
     }
     const file = path.join(runDir, 'eval', `rl-${ck}-test.json`);
-    if (fs.existsSync(file)) out[ck] = (JSON.parse(fs.readFileSync(file, 'utf8')) as { metrics: Record<string, number> }).metrics;
+    if (fs.existsSync(file)) out[ck] = readEvalReport(file).metrics;
   }
   return out;
 }
 
-function readUpstream(dir: string): Upstream {
-  const file = path.join(dir, 'upstream.json');
-  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as Upstream) : {};
-}
-
 export function loadRun(dir: string, entry?: SweepRunEntry): RunRecord {
   const config = readRunConfig(dir);
-  let status: RunStatus = 'running';
-  try {
-    status = (JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8')) as { status: RunStatus }).status;
-  } catch {
-    throw new UserError(`${dir}: no readable meta.json; is it a run folder made by "adagrpo train" or "sweep"?`);
-  }
+  const status = readMeta(dir).status;
   return {
     dir,
     label: path.basename(path.resolve(dir)),
@@ -390,11 +385,8 @@ export interface TrainingRow {
 export function trainingSummary(groups: readonly ConfigGroup[]): TrainingRow[] {
   return groups.map((group) => {
     const perRun = group.runs.map((r) => {
-      const byStep = new Map<number, Record<string, unknown>>();
-      for (const row of readMetrics(r.dir, 'rl')) if (row.kind === undefined && typeof row.admission === 'number') byStep.set(row.step as number, row);
-      const rows = [...byStep.values()];
-      const avg = (k: string) => (rows.length ? rows.reduce((s, x) => s + (x[k] as number), 0) / rows.length : NaN);
-      return { admission: avg('admission'), eff: avg('effectiveRlWeight'), steps: rows.length };
+      const rows = readMetrics(r.dir, { stage: 'rl', kind: 'train' });
+      return { admission: meanOverRlSteps(rows, 'admission'), eff: meanOverRlSteps(rows, 'effectiveRlWeight'), steps: new Set(rows.map((x) => x.step)).size };
     });
     const finite = (xs: number[]) => xs.filter(Number.isFinite);
     return {
@@ -414,11 +406,7 @@ const signed = (v: number) => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${v.toF
 export const fmtP = (p: number) => (!Number.isFinite(p) ? '-' : p < 1e-4 ? '<0.0001' : p.toFixed(4));
 /** `0.1234 ± 0.0040`; the ± part is omitted for a single seed (no interval). */
 export const fmtCi = (ci: MeanCi) => (ci.n === 0 ? '-' : Number.isFinite(ci.half) ? `${f4(ci.mean)} ± ${f4(ci.half)}` : f4(ci.mean));
-const cell = (s: string) => s.replace(/\|/g, '\\|');
-
-function mdTable(header: string[], rows: string[][]): string {
-  return [`| ${header.map(cell).join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
-}
+const mdTable = (header: string[], rows: string[][]) => markdownTable(header, rows, { pad: false });
 
 export interface ReportInput {
   title: string;
@@ -489,15 +477,7 @@ export function renderMarkdown(r: ReportInput): string {
   return out.join('\n') + '\n';
 }
 
-/** RFC 4180 quoting: fields with a comma, quote or newline are quoted, quotes doubled. */
-export function csvField(v: string | number): string {
-  const s = typeof v === 'number' ? (Number.isFinite(v) ? String(v) : '') : v;
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-function csv(header: string[], rows: (string | number)[][]): string {
-  return [header, ...rows].map((r) => r.map(csvField).join(',')).join('\n') + '\n';
-}
+const csv = toCsv;
 
 /** One row per configuration × checkpoint × metric; the varying keys as their own columns. */
 export function summaryCsv(groups: readonly ConfigGroup[], rows: readonly SummaryRow[]): string {

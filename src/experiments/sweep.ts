@@ -10,43 +10,44 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig, parseSet } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { UserError } from '../errors.js';
-import { atomicWriteJson } from '../io/atomic.js';
-import { runDirFor, savedConfigDiff, type RunStatus } from '../runs/run.js';
-import { InterruptedError, NonFiniteLossError } from '../train/context.js';
+import { UserError, InterruptedError, NonFiniteLossError } from '../errors.js';
+import { z } from 'zod';
+import { readJsonFile, writeJsonFile } from '../io/json.js';
+import { readMeta, RUN_STATUSES, type RunStatus } from '../runs/meta.js';
+import { runDirFor, savedConfigDiff } from '../runs/run.js';
+import { readStageRecord } from '../runs/stages.js';
+import type { Upstream } from '../runs/upstream.js';
 import { expandGrid, withSeed, type Combination, type GridAxis } from './grid.js';
 
 export const SWEEP_FORMAT = 1;
 
-/** Hashes of what a run was built from; runs compared side by side must agree on them. */
-export interface Upstream {
-  data?: string;
-  sid?: string;
-  sft?: string;
-  ranker?: string;
-}
-
-export interface SweepRunEntry {
-  name: string;
-  seed: number;
+const metricsSchema = z.record(z.string(), z.number());
+const runEntrySchema = z.object({
+  name: z.string(),
+  seed: z.number().int(),
   /** Run folder relative to the sweep folder, so runsDir can be moved as a whole. */
-  dir: string;
-  grid: Record<string, string>;
-  status: RunStatus | 'pending';
-  upstream: Upstream;
+  dir: z.string(),
+  grid: z.record(z.string(), z.string()),
+  status: z.enum([...RUN_STATUSES, 'pending']),
+  /** Hashes of what the run was built from; runs compared side by side must agree on them. */
+  upstream: z.object({ data: z.string().optional(), sid: z.string().optional(), sft: z.string().optional(), ranker: z.string().optional() }),
   /** Test metrics at the best and final checkpoints, when this sweep trained or saw them. */
-  test?: Partial<Record<'best' | 'final', Record<string, number>>>;
-}
-
-export interface SweepRecord {
-  formatVersion: number;
-  name: string;
-  createdAt: string;
-  updatedAt: string;
+  test: z.object({ best: metricsSchema.optional(), final: metricsSchema.optional() }).optional(),
+});
+/** sweep.json: this module is its only reader and writer. */
+const sweepRecordSchema = z.object({
+  formatVersion: z.literal(SWEEP_FORMAT),
+  name: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
   /** Each `sweep` call on this folder: what it asked for. */
-  invocations: { at: string; config: string | null; sets: string[]; grid: GridAxis[]; seeds: number[] }[];
-  runs: SweepRunEntry[];
-}
+  invocations: z.array(
+    z.object({ at: z.string(), config: z.string().nullable(), sets: z.array(z.string()), grid: z.array(z.object({ key: z.string(), texts: z.array(z.string()) })), seeds: z.array(z.number().int()) }),
+  ),
+  runs: z.array(runEntrySchema),
+});
+export type SweepRunEntry = z.infer<typeof runEntrySchema>;
+export type SweepRecord = z.infer<typeof sweepRecordSchema>;
 
 export type RunState = 'new' | 'completed' | 'resume';
 
@@ -77,10 +78,9 @@ export interface PlanOptions {
 /** What to do with a run folder: create it, skip it (completed) or resume it (anything else). */
 export function runState(dir: string): { state: RunState; status?: RunStatus } {
   if (!fs.existsSync(dir)) return { state: 'new' };
-  const metaPath = path.join(dir, 'meta.json');
   let status: RunStatus | undefined;
   try {
-    status = (JSON.parse(fs.readFileSync(metaPath, 'utf8')) as { status: RunStatus }).status;
+    status = readMeta(dir).status;
   } catch {
     // A folder without a readable meta.json is resumed: Run.resume then explains what is wrong.
     return { state: 'resume' };
@@ -138,19 +138,18 @@ export function sweepRecordPath(sweepDir: string): string {
 export function readSweepRecord(sweepDir: string): SweepRecord | null {
   const file = sweepRecordPath(sweepDir);
   if (!fs.existsSync(file)) return null;
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as SweepRecord;
-  } catch (e) {
-    throw new UserError(`cannot read ${file}: ${(e as Error).message}`);
-  }
+  return readJsonFile(file, sweepRecordSchema, {
+    what: 'sweep record (sweep.json)',
+    fix: 'It is written only by "adagrpo sweep"; move it away and run the sweep command again to rebuild it from the run folders.',
+  });
 }
 
 /** Upstream hashes a run folder itself records: the shared-stage pointers sft/ and ranker/stage.json. */
 export function stagePointers(runDir: string): Upstream {
   const out: Upstream = {};
   for (const stage of ['sft', 'ranker'] as const) {
-    const file = path.join(runDir, stage, 'stage.json');
-    if (fs.existsSync(file)) out[stage] = (JSON.parse(fs.readFileSync(file, 'utf8')) as { hash: string }).hash;
+    const rec = readStageRecord(runDir, stage);
+    if (rec) out[stage] = rec.hash;
   }
   return out;
 }
@@ -213,7 +212,7 @@ export async function runSweep(plan: SweepPlan, deps: SweepDeps, invocation: Swe
   };
   const save = () => {
     record.updatedAt = nowIso();
-    atomicWriteJson(sweepRecordPath(plan.sweepDir), record);
+    writeJsonFile(sweepRecordPath(plan.sweepDir), sweepRecordSchema, record);
   };
   for (const p of plan.runs) {
     const e = entryOf(p);
@@ -246,7 +245,7 @@ export async function runSweep(plan: SweepPlan, deps: SweepDeps, invocation: Swe
     }
     if (deps.signal.aborted) {
       save();
-      throw new InterruptedError('sweep', i, SWEEP_ADVICE);
+      throw new InterruptedError('sweep', i, SWEEP_ADVICE, deps.signal.reason);
     }
     const resume = p.state === 'resume';
     deps.log(`${tag}: ${resume ? `resuming (was ${p.status ?? 'unfinished'})` : 'starting'} ${JSON.stringify(p.comb.grid)} seed ${p.comb.seed}`);
@@ -272,7 +271,7 @@ export async function runSweep(plan: SweepPlan, deps: SweepDeps, invocation: Swe
         overall(i + 1);
         continue;
       }
-      if (err instanceof InterruptedError) throw new InterruptedError(err.stage, err.step, SWEEP_ADVICE);
+      if (err instanceof InterruptedError) throw new InterruptedError(err.stage, err.step, SWEEP_ADVICE, err.signal);
       throw err;
     }
     save();

@@ -8,33 +8,70 @@
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import path from 'node:path';
+import { z } from 'zod';
 import { UserError } from '../errors.js';
-import { atomicDir, atomicWriteJson } from '../io/atomic.js';
-import type { RngState } from '../rng.js';
+import { atomicDir } from '../io/atomic.js';
+import { checkJson, readJsonFile, writeJsonFile, type JsonFileKind } from '../io/json.js';
 
 export const CHECKPOINT_FORMAT = 1;
 
-export interface CheckpointState {
-  formatVersion: number;
+/** state.json: everything of a checkpoint that is not a tensor. */
+const checkpointStateSchema = z.object({
+  formatVersion: z.number().int(),
   /** 'sft' | 'ranker' | 'rl' */
-  stage: string;
-  step: number;
-  rng: RngState;
+  stage: z.string(),
+  step: z.number().int().nonnegative(),
+  rng: z.tuple([z.number(), z.number(), z.number(), z.number()]),
   /** Hash of the config sections this stage depends on; loading with another hash is refused. */
-  configHash: string;
-  bestMetric: number | null;
-  bestStep: number | null;
+  configHash: z.string(),
+  bestMetric: z.number().nullable(),
+  bestStep: z.number().int().nullable(),
   /** Optimizer update count. */
-  optimizerStep: number;
-  extra?: Record<string, unknown>;
+  optimizerStep: z.number().int().nonnegative(),
+  /** Stage-specific records (model/load.ts: SftExtra, RankerExtra; RL's codebook sizes). */
+  extra: z.record(z.string(), z.unknown()).optional(),
+  /**
+   * Step reports since the last `train` metrics row (the stage loop averages them into the next
+   * one), so a run resumed mid-interval logs the row an uninterrupted run logs. NaN is null.
+   */
+  pendingReports: z.array(z.record(z.string(), z.number().nullable())).optional(),
+});
+export type CheckpointState = z.infer<typeof checkpointStateSchema>;
+
+/** index.json: where each tensor lies in tensors.bin. */
+const indexSchema = z.array(
+  z.object({
+    name: z.string(),
+    shape: z.array(z.number().int().nonnegative()),
+    dtype: z.enum(['float32', 'int32']),
+    offset: z.number().int().nonnegative(),
+    length: z.number().int().nonnegative(),
+  }),
+);
+type IndexEntry = z.infer<typeof indexSchema>[number];
+
+/** best.json, final.json, last.json: a pointer naming a step folder. */
+const pointerSchema = z.object({ step: z.number().int().nonnegative(), dir: z.string().regex(/^step_\d+$/), metric: z.number().nullable().optional() });
+export type Pointer = z.infer<typeof pointerSchema>;
+export type PointerName = 'best' | 'final' | 'last';
+
+function kindOf(file: string): JsonFileKind {
+  return {
+    what: `checkpoint file (${path.basename(file)})`,
+    fix: 'The checkpoint is damaged: delete that stage folder (or that checkpoints/step_N folder) and train the stage again, or resume from an earlier checkpoint.',
+  };
 }
 
-interface IndexEntry {
-  name: string;
-  shape: number[];
-  dtype: 'float32' | 'int32';
-  offset: number;
-  length: number;
+/** A pointer of a stage folder, or null when the stage has not written it. */
+export function readPointer(stageDir: string, which: PointerName): Pointer | null {
+  const file = path.join(stageDir, `${which}.json`);
+  return fs.existsSync(file) ? readJsonFile(file, pointerSchema, kindOf(file)) : null;
+}
+
+/** The state.json of a checkpoint folder. */
+export function readCheckpointState(dir: string): CheckpointState {
+  const file = path.join(dir, 'state.json');
+  return readJsonFile(file, checkpointStateSchema, kindOf(file));
 }
 
 export function stepDirName(step: number): string {
@@ -55,12 +92,13 @@ export function saveCheckpoint(stageDir: string, tensors: Map<string, tf.Tensor>
     chunks.push(buf);
     offset += buf.byteLength;
   }
+  checkJson(state, checkpointStateSchema, path.join(dir, 'state.json'), kindOf('state.json'));
   atomicDir(dir, (tmp) => {
     fs.writeFileSync(path.join(tmp, 'tensors.bin'), Buffer.concat(chunks));
     fs.writeFileSync(path.join(tmp, 'index.json'), JSON.stringify(entries, null, 1));
     fs.writeFileSync(path.join(tmp, 'state.json'), JSON.stringify(state, null, 2));
   });
-  atomicWriteJson(path.join(stageDir, 'last.json'), { step: state.step, dir: stepDirName(state.step) });
+  writeJsonFile(path.join(stageDir, 'last.json'), pointerSchema, { step: state.step, dir: stepDirName(state.step) });
   return dir;
 }
 
@@ -80,12 +118,9 @@ export function resolveCheckpoint(stageDir: string, which: string): string {
   if (/^step_\d+$/.test(which)) {
     const d = path.join(ckDir, which);
     if (fs.existsSync(path.join(d, 'state.json'))) return d;
-  } else if (['best', 'final', 'last'].includes(which)) {
-    const p = path.join(stageDir, `${which}.json`);
-    if (fs.existsSync(p)) {
-      const ptr = JSON.parse(fs.readFileSync(p, 'utf8')) as { dir: string };
-      return path.join(ckDir, ptr.dir);
-    }
+  } else if (which === 'best' || which === 'final' || which === 'last') {
+    const ptr = readPointer(stageDir, which);
+    if (ptr) return path.join(ckDir, ptr.dir);
   }
   const have = fs.existsSync(ckDir) ? fs.readdirSync(ckDir).filter((d) => d.startsWith('step_')) : [];
   const pointers = ['best', 'final', 'last'].filter((w) => fs.existsSync(path.join(stageDir, `${w}.json`)));
@@ -95,15 +130,14 @@ export function resolveCheckpoint(stageDir: string, which: string): string {
 }
 
 export function loadCheckpoint(dir: string, expect?: { stage?: string; configHash?: string }): LoadedCheckpoint {
-  let state: CheckpointState;
-  let index: IndexEntry[];
+  const state = readCheckpointState(dir);
+  const indexFile = path.join(dir, 'index.json');
+  const index: IndexEntry[] = readJsonFile(indexFile, indexSchema, kindOf(indexFile));
   let bin: Buffer;
   try {
-    state = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as CheckpointState;
-    index = JSON.parse(fs.readFileSync(path.join(dir, 'index.json'), 'utf8')) as IndexEntry[];
     bin = fs.readFileSync(path.join(dir, 'tensors.bin'));
   } catch (e) {
-    throw new UserError(`cannot read checkpoint ${dir}: ${(e as Error).message}`);
+    throw new UserError(`cannot read checkpoint ${dir}: ${(e as Error).message}. ${kindOf('tensors.bin').fix}`);
   }
   if (state.formatVersion !== CHECKPOINT_FORMAT) {
     throw new UserError(`checkpoint ${dir} has format version ${state.formatVersion}; this adagrpo reads version ${CHECKPOINT_FORMAT}`);
@@ -119,6 +153,13 @@ export function loadCheckpoint(dir: string, expect?: { stage?: string; configHas
   }
   const tensors = new Map<string, tf.Tensor>();
   for (const e of index) {
+    const want = e.shape.reduce((a, b) => a * b, 1) * 4;
+    if (e.length !== want || e.offset + e.length > bin.byteLength) {
+      throw new UserError(
+        `checkpoint ${dir}: tensors.bin holds ${bin.byteLength} bytes, but "${e.name}" needs bytes ${e.offset}-${e.offset + want} ` +
+          `(the file is truncated or damaged). ${kindOf('tensors.bin').fix}`,
+      );
+    }
     const slice = bin.subarray(e.offset, e.offset + e.length);
     const copy = new Uint8Array(slice).buffer; // aligned copy for the typed-array view
     const values = e.dtype === 'int32' ? new Int32Array(copy) : new Float32Array(copy);
@@ -129,7 +170,7 @@ export function loadCheckpoint(dir: string, expect?: { stage?: string; configHas
 
 /** Point `best` or `final` at a saved step. */
 export function setPointer(stageDir: string, which: 'best' | 'final', step: number, metric?: number): void {
-  atomicWriteJson(path.join(stageDir, `${which}.json`), { step, dir: stepDirName(step), metric: metric ?? null });
+  writeJsonFile(path.join(stageDir, `${which}.json`), pointerSchema, { step, dir: stepDirName(step), metric: metric ?? null });
 }
 
 /**
@@ -140,9 +181,9 @@ export function pruneCheckpoints(stageDir: string, keep = 2): void {
   const ckDir = path.join(stageDir, 'checkpoints');
   if (!fs.existsSync(ckDir)) return;
   const pinned = new Set<string>();
-  for (const w of ['best', 'final', 'last']) {
-    const p = path.join(stageDir, `${w}.json`);
-    if (fs.existsSync(p)) pinned.add((JSON.parse(fs.readFileSync(p, 'utf8')) as { dir: string }).dir);
+  for (const w of ['best', 'final', 'last'] as const) {
+    const ptr = readPointer(stageDir, w);
+    if (ptr) pinned.add(ptr.dir);
   }
   const steps = fs
     .readdirSync(ckDir)

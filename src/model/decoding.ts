@@ -1,5 +1,5 @@
 /**
- * Decoding a semantic ID level by level (DESIGN 2.6, 2.4): batched beam search of width W and
+ * Decoding a semantic ID level by level (docs/METHOD.md 2.6, 2.4): batched beam search of width W and
  * temperature sampling of G completions per prompt. Both run the prompt once (its keys/values
  * are cached and shared by every beam or sample of that prompt), then one forward per level for
  * all B*W (or B*G) sequences at once. Beams stay on tensors; the only read-backs are one per

@@ -1,7 +1,7 @@
 /**
  * Small building blocks of the policy transformer, written with tfjs-core ops only (they run on
  * every backend). Linear layers take 2-D inputs: a plain `matMul` of [N, in] x [in, out] is the
- * fast path on wasm (never the transpose flags, DESIGN 6).
+ * fast path on wasm (never the transpose flags, docs/METHOD.md 6).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng.js';

@@ -1,5 +1,5 @@
 /**
- * The generative-retrieval policy (DESIGN 2.2): a decoder-only transformer over SID tokens,
+ * The generative-retrieval policy (docs/METHOD.md 2.2): a decoder-only transformer over SID tokens,
  * pre-LayerNorm, causal self-attention, learned token + position + SID-level embeddings, tied or
  * untied output head.
  *

@@ -1,5 +1,5 @@
 /**
- * The "production ranker" (DESIGN 2.3): scores (history, candidate item) -> click logit. It is
+ * The "production ranker" (docs/METHOD.md 2.3): scores (history, candidate item) -> click logit. It is
  * the reward model of RL, trained on exposure-biased logs, and is deliberately a plain
  * industrial CTR model: per-item embeddings, a history encoder and an MLP.
  *

@@ -1,5 +1,5 @@
 /**
- * Group-normalised advantages (DESIGN 2.4): A_{i,g} = (r_{i,g} - mean_g r_i) / (std_g r_i + 1e-6).
+ * Group-normalised advantages (docs/METHOD.md 2.4): A_{i,g} = (r_{i,g} - mean_g r_i) / (std_g r_i + 1e-6).
  * std is the sample standard deviation (divisor G-1), as in TRL's GRPOTrainer (torch.std). A group
  * whose rewards are all equal carries no preference: its advantages are exactly 0 and it is
  * counted in `fracZeroStd`.

@@ -1,5 +1,5 @@
 /**
- * The per-sample gate c_i ∈ {0,1} of DESIGN 2.4-2.5, built from two rollout diagnostics that need
+ * The per-sample gate c_i ∈ {0,1} of docs/METHOD.md 2.4-2.5, built from two rollout diagnostics that need
  * no extra sampling: policy-side difficulty (from the rollouts' and the ground truth's log-probs
  * under pi_old) and reward discriminability (does the ranker score the ground truth above the
  * rollout and in-batch negatives?). Algorithms are the same loss with different gates.
@@ -148,7 +148,7 @@ export interface GateRule {
 
 const all = (v: 0 | 1) => (d: GateDiagnostics) => new Uint8Array(d.hard.length).fill(v);
 
-/** DESIGN 2.4's table: every algorithm is the same loss with a different gate. */
+/** docs/METHOD.md 2.4's table: every algorithm is the same loss with a different gate. */
 export const gates: Record<Algorithm, GateRule> = {
   nll: { wNll: 1, admit: all(0) },
   grpo: { wNll: 0, admit: all(1) },

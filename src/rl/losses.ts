@@ -1,5 +1,5 @@
 /**
- * The losses of DESIGN 2.4, as tensor functions whose value is differentiable w.r.t. the policy.
+ * The losses of docs/METHOD.md 2.4, as tensor functions whose value is differentiable w.r.t. the policy.
  * Each returns per-sample terms [B] (so the gate can weight them) and its diagnostics as scalars.
  *
  *   NLL_i  = -(1/L) Σ_t log pi(y_{i,t} | ...)

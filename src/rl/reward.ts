@@ -1,5 +1,5 @@
 /**
- * Rollout rewards (DESIGN 2.3): sigmoid(ranker logit) for a generated tuple that is a catalog
+ * Rollout rewards (docs/METHOD.md 2.3): sigmoid(ranker logit) for a generated tuple that is a catalog
  * item, `reward.invalid` for one that is not (a hallucination), plus `reward.hit` when the
  * rollout is the ground truth. `rewards` is pure; `rolloutRewards` runs the ranker once for a
  * whole batch of B prompts x G rollouts and then calls it.

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
-import { resolveStageDir } from '../train/pipeline.js';
+import { resolveStageDir } from './stages.js';
 
 /** The stage whose policy is evaluated by default: rl when it has saved a checkpoint, else sft. */
 export function defaultStage(runDir: string): 'sft' | 'rl' {

@@ -1,5 +1,5 @@
 /**
- * Run folders (DESIGN 4): `<runsDir>/<name>_s<seed>/` with the resolved config, meta.json and an
+ * Run folders (docs/METHOD.md 4): `<runsDir>/<name>_s<seed>/` with the resolved config, meta.json and an
  * append-only metrics.jsonl. A run folder is never overwritten: creating one that exists is a
  * user error that points to `--resume`.
  */
@@ -13,23 +13,12 @@ import { COMPUTE_ONLY_KEYS, type Config } from '../config/schema.js';
 import { diffPaths } from '../config/diff.js';
 import { configToYaml, validateConfig } from '../config/load.js';
 import { UserError } from '../errors.js';
-import { appendLine, atomicWrite, atomicWriteJson } from '../io/atomic.js';
+import { atomicWrite } from '../io/atomic.js';
 import type { BackendInfo } from '../backend.js';
+import { readMeta, writeMeta, type RunMeta, type RunStatus } from './meta.js';
+import { appendMetricsRow, metricsFile, truncateMetrics, type MetricsRowInput, type StageId } from './metrics.js';
 
-export type RunStatus = 'running' | 'completed' | 'failed' | 'interrupted';
-
-export interface RunMeta {
-  argv: string[];
-  git: { commit: string | null; dirty: boolean | null };
-  versions: { adagrpo: string; tfjs: string; node: string };
-  backend: { name: string; package: string } | null;
-  startedAt: string;
-  endedAt: string | null;
-  status: RunStatus;
-  error: string | null;
-  /** Every (re)start of this run: resume appends one. */
-  sessions: { startedAt: string; argv: string[]; resumed: boolean }[];
-}
+export type { RunMeta, RunStatus } from './meta.js';
 
 /** Package root (where package.json is), from dist/runs/run.js. */
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -59,7 +48,6 @@ export function runDirFor(config: Config): string {
 
 export class Run {
   readonly metricsPath: string;
-  readonly metaPath: string;
   private meta: RunMeta;
 
   private constructor(
@@ -67,8 +55,7 @@ export class Run {
     readonly config: Config,
     meta: RunMeta,
   ) {
-    this.metricsPath = path.join(dir, 'metrics.jsonl');
-    this.metaPath = path.join(dir, 'meta.json');
+    this.metricsPath = metricsFile(dir);
     this.meta = meta;
   }
 
@@ -107,13 +94,7 @@ export class Run {
   static resume(dir: string, argv: string[], current?: Config): Run {
     const saved = readRunConfig(dir);
     const config = current ? withComputeOnlyKeys(saved, current) : saved;
-    const metaPath = path.join(dir, 'meta.json');
-    let meta: RunMeta;
-    try {
-      meta = JSON.parse(fs.readFileSync(metaPath, 'utf8')) as RunMeta;
-    } catch (e) {
-      throw new UserError(`cannot read ${metaPath}: ${(e as Error).message}`);
-    }
+    const meta = readMeta(dir);
     if (meta.status === 'completed') {
       throw new UserError(`run ${dir} has already completed; nothing to resume. Start a new run with another name or seed.`);
     }
@@ -122,6 +103,8 @@ export class Run {
     meta.status = 'running';
     meta.error = null;
     meta.endedAt = null;
+    // A crash can leave a torn last row; each resumed stage then cuts its own rows back to its checkpoint.
+    truncateMetrics(dir);
     const run = new Run(dir, config, meta);
     run.saveMeta();
     return run;
@@ -129,9 +112,7 @@ export class Run {
 
   /** Open a run read-only (eval, stratify). */
   static open(dir: string): Run {
-    const config = readRunConfig(dir);
-    const meta = JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8')) as RunMeta;
-    return new Run(dir, config, meta);
+    return new Run(dir, readRunConfig(dir), readMeta(dir));
   }
 
   get status(): RunStatus {
@@ -143,9 +124,9 @@ export class Run {
     this.saveMeta();
   }
 
-  /** One JSON object per logged step or evaluation; `stage` and `time` are added. */
-  logMetrics(stage: string, row: Record<string, unknown>): void {
-    appendLine(this.metricsPath, JSON.stringify({ stage, time: new Date().toISOString(), ...row }));
+  /** One row of metrics.jsonl per logged step or evaluation; `stage` and `time` are added. */
+  logMetrics(stage: StageId, row: MetricsRowInput): void {
+    appendMetricsRow(this.dir, stage, row);
   }
 
   finish(status: Exclude<RunStatus, 'running'>, error?: unknown): void {
@@ -156,13 +137,13 @@ export class Run {
   }
 
   private saveMeta(): void {
-    atomicWriteJson(this.metaPath, this.meta);
+    writeMeta(this.dir, this.meta);
   }
 }
 
 /** `saved` with the COMPUTE_ONLY_KEYS values of `current`. */
 function withComputeOnlyKeys(saved: Config, current: Config): Config {
-  const raw = JSON.parse(JSON.stringify(saved)) as Record<string, Record<string, unknown>>;
+  const raw = structuredClone(saved) as unknown as Record<string, Record<string, unknown>>;
   const from = current as unknown as Record<string, Record<string, unknown>>;
   for (const key of COMPUTE_ONLY_KEYS) {
     const [a, b] = key.split('.');
@@ -190,17 +171,5 @@ export function readRunConfig(dir: string): Config {
 export function savedConfigDiff(dir: string, config: Config): string[] {
   const free = new Set<string>(COMPUTE_ONLY_KEYS);
   return diffPaths(readRunConfig(dir), config).filter((k) => !free.has(k));
-}
-
-/** All metric rows of a run, optionally of one stage. */
-export function readMetrics(dir: string, stage?: string): Record<string, unknown>[] {
-  const file = path.join(dir, 'metrics.jsonl');
-  if (!fs.existsSync(file)) return [];
-  return fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .filter((r) => stage === undefined || r.stage === stage);
 }
 

@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
-import type { PreparedInputs } from './context.js';
+import type { PreparedInputs } from '../data/inputs.js';
 
 /** The wasm heap's maximum (WebAssembly.Memory of 65,536 pages of 64 KiB). */
 export const WASM_HEAP_BYTES = 4 * 1024 ** 3;

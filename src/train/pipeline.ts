@@ -5,18 +5,19 @@
  * downstream starts from the very same SFT policy and ranker; the run's own `sft/` and `ranker/`
  * folders hold a `stage.json` naming that cache entry.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { COMPUTE_ONLY_KEYS, type Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { hashOf } from '../hash.js';
-import { atomicWriteJson } from '../io/atomic.js';
 import { Rng } from '../rng.js';
+import { truncateMetrics } from '../runs/metrics.js';
 import type { Run } from '../runs/run.js';
-import type { ProgressFactory } from '../cli/progress.js';
-import type { PreparedInputs, StageContext } from './context.js';
-import { prepareInputs } from './inputs.js';
+import type { ProgressFactory } from '../progress.js';
+import type { StageContext } from './context.js';
+import { isStageComplete, writeStageRecord } from '../runs/stages.js';
+import { writeUpstream, type Upstream } from '../runs/upstream.js';
+import { type PreparedInputs, prepareInputs } from '../data/inputs.js';
 import { checkTrainingMemory, explainWasmAbort } from './memory.js';
 
 export const STAGES = ['data', 'sft', 'ranker', 'rl'] as const;
@@ -34,7 +35,7 @@ export interface StageOutcome {
 
 /** The config without COMPUTE_ONLY_KEYS: how a step is split into passes does not name a stage. */
 function computedConfig(config: Config): Config {
-  const copy = JSON.parse(JSON.stringify(config)) as Record<string, Record<string, unknown>>;
+  const copy = structuredClone(config) as unknown as Record<string, Record<string, unknown>>;
   for (const key of COMPUTE_ONLY_KEYS) {
     const [a, b] = key.split('.');
     if (b === undefined) delete copy[a];
@@ -62,21 +63,6 @@ export function stageSeed(stage: 'sft' | 'ranker' | 'rl', config: Config): numbe
 
 export function stageHash(stage: 'sft' | 'ranker' | 'rl', config: Config, inputs: PreparedInputs): string {
   return hashOf(stageKey(stage, config, inputs));
-}
-
-/** Folder that holds a stage's checkpoints for a run: the shared cache entry for sft and ranker. */
-export function resolveStageDir(runDir: string, stage: 'sft' | 'ranker' | 'rl'): string {
-  const own = path.join(runDir, stage);
-  const pointer = path.join(own, 'stage.json');
-  if (fs.existsSync(pointer)) {
-    const p = JSON.parse(fs.readFileSync(pointer, 'utf8')) as { dir: string };
-    return path.resolve(runDir, p.dir);
-  }
-  return own;
-}
-
-export function isStageComplete(stageDir: string): boolean {
-  return fs.existsSync(path.join(stageDir, 'final.json'));
 }
 
 export interface StageRunner {
@@ -113,9 +99,8 @@ export async function runPipeline(opts: PipelineOptions): Promise<{ inputs: Prep
   const inputs = await prepareInputs(config, log, opts.progress);
   outcomes.push({ stage: 'data', dir: inputs.dataDir, hash: inputs.manifest.hash, reused: false, seconds: (Date.now() - t0) / 1000, summary: {} });
   // What this run stands on, so that `report` can check exactly that compared runs share it.
-  const upstreamHashes: Record<string, string> = { data: inputs.manifest.hash, sid: inputs.sidHash };
-  const writeUpstream = () => atomicWriteJson(path.join(run.dir, 'upstream.json'), upstreamHashes);
-  writeUpstream();
+  const upstreamHashes: Upstream & { data: string; sid: string } = { data: inputs.manifest.hash, sid: inputs.sidHash };
+  writeUpstream(run.dir, upstreamHashes);
   // Refuse a pass that cannot fit before hours of upstream training, not when it aborts.
   checkTrainingMemory(config, inputs, wanted, tf.getBackend(), log);
 
@@ -124,12 +109,10 @@ export async function runPipeline(opts: PipelineOptions): Promise<{ inputs: Prep
     const hash = stageHash(stage, config, inputs);
     const shared = stage !== 'rl';
     const stageDir = shared ? path.join(config.runsDir, '_stages', `${stage}-${hash}`) : path.join(run.dir, stage);
-    if (shared) {
-      atomicWriteJson(path.join(run.dir, stage, 'stage.json'), { stage, hash, dir: path.relative(run.dir, stageDir) });
-    }
-    if (shared) {
+    if (stage !== 'rl') {
+      writeStageRecord(run.dir, stage, hash, stageDir);
       upstreamHashes[stage] = hash;
-      writeUpstream();
+      writeUpstream(run.dir, upstreamHashes);
     }
     t0 = Date.now();
     if (isStageComplete(stageDir)) {
@@ -144,6 +127,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<{ inputs: Prep
       stageDir,
       rng: new Rng(stageSeed(stage, config)).fork(stage),
       metrics: (row) => run.logMetrics(stage, row),
+      rewindMetrics: (step) => truncateMetrics(run.dir, stage, step),
       progress: opts.progress,
       log,
       signal: opts.signal,

@@ -1,5 +1,5 @@
 /**
- * The `ranker` stage (DESIGN 2.3): train the "production ranker" with binary cross-entropy on
+ * The `ranker` stage (docs/METHOD.md 2.3): train the "production ranker" with binary cross-entropy on
  * exposure-biased logs.
  *
  * - Synthetic world: its logged impressions. One training example = one impression: the history
@@ -14,31 +14,26 @@
  * Model selection uses what production would have: a held-out exposure-biased log (5% of the
  * impressions; or the validation targets with exposure-sampled negatives). The unbiased
  * evaluation of src/eval/rankerEval.ts runs once at the end and is reported, never selected on.
+ *
+ * Resume, the schedule, validation, checkpoints, the divergence guard and interrupts are the
+ * shared stage loop's (src/train/loop.ts); this file brings the batch, the loss and the diagnostics.
  */
 import * as tf from '@tensorflow/tfjs';
-import fs from 'node:fs';
 import path from 'node:path';
-import type { Config, RankerConfig } from '../config/schema.js';
+import type { RankerConfig } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { atomicWriteJson } from '../io/atomic.js';
 import { trainItemCounts } from '../data/splits.js';
 import type { Dataset, Impression, Splits } from '../data/types.js';
-import {
-  CHECKPOINT_FORMAT,
-  loadCheckpoint,
-  pruneCheckpoints,
-  resolveCheckpoint,
-  saveCheckpoint,
-  setPointer,
-  type CheckpointState,
-} from '../model/checkpoint.js';
-import { packHistories, Ranker, type RankerArch } from '../model/ranker.js';
+import { packHistories, Ranker } from '../model/ranker.js';
 import { AliasFreeSampler, Rng } from '../rng.js';
 import { auc, gauc } from '../eval/auc.js';
 import { evaluateRanker, formatRankerEval, type RankerEvalResult } from '../eval/rankerEval.js';
-import { AdamW, learningRate, restoreLast } from './optimizer.js';
 import { accumulatedGrads, microRanges } from './accumulate.js';
-import { InterruptedError, NonFiniteLossError, type StageContext } from './context.js';
+import { meanReports, runStageLoop } from './loop.js';
+import { AdamW } from './optimizer.js';
+import type { StageContext } from './context.js';
+import { loadRanker, rankerArch, type RankerExtra } from '../model/load.js';
 import { stageHash } from './pipeline.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -331,68 +326,6 @@ export function rankerStep(ranker: Ranker, opt: AdamW, batch: Batch, lr: number,
 }
 
 // ---------------------------------------------------------------------------------------------
-// Checkpoints
-
-export function rankerArch(rc: RankerConfig): RankerArch {
-  return { dim: rc.dim, hidden: rc.hidden, encoder: rc.encoder, maxHistory: rc.maxHistory };
-}
-
-interface RankerExtra extends Record<string, unknown> {
-  numItems: number;
-  arch: RankerArch;
-}
-
-function saveRankerCheckpoint(
-  stageDir: string,
-  ranker: Ranker,
-  opt: AdamW,
-  step: number,
-  rng: Rng,
-  configHash: string,
-  best: { step: number | null; metric: number | null },
-): void {
-  const tensors = new Map<string, tf.Tensor>([...ranker.params, ...opt.stateTensors()]);
-  const extra: RankerExtra = { numItems: ranker.numItems, arch: ranker.arch };
-  const state: CheckpointState = {
-    formatVersion: CHECKPOINT_FORMAT,
-    stage: 'ranker',
-    step,
-    rng: rng.state(),
-    configHash,
-    bestMetric: best.metric,
-    bestStep: best.step,
-    optimizerStep: opt.t,
-    extra,
-  };
-  saveCheckpoint(stageDir, tensors, state);
-}
-
-/**
- * Load a trained ranker (`best` | `final` | `last` | `step_N`) for scoring. Frozen (not
- * trainable) unless asked. The architecture must match `config.ranker`; pass `configHash` (the
- * ranker stage hash) to also refuse a ranker trained on other data or settings.
- */
-export function loadRanker(
-  stageDir: string,
-  which: string,
-  config: Config,
-  opts: { configHash?: string; trainable?: boolean } = {},
-): Ranker {
-  const dir = resolveCheckpoint(stageDir, which);
-  const ck = loadCheckpoint(dir, { stage: 'ranker', configHash: opts.configHash });
-  const extra = ck.state.extra as RankerExtra | undefined;
-  const arch = rankerArch(config.ranker);
-  if (extra?.arch && JSON.stringify(extra.arch) !== JSON.stringify(arch)) {
-    tf.dispose([...ck.tensors.values()]);
-    throw new UserError(
-      `ranker checkpoint ${dir} has architecture ${JSON.stringify(extra.arch)} but the config asks for ${JSON.stringify(arch)}`,
-    );
-  }
-  const numItems = extra?.numItems ?? ck.tensors.get('ranker/itemEmb')!.shape[0] - 1;
-  return Ranker.fromTensors(numItems, arch, ck.tensors, opts.trainable ?? false, true);
-}
-
-// ---------------------------------------------------------------------------------------------
 // The stage
 
 /** Summary of the ranker stage. A type alias (not an interface) so it is a Record<string, unknown>. */
@@ -406,19 +339,17 @@ export type RankerStageResult = {
 export async function trainRanker(ctx: StageContext): Promise<RankerStageResult> {
   const { config, inputs } = ctx;
   const rc = config.ranker;
-  const total = rc.steps;
   const configHash = stageHash('ranker', config, inputs);
-  fs.mkdirSync(ctx.stageDir, { recursive: true });
 
   // Forks in a fixed order: the held-out log and the init are the same on a fresh start and on resume.
   const holdRng = ctx.rng.fork('holdout');
   const initRng = ctx.rng.fork('init');
-  let rng = ctx.rng.fork('batches');
+  const batchRng = ctx.rng.fork('batches');
 
   const data = rankerData(inputs.dataset, inputs.splits, rc, holdRng);
   ctx.log(
     `ranker: ${data.kind === 'impressions' ? `${data.train.size} logged impressions` : `${data.train.size} training positions x (1 + ${rc.negativesPerPositive} exposure-sampled negatives, alpha ${rc.exposureBias})`}, ` +
-      `${data.valid.histories.length} held-out validation rows; ${rc.encoder} encoder, dim ${rc.dim}, ${total} steps of ${rc.batchSize}`,
+      `${data.valid.histories.length} held-out validation rows; ${rc.encoder} encoder, dim ${rc.dim}, ${rc.steps} steps of ${rc.batchSize}`,
   );
 
   const ranker = Ranker.create(data.numItems, rankerArch(rc), initRng);
@@ -427,88 +358,37 @@ export async function trainRanker(ctx: StageContext): Promise<RankerStageResult>
     gradClip: rc.gradClip,
     noDecay: (n) => n.endsWith('Bias') || /\/b\d$/.test(n),
   });
-  let step = 0;
-  let best: { step: number | null; metric: number | null } = { step: null, metric: null };
-  let lastSaved = -1;
-
+  let loop;
   try {
-    const resumed = restoreLast(ctx.stageDir, 'ranker', configHash, ctx.resume, ranker.params, opt);
-    if (resumed) {
-      step = lastSaved = resumed.step;
-      rng = Rng.restore(resumed.rng);
-      best = { step: resumed.bestStep, metric: resumed.bestMetric };
-      ctx.log(`ranker: resumed at step ${step} (best validation AUC so far ${best.metric?.toFixed(4) ?? 'none'})`);
-    }
-
-    const save = () => {
-      if (lastSaved === step) return;
-      saveRankerCheckpoint(ctx.stageDir, ranker, opt, step, rng, configHash, best);
-      lastSaved = step;
-    };
-    const evalEvery = config.eval.every;
-    const logEvery = 10;
-    const bar = ctx.progress('ranker', total);
-    bar.update(step);
-    let acc = { loss: 0, pPos: 0, pNeg: 0, grad: 0, n: 0 };
-    let lastAuc = NaN;
-    const t0 = Date.now();
-
-    const validate = () => {
-      const v = logAuc(ranker, data.valid, config.eval.batchSize);
-      lastAuc = v.auc;
-      ctx.metrics({ kind: 'eval', split: 'valid-log', step, auc: v.auc, gauc: v.gauc });
-      if (best.metric === null || v.auc > best.metric) {
-        best = { step, metric: v.auc };
-        save();
-        setPointer(ctx.stageDir, 'best', step, v.auc);
-      }
-      bar.log(`ranker step ${step}: held-out log AUC ${v.auc.toFixed(4)} GAUC ${v.gauc.toFixed(4)} (best ${best.metric!.toFixed(4)} at ${best.step})`);
-    };
-    if (step === 0 && total === 0) validate();
-
-    while (step < total) {
-      const lr = learningRate(step, rc, total);
-      const batch = data.train.next(rng, rc.batchSize);
-      const r = rankerStep(ranker, opt, batch, lr, rc.microBatchSize);
-      if (!Number.isFinite(r.loss)) throw new NonFiniteLossError('ranker', step + 1, 'the BCE loss');
-      // Overflowing gradients: AdamW skipped the update; stop before another step.
-      if (!Number.isFinite(r.gradNorm)) throw new NonFiniteLossError('ranker', step + 1, 'the gradient norm');
-      step++;
-      acc = { loss: acc.loss + r.loss, pPos: acc.pPos + r.meanProbPos, pNeg: acc.pNeg + r.meanProbNeg, grad: acc.grad + r.gradNorm, n: acc.n + 1 };
-      if (step % logEvery === 0 || step === total) {
-        ctx.metrics({
-          kind: 'train',
-          step,
-          loss: acc.loss / acc.n,
-          meanProbPos: acc.pPos / acc.n,
-          meanProbNeg: acc.pNeg / acc.n,
-          gradNorm: acc.grad / acc.n,
-          lr,
-          stepsPerSec: step / ((Date.now() - t0) / 1000),
-        });
-        acc = { loss: 0, pPos: 0, pNeg: 0, grad: 0, n: 0 };
-      }
-      if (step % evalEvery === 0 || step === total) validate();
-      if (step % rc.checkpointEvery === 0) save();
-      bar.update(step, { loss: r.loss, auc: lastAuc });
-      if (ctx.signal.aborted) {
-        save();
-        bar.stop();
-        throw new InterruptedError('ranker', step);
-      }
-      // Yield to the event loop so that Ctrl-C (SIGINT) can be delivered between steps.
-      if (step % 20 === 0) await new Promise((res) => setImmediate(res));
-    }
-    save();
-    setPointer(ctx.stageDir, 'final', step);
-    pruneCheckpoints(ctx.stageDir, 2);
-    bar.stop();
+    loop = await runStageLoop({
+      stage: 'ranker',
+      ctx,
+      configHash,
+      steps: rc.steps,
+      schedule: rc,
+      rng: batchRng,
+      params: ranker.params,
+      optimizer: opt,
+      logEvery: 10,
+      extra: () => ({ numItems: ranker.numItems, arch: ranker.arch }) satisfies RankerExtra,
+      step: (_step, lr, rng) => ({ ...rankerStep(ranker, opt, data.train.next(rng, rc.batchSize), lr, rc.microBatchSize) }),
+      summarize: (reports, seconds) => ({ ...meanReports(reports), stepsPerSec: seconds > 0 ? reports.length / seconds : 0 }),
+      progressFields: (m) => ({ loss: m.loss, 'p+': m.meanProbPos, 'p-': m.meanProbNeg }),
+      validate: (step) => {
+        const v = logAuc(ranker, data.valid, config.eval.batchSize);
+        ctx.metrics({ kind: 'eval', split: 'valid-log', step, auc: v.auc, gauc: v.gauc });
+        return v.auc;
+      },
+      metricName: 'held-out log AUC',
+    });
   } catch (e) {
     ranker.dispose();
     throw e;
   } finally {
     opt.dispose();
   }
+  const best = { step: loop.bestStep, metric: loop.bestMetric };
+  const step = loop.finalStep;
 
   // The unbiased evaluation of the ranker RL will use (the best one).
   let evalResult: RankerEvalResult | undefined;
@@ -522,7 +402,7 @@ export async function trainRanker(ctx: StageContext): Promise<RankerStageResult>
     if (bestRanker !== ranker) bestRanker.dispose();
     ranker.dispose();
   }
-  return { bestStep: best.step ?? step, bestMetric: best.metric ?? NaN, eval: evalResult };
+  return { bestStep: best.step, bestMetric: best.metric, eval: evalResult };
 }
 
 /** Flat metrics row of an evaluation: `<group>_auc`, `<group>_gauc`, `<group>_spearman`. */

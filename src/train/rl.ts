@@ -1,5 +1,5 @@
 /**
- * The RL stage (DESIGN 2.4-2.5): from the SFT policy (a frozen copy is the reference pi_ref) and
+ * The RL stage (docs/METHOD.md 2.4-2.5): from the SFT policy (a frozen copy is the reference pi_ref) and
  * the trained ranker. Each step, for B training prompts:
  *   1. sample G rollouts from pi_old (the current policy, no gradient), with their per-token
  *      log-probs and entropies, and the ground truth's log-prob from the same pass;
@@ -11,6 +11,9 @@
  *      rollouts' log-probs from ONE pass over [rollouts; ground truth] that shares the prompt.
  * Dropout is off in this stage, so on the first PPO epoch the ratio is exactly 1 (as in TRL with
  * one iteration) and pi_old is the policy that sampled.
+ *
+ * Resume, the schedule, validation, checkpoints, the divergence guard and interrupts are the
+ * shared stage loop's (src/train/loop.ts); this file brings the batch, the loss and the diagnostics.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Config } from '../config/schema.js';
@@ -18,22 +21,23 @@ import type { Catalog } from '../data/sid/catalog.js';
 import { trueUtility } from '../data/synthetic.js';
 import type { Dataset } from '../data/types.js';
 import { UserError } from '../errors.js';
-import { CHECKPOINT_FORMAT, pruneCheckpoints, saveCheckpoint, setPointer } from '../model/checkpoint.js';
+import { catalogOf, evaluatePolicy } from '../eval/evaluate.js';
 import { policyDecoder, sample } from '../model/decoding.js';
+import { loadPolicy, loadRanker } from '../model/load.js';
 import { Policy, buildPrompts, disposePrompts, slicePrompts, type PromptBatch } from '../model/policy.js';
 import type { Ranker } from '../model/ranker.js';
 import { groupAdvantages } from '../rl/advantages.js';
 import { discriminability, gateDiagnostics, gates, inBatchNegatives, negativeSet, type GateSample } from '../rl/gates.js';
 import { grpoTerms, nllTerms, totalLoss } from '../rl/losses.js';
+import { rankerReliability } from '../rl/reliability.js';
 import { rewards as rewardOf } from '../rl/reward.js';
-import { Rng } from '../rng.js';
-import { readMetrics } from '../runs/run.js';
+import type { Rng } from '../rng.js';
+import { mean } from '../stats.js';
+import { meanOverRlSteps, readMetrics } from '../runs/metrics.js';
+import type { StageContext } from './context.js';
 import { accumulatedGrads, microRanges } from './accumulate.js';
-import { InterruptedError, NonFiniteLossError, type StageContext } from './context.js';
-import { AdamW, learningRate, restoreLast } from './optimizer.js';
-import { loadRanker } from './ranker.js';
-import { loadPolicy } from './sft.js';
-import { catalogOf, evaluatePolicy } from '../eval/evaluate.js';
+import { runStageLoop } from './loop.js';
+import { AdamW } from './optimizer.js';
 import { stageHash } from './pipeline.js';
 
 /** One RL training prompt: the user's training prefix up to `position` predicts the item there. */
@@ -52,7 +56,7 @@ export function rlPromptPool(train: Int32Array[]): { user: number; position: num
   return pool;
 }
 
-/** Everything one step logs (DESIGN 2.5's list), plain numbers. */
+/** Everything one step logs (docs/METHOD.md 2.5's list), plain numbers. */
 export interface RlStepStats {
   loss: number;
   nll: number;
@@ -100,37 +104,6 @@ export interface RlStepOptions {
   lambda: number;
 }
 
-/**
- * Per-sample ranker reliability on the synthetic world: over the ground truth and its negatives,
- * the share of candidate pairs whose ranker order agrees with their true-utility order (pairs of
- * equal utility skipped). 1 = the ranker orders them exactly as the truth, 0.5 = chance.
- */
-export function rankerReliability(rankerScores: ArrayLike<number>, trueUtilities: ArrayLike<number>): number {
-  let agree = 0;
-  let pairs = 0;
-  for (let a = 0; a < rankerScores.length; a++) {
-    for (let b = a + 1; b < rankerScores.length; b++) {
-      const du = trueUtilities[a] - trueUtilities[b];
-      if (du === 0) continue;
-      const ds = rankerScores[a] - rankerScores[b];
-      pairs++;
-      agree += ds === 0 ? 0.5 : Math.sign(ds) === Math.sign(du) ? 1 : 0;
-    }
-  }
-  return pairs > 0 ? agree / pairs : Number.NaN;
-}
-
-function mean(xs: ArrayLike<number>): number {
-  let s = 0;
-  let n = 0;
-  for (let i = 0; i < xs.length; i++) {
-    if (Number.isNaN(xs[i])) continue;
-    s += xs[i];
-    n++;
-  }
-  return n > 0 ? s / n : Number.NaN;
-}
-
 /** One RL step on B prompts. All tensors it makes are released before it returns. */
 export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOptions): RlStepStats {
   const { config, codes, rng } = opts;
@@ -147,7 +120,9 @@ export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOption
   const prompt: PromptBatch = buildPrompts(models.policy.layout, codes, histories, config.policy.maxHistory);
   try {
     // 1. Rollouts from pi_old, with the ground truth's log-prob from the same prompt cache.
-    const roll = sample(policyDecoder(models.policy), prompt, { samples: G, temperature: rc.temperature, rng, targets: gtCodes });
+    // rl.constrained masks the sampler with the catalog trie; the log-probs stay the policy's own
+    // (unmasked), so pi and pi_old in the ratio are the same function and NLL is unchanged.
+    const roll = sample(policyDecoder(models.policy), prompt, { samples: G, temperature: rc.temperature, rng, targets: gtCodes, mask: rc.constrained ? models.catalog : null });
     const rolloutItems = new Int32Array(B * G); // -1 = hallucination
     for (let i = 0; i < B * G; i++) rolloutItems[i] = models.catalog.lookup(roll.codes.subarray(i * L, (i + 1) * L));
 
@@ -271,16 +246,13 @@ export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOption
         const [nllV, grpoSum, klV, clipV] = kept.map((t) => t.dataSync()[0]);
         tf.dispose(kept);
         value.dispose();
-        if (!Number.isFinite(lossValue)) {
-          tf.dispose(grads);
-          throw new NonFiniteLossError('rl', -1, 'the loss');
-        }
-        const stepStats = models.optimizer.step(grads, opts.lr);
+        // A non-finite loss must not reach the weights; AdamW itself skips a non-finite gradient.
+        // Either way the step reports it and the stage loop stops before anything is saved.
+        const gradNorm = Number.isFinite(lossValue) ? models.optimizer.step(grads, opts.lr).gradNorm : Number.NaN;
         tf.dispose(grads);
-        // Overflowing gradients can pass with a finite loss; AdamW skipped the update.
-        if (!Number.isFinite(stepStats.gradNorm)) throw new NonFiniteLossError('rl', -1, 'the gradient norm');
         const nAdmitted = admit.reduce((s, c) => s + c, 0);
-        last = { loss: lossValue, nll: nllV, grpo: nAdmitted > 0 ? grpoSum / nAdmitted : 0, kl: klV, clipFrac: clipV, gradNorm: stepStats.gradNorm };
+        last = { loss: lossValue, nll: nllV, grpo: nAdmitted > 0 ? grpoSum / nAdmitted : 0, kl: klV, clipFrac: clipV, gradNorm };
+        if (!Number.isFinite(lossValue) || !Number.isFinite(gradNorm)) break;
       }
     } finally {
       tf.dispose([compT, oldLp, advT, refLp]);
@@ -316,43 +288,22 @@ export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOption
  * `key` names the setting in the error.
  */
 export function matchedAdmissionRate(runDir: string, key = 'rl.randomGate.matchRun'): number {
-  const rows = readMetrics(runDir, 'rl').filter((r) => typeof r.admission === 'number');
-  if (rows.length === 0) {
-    throw new UserError(`${key}: ${runDir} has no RL steps in metrics.jsonl; train that run first`);
-  }
-  return rows.reduce((s, r) => s + (r.admission as number), 0) / rows.length;
+  const rate = meanOverRlSteps(readMetrics(runDir, { stage: 'rl', kind: 'train' }), 'admission');
+  if (!Number.isFinite(rate)) throw new UserError(`${key}: ${runDir} has no RL steps in metrics.jsonl; train that run first`);
+  return rate;
 }
 
 export type RlStageResult = {
   bestStep: number;
   bestMetric: number;
   finalStep: number;
-  admissionMean: number;
   randomP: number | null;
   lambda: number;
 };
 
-/** RNG state, optimizer step and best metric are saved with the weights, so resume is exact. */
-function saveRl(ctx: StageContext, rng: Rng, policy: Policy, opt: AdamW, step: number, best: { step: number; metric: number }, configHash: string, admissionSum: number): void {
-  const tensors = new Map<string, tf.Tensor>([...policy.params, ...opt.stateTensors()]);
-  saveCheckpoint(ctx.stageDir, tensors, {
-    formatVersion: CHECKPOINT_FORMAT,
-    stage: 'rl',
-    step,
-    rng: rng.state(), // the live stream: after a resume it is not ctx.rng
-    configHash,
-    bestMetric: best.metric,
-    bestStep: best.step,
-    optimizerStep: opt.t,
-    // codebookSizes: what loadPolicy needs to rebuild the policy for eval.
-    extra: { admissionSum, codebookSizes: policy.layout.codebookSizes },
-  });
-}
-
 export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
   const { config, inputs } = ctx;
   const rc = config.rl;
-  const configHash = stageHash('rl', config, inputs);
   if (!ctx.upstream.sft || !ctx.upstream.ranker) throw new Error('RL needs the sft and ranker stages to run first');
 
   // Models: the policy starts from the best SFT checkpoint; pi_ref is a frozen copy of it.
@@ -362,86 +313,54 @@ export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
   const ranker = loadRanker(ctx.upstream.ranker, 'best', config);
   const catalog = catalogOf(inputs.sids); // the trie evaluation already built
   const optimizer = new AdamW(policy.params, { weightDecay: rc.weightDecay, gradClip: rc.gradClip, noDecay: Policy.noDecay });
-  // Only the random-gate control reads matchRun, so a sweep may set it for every cell.
-  const randomP = rc.algorithm === 'random-gate' && rc.randomGate.matchRun ? matchedAdmissionRate(rc.randomGate.matchRun) : rc.randomGate.p;
-  if (rc.algorithm === 'random-gate') ctx.log(`rl: random gate admits each sample with p = ${randomP.toFixed(4)}${rc.randomGate.matchRun ? ` (matched to ${rc.randomGate.matchRun})` : ''}`);
-  // The effective-weight control: grpo+nll with λ = AdaGRPO's admission rate applies, on average,
-  // as much GRPO as AdaGRPO does, but to every sample, not to the gated ones.
-  const lambda = rc.lambdaMatchRun ? rc.lambda * matchedAdmissionRate(rc.lambdaMatchRun, 'rl.lambdaMatchRun') : rc.lambda;
-  if (rc.lambdaMatchRun) ctx.log(`rl: lambda = ${lambda.toFixed(4)} (rl.lambda ${rc.lambda} x the admission rate of ${rc.lambdaMatchRun})`);
-
-  let step = 0;
-  let best = { step: 0, metric: -Infinity };
-  let admissionSum = 0;
-  let rng = ctx.rng;
-  const resumed = restoreLast(ctx.stageDir, 'rl', configHash, ctx.resume, policy.params, optimizer);
-  if (resumed) {
-    step = resumed.step;
-    best = { step: resumed.bestStep ?? 0, metric: resumed.bestMetric ?? -Infinity };
-    admissionSum = (resumed.extra?.admissionSum as number) ?? 0;
-    rng = Rng.restore(resumed.rng);
-    ctx.log(`rl: resumed at step ${step}`);
-  }
-
-  const pool = rlPromptPool(inputs.splits.train);
-  const validate = (atStep: number) => {
-    const m = evaluatePolicy(policy, inputs, config, { split: 'valid', maxUsers: config.eval.maxUsers });
-    ctx.metrics({ step: atStep, kind: 'valid', ...m.metrics });
-    return m.metrics['hr@10'];
-  };
-  if (step === 0) {
-    // Step 0 is the SFT policy: RL keeps it as best unless it improves on it.
-    best = { step: 0, metric: validate(0) };
-    saveRl(ctx, rng, policy, optimizer, 0, best, configHash, 0);
-    setPointer(ctx.stageDir, 'best', 0, best.metric);
-  }
-
-  const bar = ctx.progress(`rl ${rc.algorithm}`, rc.steps);
   try {
-    while (step < rc.steps) {
-      const prompts: RlPrompt[] = [];
-      for (let b = 0; b < rc.batchSize; b++) {
-        const { user, position } = pool[rng.int(pool.length)];
-        const seq = inputs.splits.train[user];
-        prompts.push({ user, history: seq.subarray(0, position), target: seq[position] });
-      }
-      const lr = learningRate(step, rc, rc.steps);
-      const t0 = Date.now();
-      let stats: RlStepStats;
-      try {
-        stats = rlStep({ policy, ref, ranker, catalog, optimizer }, prompts, { config, dataset: inputs.dataset, codes: inputs.sids.codes, rng, lr, randomP, lambda });
-      } catch (e) {
-        if (e instanceof NonFiniteLossError) throw new NonFiniteLossError('rl', step + 1, 'the loss');
-        throw e;
-      }
-      step++;
-      admissionSum += stats.admission;
-      ctx.metrics({ step, lr, seconds: (Date.now() - t0) / 1000, ...stats });
-      bar.update(step, { loss: stats.loss, nll: stats.nll, adm: stats.admission, rew: stats.rewardMean, kl: stats.kl, inval: stats.fracInvalid });
-      if (step % config.eval.every === 0 || step === rc.steps) {
-        const hr = validate(step);
-        if (hr > best.metric) best = { step, metric: hr };
-        saveRl(ctx, rng, policy, optimizer, step, best, configHash, admissionSum);
-        if (best.step === step) setPointer(ctx.stageDir, 'best', step, hr);
-        bar.log(`rl step ${step}: valid HR@10 ${hr.toFixed(4)} (best ${best.metric.toFixed(4)} at step ${best.step})`);
-      } else if (step % rc.checkpointEvery === 0) {
-        saveRl(ctx, rng, policy, optimizer, step, best, configHash, admissionSum);
-      }
-      pruneCheckpoints(ctx.stageDir, 2);
-      // A step is synchronous tfjs work: give the event loop a turn so Ctrl-C (SIGINT) is seen.
-      await new Promise((resolve) => setImmediate(resolve));
-      if (ctx.signal.aborted && step < rc.steps) {
-        saveRl(ctx, rng, policy, optimizer, step, best, configHash, admissionSum);
-        throw new InterruptedError('rl', step);
-      }
-    }
-    setPointer(ctx.stageDir, 'final', step);
+    // Only the random-gate control reads matchRun, so a sweep may set it for every cell.
+    const randomP = rc.algorithm === 'random-gate' && rc.randomGate.matchRun ? matchedAdmissionRate(rc.randomGate.matchRun) : rc.randomGate.p;
+    if (rc.algorithm === 'random-gate') ctx.log(`rl: random gate admits each sample with p = ${randomP.toFixed(4)}${rc.randomGate.matchRun ? ` (matched to ${rc.randomGate.matchRun})` : ''}`);
+    // The effective-weight control: grpo+nll with λ = AdaGRPO's admission rate applies, on average,
+    // as much GRPO as AdaGRPO does, but to every sample, not to the gated ones.
+    const lambda = rc.lambdaMatchRun ? rc.lambda * matchedAdmissionRate(rc.lambdaMatchRun, 'rl.lambdaMatchRun') : rc.lambda;
+    if (rc.lambdaMatchRun) ctx.log(`rl: lambda = ${lambda.toFixed(4)} (rl.lambda ${rc.lambda} x the admission rate of ${rc.lambdaMatchRun})`);
+
+    const pool = rlPromptPool(inputs.splits.train);
+    const r = await runStageLoop({
+      stage: 'rl',
+      ctx,
+      configHash: stageHash('rl', config, inputs),
+      steps: rc.steps,
+      schedule: rc,
+      params: policy.params,
+      optimizer,
+      // Every RL step is a row: the gate's diagnostics are the point of this stage.
+      logEvery: 1,
+      // codebookSizes: what loadPolicy needs to rebuild the policy for eval.
+      extra: () => ({ codebookSizes: policy.layout.codebookSizes }),
+      step: (_step, lr, rng) => {
+        const prompts: RlPrompt[] = [];
+        for (let b = 0; b < rc.batchSize; b++) {
+          const { user, position } = pool[rng.int(pool.length)];
+          const seq = inputs.splits.train[user];
+          prompts.push({ user, history: seq.subarray(0, position), target: seq[position] });
+        }
+        const stats = rlStep({ policy, ref, ranker, catalog, optimizer }, prompts, { config, dataset: inputs.dataset, codes: inputs.sids.codes, rng, lr, randomP, lambda });
+        return { ...stats };
+      },
+      summarize: (reports, seconds) => ({ ...reports[reports.length - 1], seconds }),
+      progressFields: (m) => ({ loss: m.loss, nll: m.nll, adm: m.admission, rew: m.rewardMean, kl: m.kl, inval: m.fracInvalid }),
+      validate: (atStep) => {
+        const m = evaluatePolicy(policy, inputs, config, { split: 'valid', maxUsers: config.eval.maxUsers });
+        ctx.metrics({ step: atStep, kind: 'valid', ...m.metrics });
+        return m.metrics['hr@10'];
+      },
+      metricName: 'valid HR@10',
+      // Step 0 is the SFT policy: RL keeps it as best unless it improves on it.
+      validateInitial: true,
+    });
+    return { bestStep: r.bestStep, bestMetric: r.bestMetric, finalStep: r.finalStep, randomP: rc.algorithm === 'random-gate' ? randomP : null, lambda };
   } finally {
-    bar.stop();
     policy.dispose();
     ref.dispose();
     ranker.dispose();
     optimizer.dispose();
   }
-  return { bestStep: best.step, bestMetric: best.metric, finalStep: step, admissionMean: step > 0 ? admissionSum / step : 0, randomP: rc.algorithm === 'random-gate' ? randomP : null, lambda };
 }

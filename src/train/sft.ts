@@ -1,5 +1,5 @@
 /**
- * The SFT stage (DESIGN 2.2): supervised next-item NLL of the policy on the training prefixes.
+ * The SFT stage (docs/METHOD.md 2.2): supervised next-item NLL of the policy on the training prefixes.
  *
  * Each step takes `sft.batchSize` users (epochs of shuffled users, length-bucketed) and one window of at most
  * maxHistory+1 consecutive items from each. With `sft.targets: all` (default) every item of the
@@ -12,19 +12,20 @@
  * Reproducibility: batches are a function of (data seed, step) and dropout masks are drawn from
  * the stage Rng, whose state is saved in every checkpoint, so a resumed run replays the
  * uninterrupted one exactly on the same backend.
+ *
+ * Resume, the schedule, validation, checkpoints, the divergence guard and interrupts are the
+ * shared stage loop's (src/train/loop.ts); this file brings the batch, the loss and the diagnostics.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { evaluatePolicy } from '../eval/evaluate.js';
-import { CHECKPOINT_FORMAT, loadCheckpoint, pruneCheckpoints, resolveCheckpoint, saveCheckpoint, setPointer } from '../model/checkpoint.js';
 import { Policy, buildSequences, sidLayout } from '../model/policy.js';
 import { Rng } from '../rng.js';
-import { InterruptedError, NonFiniteLossError, type StageContext } from './context.js';
+import type { StageContext } from './context.js';
+import type { SftExtra } from '../model/load.js';
 import { accumulatedGrads, microRanges } from './accumulate.js';
-import { AdamW, learningRate, restoreLast } from './optimizer.js';
+import { meanReports, runStageLoop, selectionK } from './loop.js';
+import { AdamW } from './optimizer.js';
 import { stageHash } from './pipeline.js';
 
 /** Version of what an SFT checkpoint holds beyond the generic checkpoint format. */
@@ -144,18 +145,9 @@ export function sftStepGrads(
   return { value, grads, realTokens };
 }
 
-/** What an SFT checkpoint records besides weights, for loadPolicy and resume. */
-interface SftExtra {
-  sftFormat: number;
-  dataSeed: number;
-  codebookSizes: number[];
-  policy: Config['policy'];
-}
-
 export async function trainSft(ctx: StageContext): Promise<SftResult> {
   const { config, inputs } = ctx;
   const sc = config.sft;
-  const configHash = stageHash('sft', config, inputs);
   const codes = inputs.sids.codes;
   const layout = sidLayout(inputs.sids.codebookSizes);
   const maxItems = config.policy.maxHistory + 1;
@@ -166,163 +158,60 @@ export async function trainSft(ctx: StageContext): Promise<SftResult> {
   const users = train.map((s, u) => (s.length > 0 ? u : -1)).filter((u) => u >= 0);
   if (users.length === 0) throw new UserError('sft: no user has a training item (every sequence is too short for leave-one-out); check the data');
 
-  // 2. Model and optimizer.
-  let rng = ctx.rng;
-  const policy = Policy.create(config.policy, layout, rng);
+  // 2. Model and optimizer. The data seed orders the epochs; a resumed stage takes its own back.
+  const policy = Policy.create(config.policy, layout, ctx.rng);
   const optimizer = new AdamW(policy.params, { weightDecay: sc.weightDecay, gradClip: sc.gradClip, noDecay: Policy.noDecay });
-  let step = 0;
-  let best = { step: -1, metric: -Infinity };
-  let dataSeed = rng.nextU32();
-
-  const save = (atStep: number) => {
-    const extra: SftExtra = { sftFormat: SFT_FORMAT, dataSeed, codebookSizes: [...layout.codebookSizes], policy: config.policy };
-    saveCheckpoint(ctx.stageDir, new Map<string, tf.Tensor>([...policy.params, ...optimizer.stateTensors()]), {
-      formatVersion: CHECKPOINT_FORMAT,
-      stage: 'sft',
-      step: atStep,
-      rng: rng.state(),
-      configHash,
-      bestMetric: Number.isFinite(best.metric) ? best.metric : null,
-      bestStep: best.step >= 0 ? best.step : null,
-      optimizerStep: optimizer.t,
-      extra: extra as unknown as Record<string, unknown>,
-    });
-  };
+  let dataSeed = ctx.rng.nextU32();
+  let plan: BatchPlan | null = null;
+  const selK = selectionK(config);
 
   try {
-    // 3. Resume from the last checkpoint (same config hash only).
-    const resumed = restoreLast(ctx.stageDir, 'sft', configHash, ctx.resume, policy.params, optimizer);
-    if (resumed) {
-      step = resumed.step;
-      best = { step: resumed.bestStep ?? -1, metric: resumed.bestMetric ?? -Infinity };
-      dataSeed = (resumed.extra as unknown as SftExtra).dataSeed;
-      rng = Rng.restore(resumed.rng);
-      ctx.log(`sft: resumed at step ${step}`);
-      if (step >= sc.steps && fs.existsSync(path.join(ctx.stageDir, 'final.json'))) {
-        return { bestStep: best.step, bestMetric: best.metric, finalStep: step };
-      }
-    }
     ctx.log(
       `sft: ${policy.numParams().toLocaleString('en-US')} parameters, ${users.length} users, ${sc.steps} steps of ${sc.batchSize} ` +
         `sequences (targets: ${sc.targets})`,
     );
-
-    // The model-selection metric: validation HR@10 (HR@ the largest K when 10 is not among eval.ks).
-    const selK = config.eval.ks.includes(10) ? 10 : Math.max(...config.eval.ks.filter((k) => k <= config.eval.beam));
-    const validate = (atStep: number): number => {
-      const r = evaluatePolicy(policy, inputs, config, { split: 'valid' });
-      ctx.metrics({ step: atStep, kind: 'valid', users: r.users, beam: r.beam, seconds: r.seconds, ...r.metrics });
-      return r.metrics[`hr@${selK}`];
-    };
-
-    // 4. The loop: one batch, one AdamW update, then logging, validation and checkpoints.
-    const plan = new BatchPlan(users, Int32Array.from(train, (s) => Math.min(s.length, maxItems)), sc.batchSize, dataSeed);
-    const bar = ctx.progress('sft', sc.steps);
-    let lossSum = 0;
-    let lossCount = 0;
-    let tokens = 0;
-    let gradNorm = 0;
-    let intervalStart = performance.now();
-    try {
-      while (step < sc.steps) {
+    // 3. The loop: one batch of windows, one AdamW update per step.
+    const r = await runStageLoop({
+      stage: 'sft',
+      ctx,
+      configHash: stageHash('sft', config, inputs),
+      steps: sc.steps,
+      schedule: sc,
+      params: policy.params,
+      optimizer,
+      logEvery: LOG_EVERY,
+      extra: () => ({ sftFormat: SFT_FORMAT, dataSeed, codebookSizes: [...layout.codebookSizes], policy: config.policy }) satisfies SftExtra,
+      onResume: (state) => {
+        dataSeed = (state.extra as unknown as SftExtra).dataSeed;
+      },
+      step: (step, lr, rng) => {
+        plan ??= new BatchPlan(users, Int32Array.from(train, (s) => Math.min(s.length, maxItems)), sc.batchSize, dataSeed);
         const stepRng = new Rng(mixSeed(dataSeed, step, 0x5f7));
         const windows = plan.batch(step).map((u) => trainingWindow(train[u], maxItems, sc.targets, stepRng));
-        const lr = learningRate(step, sc, sc.steps);
         const { value, grads, realTokens } = sftStepGrads(policy, codes, windows, lastOnly, sc.microBatchSize, rng);
         const loss = (value.dataSync() as Float32Array)[0];
         value.dispose();
-        if (!Number.isFinite(loss)) {
-          tf.dispose(Object.values(grads));
-          throw new NonFiniteLossError('sft', step + 1, 'the NLL loss');
-        }
-        gradNorm = optimizer.step(grads, lr).gradNorm; // AdamW maps tfjs variable names to its keys
+        // A non-finite loss: no update (the loop stops the stage).
+        const gradNorm = Number.isFinite(loss) ? optimizer.step(grads, lr).gradNorm : Number.NaN;
         tf.dispose(Object.values(grads));
-        // Overflowing gradients can pass with a finite loss; nothing of this step is saved.
-        if (!Number.isFinite(gradNorm)) throw new NonFiniteLossError('sft', step + 1, 'the gradient norm');
-        lossSum += loss;
-        lossCount++;
-        tokens += realTokens;
-        step++;
-        let savedAt = -1;
-
-        if (step % LOG_EVERY === 0 || step === sc.steps) {
-          const secs = (performance.now() - intervalStart) / 1000;
-          const row = { step, kind: 'train', loss: lossSum / lossCount, lr, gradNorm, tokensPerSec: secs > 0 ? tokens / secs : 0 };
-          ctx.metrics(row);
-          bar.update(step, { loss: row.loss, lr, 'tok/s': Math.round(row.tokensPerSec) });
-          lossSum = 0;
-          lossCount = 0;
-          tokens = 0;
-          intervalStart = performance.now();
-        } else {
-          bar.update(step);
-        }
-
-        if (step % config.eval.every === 0 || step === sc.steps) {
-          const hr = validate(step);
-          if (hr > best.metric) {
-            best = { step, metric: hr };
-            save(step);
-            savedAt = step;
-            setPointer(ctx.stageDir, 'best', step, hr);
-          }
-          bar.log(`sft step ${step}: valid HR@${selK} ${hr.toFixed(4)} (best ${best.metric.toFixed(4)} at step ${best.step})`);
-          // Validation time is not training throughput.
-          intervalStart = performance.now();
-        }
-        // A step is synchronous tfjs work: give the event loop a turn so Ctrl-C (SIGINT) is seen.
-        await new Promise((resolve) => setImmediate(resolve));
-        if (savedAt !== step && (step % sc.checkpointEvery === 0 || step === sc.steps || (ctx.signal.aborted && step < sc.steps))) {
-          save(step);
-          savedAt = step;
-        }
-        if (savedAt === step) pruneCheckpoints(ctx.stageDir, 2);
-        if (ctx.signal.aborted && step < sc.steps) throw new InterruptedError('sft', step);
-      }
-    } finally {
-      bar.stop();
-    }
-    if (sc.steps === 0) {
-      // Nothing to train: the initial policy is both best and final.
-      const hr = validate(0);
-      best = { step: 0, metric: hr };
-      save(0);
-      setPointer(ctx.stageDir, 'best', 0, hr);
-    }
-    setPointer(ctx.stageDir, 'final', step);
-    return { bestStep: best.step, bestMetric: best.metric, finalStep: step };
+        return { loss, gradNorm, tokens: realTokens };
+      },
+      summarize: (reports, seconds) => {
+        const m = meanReports(reports);
+        const tokens = reports.reduce((s, x) => s + x.tokens, 0);
+        return { loss: m.loss, gradNorm: reports[reports.length - 1].gradNorm, tokensPerSec: seconds > 0 ? tokens / seconds : 0 };
+      },
+      progressFields: (m) => ({ loss: m.loss, 'tok/s': Math.round(m.tokensPerSec) }),
+      validate: (atStep) => {
+        const v = evaluatePolicy(policy, inputs, config, { split: 'valid' });
+        ctx.metrics({ step: atStep, kind: 'valid', users: v.users, beam: v.beam, seconds: v.seconds, ...v.metrics });
+        return v.metrics[`hr@${selK}`];
+      },
+      metricName: `valid HR@${selK}`,
+    });
+    return { bestStep: r.bestStep, bestMetric: r.bestMetric, finalStep: r.finalStep };
   } finally {
     policy.dispose();
     optimizer.dispose();
-  }
-}
-
-export interface LoadPolicyOptions {
-  /** Weights are trainable variables (RL) or frozen (eval, pi_ref). Default false. */
-  trainable?: boolean;
-  /** Codebook sizes of the current SIDs: required for checkpoints that do not record them (RL), checked against those that do. */
-  codebookSizes?: readonly number[];
-}
-
-/**
- * The policy of a checkpoint (`best` | `final` | `last` | `step_N`) in a stage folder (sft, or
- * rl when RL saves the policy weights under the same names). `config.policy` must be the one it
- * was trained with.
- */
-export function loadPolicy(stageDir: string, which: string, config: Config, opts: LoadPolicyOptions = {}): Policy {
-  const ck = loadCheckpoint(resolveCheckpoint(stageDir, which));
-  try {
-    const recorded = (ck.state.extra as Partial<SftExtra> | undefined)?.codebookSizes;
-    const sizes = recorded ?? opts.codebookSizes;
-    if (!sizes) throw new UserError(`checkpoint ${ck.dir} does not record its SID codebook sizes; pass them from the prepared inputs`);
-    if (recorded && opts.codebookSizes && recorded.join(',') !== opts.codebookSizes.join(',')) {
-      throw new UserError(
-        `checkpoint ${ck.dir} was trained on SIDs with codebooks [${recorded}], the current SIDs have [${opts.codebookSizes}]; ` +
-          `evaluate with the run's own config.yaml and data`,
-      );
-    }
-    return Policy.fromTensors(config.policy, sidLayout(sizes), ck.tensors, `checkpoint ${ck.dir}`, opts.trainable ?? false);
-  } finally {
-    tf.dispose([...ck.tensors.values()]);
   }
 }

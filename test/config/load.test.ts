@@ -16,7 +16,7 @@ function messageOf(f: () => unknown): string {
   assert.fail('expected an error');
 }
 
-test('defaults: an empty config is the synthetic world with DESIGN defaults, frozen', () => {
+test('defaults: an empty config is the synthetic world with the documented defaults, frozen', () => {
   const c = loadConfig(undefined);
   assert.equal(c.data.source, 'synthetic');
   assert.equal(c.sid.levels, 3);

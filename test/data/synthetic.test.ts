@@ -1,14 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { syntheticSchema, type SyntheticConfig } from '../../src/config/schema.js';
-import {
-  FRESH_RELEASE_FROM,
-  generateSyntheticWorld,
-  stepTime,
-  trueUtility,
-  utilityRow,
-  worldTruth,
-} from '../../src/data/synthetic.js';
+import { FRESH_RELEASE_FROM, generateSyntheticWorld, stepTime, trueUtility, utilityRow, worldTruth } from '../../src/data/synthetic.js';
 import type { Dataset, SyntheticTruth } from '../../src/data/types.js';
 import { UserError } from '../../src/errors.js';
 

@@ -1,19 +1,7 @@
-/** Stratified tables (DESIGN 2.7) on hand-built beams, ranker scores and truths. */
+/** Stratified tables (docs/METHOD.md 2.7) on hand-built beams, ranker scores and truths. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  difficultyBins,
-  discBinOf,
-  discBins,
-  formatCsv,
-  formatMarkdown,
-  parseDifficultyEdges,
-  quantile,
-  rankOf,
-  rmOrder,
-  stratify,
-  type StratSample,
-} from '../../src/eval/stratify.js';
+import { difficultyBins, discBinOf, discBins, formatCsv, formatMarkdown, parseDifficultyEdges, quantile, rankOf, rmOrder, stratify, type StratSample } from '../../src/eval/stratify.js';
 import { UserError } from '../../src/errors.js';
 
 const close = (a: number, b: number, msg?: string) => assert.ok(Math.abs(a - b) < 1e-9, `${msg ?? ''} ${a} != ${b}`);

@@ -9,8 +9,8 @@ import { evaluatePolicy } from '../../src/eval/evaluate.js';
 import { candidateRow, sampleRecord } from '../../src/eval/stratifyRun.js';
 import { Policy, sidLayout } from '../../src/model/policy.js';
 import { Rng } from '../../src/rng.js';
-import { prepareInputs } from '../../src/train/inputs.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { prepareInputs } from '../../src/data/inputs.js';
 
 const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-9, `${a} != ${b}`);
 

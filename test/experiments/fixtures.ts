@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { configToYaml, loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
+import { writeEvalReport } from '../../src/runs/evalReport.js';
+import { writeMeta } from '../../src/runs/meta.js';
 import { runDirFor, type RunStatus } from '../../src/runs/run.js';
 
 export interface FakeRun {
@@ -28,15 +30,28 @@ export function writeFakeRun(r: FakeRun): string {
   const dir = runDirFor(config);
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'config.yaml'), configToYaml(config));
-  fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify({ status: r.status ?? 'completed', sessions: [] }));
+  const at = '2026-01-01T00:00:00.000Z';
+  writeMeta(dir, {
+    argv: [],
+    git: { commit: null, dirty: null },
+    versions: { adagrpo: 'test', tfjs: 'test', node: 'test' },
+    backend: null,
+    startedAt: at,
+    endedAt: at,
+    status: r.status ?? 'completed',
+    error: null,
+    sessions: [],
+  });
   for (const [stage, hash] of [['sft', r.sft ?? `sft${r.seed}`], ['ranker', r.ranker ?? `rk${r.seed}`]] as const) {
     fs.mkdirSync(path.join(dir, stage), { recursive: true });
     fs.writeFileSync(path.join(dir, stage, 'stage.json'), JSON.stringify({ stage, hash, dir: `../../_stages/${stage}-${hash}` }));
   }
   for (const [ck, metrics] of Object.entries(r.test ?? {})) {
     fs.mkdirSync(path.join(dir, 'eval'), { recursive: true });
-    fs.writeFileSync(path.join(dir, 'eval', `rl-${ck}-test.json`), JSON.stringify({ checkpoint: ck, split: 'test', metrics }));
+    const file = path.join(dir, 'eval', `rl-${ck}-test.json`);
+    writeEvalReport({ run: dir, stage: 'rl', checkpoint: ck, step: 1, split: 'test', users: 1, beam: 1, constrained: false, ks: [10], backend: 'cpu', seconds: 0, usersPerSec: 0, metrics: metrics ?? {}, popular: {}, createdAt: at, file });
   }
-  if (r.rl) fs.writeFileSync(path.join(dir, 'metrics.jsonl'), r.rl.map((row) => JSON.stringify({ stage: 'rl', ...row })).join('\n') + '\n');
+  // Rows without a kind are RL step rows (kind 'train').
+  if (r.rl) fs.writeFileSync(path.join(dir, 'metrics.jsonl'), r.rl.map((row) => JSON.stringify({ stage: 'rl', kind: 'train', time: at, ...row })).join('\n') + '\n');
   return dir;
 }

@@ -3,22 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { UserError } from '../../src/errors.js';
-import {
-  baselineFor,
-  checkUpstream,
-  collectRuns,
-  compare,
-  configIdentity,
-  csvField,
-  groupRuns,
-  pairedCsv,
-  parseBaseline,
-  readTestMetrics,
-  renderMarkdown,
-  summarize,
-  summaryCsv,
-  trainingSummary,
-} from '../../src/experiments/report.js';
+import { baselineFor, checkUpstream, collectRuns, compare, configIdentity, groupRuns, pairedCsv, parseBaseline, readTestMetrics, renderMarkdown, summarize, summaryCsv, trainingSummary } from '../../src/experiments/report.js';
+import { csvField } from '../../src/io/tables.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { fakeConfig, writeFakeRun } from './fixtures.js';
 
@@ -156,7 +142,7 @@ describe('checkUpstream', () => {
     const entry = (dir: string, data: string) => ({ name: '', seed: 0, dir: path.relative(sweepDir, dir), grid: {}, status: 'completed', upstream: { data } });
     const c = writeFakeRun({ runsDir, name: 'c', seed: 1 });
     const d = writeFakeRun({ runsDir, name: 'd', seed: 2 });
-    fs.writeFileSync(path.join(sweepDir, 'sweep.json'), JSON.stringify({ formatVersion: 1, name: 's', invocations: [], runs: [entry(c, 'h1'), entry(d, 'h2')] }));
+    fs.writeFileSync(path.join(sweepDir, 'sweep.json'), JSON.stringify({ formatVersion: 1, name: 's', createdAt: 'x', updatedAt: 'x', invocations: [], runs: [entry(c, 'h1'), entry(d, 'h2')] }));
     assert.throws(() => checkUpstream(collectRuns([sweepDir]).runs), /data differ: c_s1 \(data hash h1\) vs d_s2 \(data hash h2\); same settings/);
   });
 });

@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { UserError } from '../../src/errors.js';
+import { UserError, InterruptedError, NonFiniteLossError } from '../../src/errors.js';
 import { parseGridFlag } from '../../src/experiments/grid.js';
 import { planSweep, readSweepRecord, runSweep, textBar, type PlannedRun } from '../../src/experiments/sweep.js';
-import { InterruptedError, NonFiniteLossError } from '../../src/train/context.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { writeFakeRun } from './fixtures.js';
 

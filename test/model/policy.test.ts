@@ -4,15 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend.js';
 import { validateConfig } from '../../src/config/load.js';
 import { Rng } from '../../src/rng.js';
-import {
-  Policy,
-  buildPrompts,
-  buildSequences,
-  disposePrompts,
-  disposeSequences,
-  sidLayout,
-  type PromptBatch,
-} from '../../src/model/policy.js';
+import { Policy, buildPrompts, buildSequences, disposePrompts, disposeSequences, sidLayout, type PromptBatch } from '../../src/model/policy.js';
 
 before(async () => {
   await initBackend((process.env.ADAGRPO_TEST_BACKEND as 'wasm' | 'cpu') ?? 'wasm');

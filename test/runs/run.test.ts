@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { validateConfig } from '../../src/config/load.js';
 import { UserError } from '../../src/errors.js';
-import { Run, readMetrics } from '../../src/runs/run.js';
+import { readMetrics } from '../../src/runs/metrics.js';
+import { Run } from '../../src/runs/run.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 test('a run folder holds config, meta and append-only metrics, and is never overwritten', () => {
@@ -12,10 +13,10 @@ test('a run folder holds config, meta and append-only metrics, and is never over
   const config = validateConfig({ name: 'demo', seed: 3, runsDir });
   const run = Run.create(config, ['node', 'adagrpo', 'train']);
   assert.equal(run.dir, path.join(runsDir, 'demo_s3'));
-  run.logMetrics('sft', { step: 1, loss: 2.5 });
-  run.logMetrics('sft', { step: 2, loss: 2.0 });
+  run.logMetrics('sft', { kind: 'train', step: 1, loss: 2.5 });
+  run.logMetrics('sft', { kind: 'train', step: 2, loss: 2.0 });
   assert.deepEqual(
-    readMetrics(run.dir, 'sft').map((r) => r.loss),
+    readMetrics(run.dir, { stage: 'sft' }).map((r) => r.loss),
     [2.5, 2.0],
   );
   const meta = JSON.parse(fs.readFileSync(path.join(run.dir, 'meta.json'), 'utf8'));

@@ -18,7 +18,8 @@ import { Ranker } from '../../src/model/ranker.js';
 import { Rng } from '../../src/rng.js';
 import { accumulatedGrads, microRanges } from '../../src/train/accumulate.js';
 import { AdamW } from '../../src/train/optimizer.js';
-import { rankerArch, rankerData, rankerStep } from '../../src/train/ranker.js';
+import { rankerArch } from '../../src/model/load.js';
+import { rankerData, rankerStep } from '../../src/train/ranker.js';
 import { rlPromptPool, rlStep, type RlModels } from '../../src/train/rl.js';
 import { sftStepGrads } from '../../src/train/sft.js';
 

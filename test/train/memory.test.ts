@@ -9,7 +9,7 @@ import path from 'node:path';
 import { validateConfig } from '../../src/config/load.js';
 import { UserError } from '../../src/errors.js';
 import { Run } from '../../src/runs/run.js';
-import type { PreparedInputs } from '../../src/train/context.js';
+import type { PreparedInputs } from '../../src/data/inputs.js';
 import { checkTrainingMemory, estimateRl, estimateSft, explainWasmAbort, isWasmAbort } from '../../src/train/memory.js';
 import { runPipeline } from '../../src/train/pipeline.js';
 import { tmpDir } from '../helpers/tmp.js';

@@ -11,26 +11,19 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend.js';
 import { validateConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
-import { silentProgress } from '../../src/cli/progress.js';
-import { UserError } from '../../src/errors.js';
+import { silentProgress } from '../../src/progress.js';
+import { UserError, InterruptedError, NonFiniteLossError } from '../../src/errors.js';
 import { leaveOneOut } from '../../src/data/splits.js';
 import { generateSyntheticWorld } from '../../src/data/synthetic.js';
 import type { Dataset } from '../../src/data/types.js';
 import { Ranker } from '../../src/model/ranker.js';
 import { Rng } from '../../src/rng.js';
-import { InterruptedError, NonFiniteLossError, type PreparedInputs, type StageContext } from '../../src/train/context.js';
+import { type StageContext } from '../../src/train/context.js';
 import { AdamW } from '../../src/train/optimizer.js';
-import {
-  bceWithLogits,
-  exposureWeights,
-  loadRanker,
-  rankerArch,
-  rankerData,
-  rankerStep,
-  trainingPositives,
-  trainRanker,
-} from '../../src/train/ranker.js';
+import { bceWithLogits, exposureWeights, rankerData, rankerStep, trainingPositives, trainRanker } from '../../src/train/ranker.js';
 import { tmpDir } from '../helpers/tmp.js';
+import type { PreparedInputs } from '../../src/data/inputs.js';
+import { loadRanker, rankerArch } from '../../src/model/load.js';
 
 const close = (a: number, b: number, tol = 1e-5) => assert.ok(Math.abs(a - b) <= tol, `${a} != ${b}`);
 
@@ -149,6 +142,8 @@ function context(stageDir: string, cfg: Config, dataset: Dataset, opts: { signal
     stageDir,
     rng: new Rng(cfg.seed).fork('ranker'),
     metrics: (r) => rows.push(r),
+    // As the run's metrics.jsonl: a resumed stage drops its rows after the checkpoint.
+    rewindMetrics: (step) => rows.splice(0, rows.length, ...rows.filter((r) => (r.step as number) <= step)),
     progress: () => ({ ...silentProgress, update: (s: number) => opts.onStep?.(s) }),
     log: (l) => lines.push(l),
     signal: opts.signal ?? new AbortController().signal,

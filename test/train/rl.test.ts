@@ -15,8 +15,9 @@ import { Policy, buildSequences, disposeSequences, sidLayout } from '../../src/m
 import { Ranker } from '../../src/model/ranker.js';
 import { Rng } from '../../src/rng.js';
 import { AdamW } from '../../src/train/optimizer.js';
-import { rankerArch } from '../../src/train/ranker.js';
-import { rankerReliability, rlPromptPool, rlStep, type RlModels, type RlPrompt } from '../../src/train/rl.js';
+import { rlPromptPool, rlStep, type RlModels, type RlPrompt } from '../../src/train/rl.js';
+import { rankerArch } from '../../src/model/load.js';
+import { rankerReliability } from '../../src/rl/reliability.js';
 
 const config = validateConfig({
   data: { synthetic: { numItems: 40, numUsers: 30, numCategories: 4, minSeqLen: 5, maxSeqLen: 8 } },
@@ -117,4 +118,25 @@ test('ranker reliability is the share of candidate pairs ordered as the truth or
   assert.ok(Math.abs(rankerReliability([3, 2, 1], [0.9, 0.1, 0.5]) - 2 / 3) < 1e-12);
   assert.ok(Math.abs(rankerReliability([3, 2, 2], [0.9, 0.1, 0.5]) - 2.5 / 3) < 1e-12);
   assert.ok(Number.isNaN(rankerReliability([1], [1])));
+});
+
+test('rl.constrained: no rollout is outside the catalog, unconstrained ones are; zero-std groups are logged either way', async () => {
+  await initBackend('auto');
+  const constrained = validateConfig({ ...JSON.parse(JSON.stringify(config)), rl: { ...config.rl, constrained: true } });
+  const invalid: Record<string, number> = {};
+  for (const [name, cfg] of [['constrained', constrained], ['unconstrained', config]] as const) {
+    const m = models(3);
+    const rng = new Rng(4);
+    let sum = 0;
+    for (let i = 0; i < 3; i++) {
+      const s = rlStep(m, prompts(), { config: cfg, dataset, codes, rng, lr: 1e-2, randomP: 0.5, lambda: cfg.rl.lambda });
+      sum += s.fracInvalid;
+      assert.ok(s.fracZeroStd >= 0 && s.fracZeroStd <= 1, `${name}: fracZeroStd ${s.fracZeroStd}`);
+    }
+    invalid[name] = sum;
+    dispose(m);
+  }
+  // 24 of the 64 tuples are no item: an untrained policy samples some of them, the trie none.
+  assert.equal(invalid.constrained, 0);
+  assert.ok(invalid.unconstrained > 0, `unconstrained invalid share ${invalid.unconstrained}`);
 });

@@ -10,13 +10,15 @@ import type { Config } from '../../src/config/schema.js';
 import { leaveOneOut } from '../../src/data/splits.js';
 import { generateSyntheticWorld } from '../../src/data/synthetic.js';
 import type { DataManifest } from '../../src/data/types.js';
-import { UserError } from '../../src/errors.js';
+import { UserError, InterruptedError, NonFiniteLossError } from '../../src/errors.js';
 import { evaluatePolicy } from '../../src/eval/evaluate.js';
 import { loadCheckpoint, resolveCheckpoint } from '../../src/model/checkpoint.js';
-import { silentProgress, type Progress } from '../../src/cli/progress.js';
+import { silentProgress, type Progress } from '../../src/progress.js';
 import { Rng } from '../../src/rng.js';
-import { InterruptedError, NonFiniteLossError, type PreparedInputs, type StageContext } from '../../src/train/context.js';
-import { BatchPlan, epochBatches, loadPolicy, trainSft, trainingWindow } from '../../src/train/sft.js';
+import { type StageContext } from '../../src/train/context.js';
+import { BatchPlan, epochBatches, trainSft, trainingWindow } from '../../src/train/sft.js';
+import type { PreparedInputs } from '../../src/data/inputs.js';
+import { loadPolicy } from '../../src/model/load.js';
 
 before(async () => {
   await initBackend((process.env.ADAGRPO_TEST_BACKEND as 'wasm' | 'cpu') ?? 'wasm');
@@ -66,6 +68,8 @@ function context(config: Config, inputs: PreparedInputs, stageDir: string, over:
     stageDir,
     rng: new Rng(config.seed).fork('sft'),
     metrics: (r) => rows.push(r),
+    // As the run's metrics.jsonl: a resumed stage drops its rows after the checkpoint.
+    rewindMetrics: (step) => rows.splice(0, rows.length, ...rows.filter((r) => (r.step as number) <= step)),
     progress: () => silentProgress,
     log: () => {},
     signal: new AbortController().signal,

@@ -1,6 +1,6 @@
 /**
  * `adagrpo eval`: beam-search evaluation of one checkpoint of a run on the valid or test split
- * (DESIGN 2.6), with the most-popular baseline beside it. Prints an aligned table; writes
+ * (docs/METHOD.md 2.6), with the most-popular baseline beside it. Prints an aligned table; writes
  * `<run>/eval/<stage>-<checkpoint>-<split>[-beamW][-constrained][-nN].json` and `.top10.jsonl` (see evalFileBase).
  */
 import path from 'node:path';
@@ -14,10 +14,10 @@ import { evaluateRanker, formatRankerEval } from '../../eval/rankerEval.js';
 import { atomicWriteJson } from '../../io/atomic.js';
 import { resolveCheckpoint } from '../../model/checkpoint.js';
 import { defaultStage, requireRunDir } from '../../runs/policyStage.js';
-import { loadRanker } from '../../train/ranker.js';
 import { readRunConfig } from '../../runs/run.js';
-import { prepareInputs } from '../../train/inputs.js';
-import { resolveStageDir } from '../../train/pipeline.js';
+import { loadRanker } from '../../model/load.js';
+import { prepareInputs } from '../../data/inputs.js';
+import { resolveStageDir } from '../../runs/stages.js';
 
 interface EvalFlags {
   run: string;
@@ -54,7 +54,7 @@ export function metricsTable(policy: Record<string, number>, popular: Record<str
 
 export function registerEval(program: Command): Command {
   return addProgressOptions(program.command('eval'))
-    .description('Evaluate a checkpoint: HR@K, NDCG@K, hallucination rate, validity, coverage, popularity (DESIGN 2.6).')
+    .description('Evaluate a checkpoint: HR@K, NDCG@K, hallucination rate, validity, coverage, popularity (docs/METHOD.md 2.6).')
     .requiredOption('--run <dir>', 'run folder made by "adagrpo train"')
     .option('--checkpoint <which>', 'best | final | last | step_N', 'best')
     .addOption(new Option('--split <split>', 'which leave-one-out split').choices(['valid', 'test']).default('test'))
@@ -125,7 +125,7 @@ export function registerEval(program: Command): Command {
       const dropped = config.eval.ks.filter((k) => k > beam);
       process.stdout.write(
         `${label} (step ${report.step}) on ${flags.split}: ${report.users} users, beam ${beam}${report.constrained ? ', constrained' : ''}, ` +
-          `${backend.name}, ${report.seconds.toFixed(1)} s (${report.usersPerSec.toFixed(0)} users/s)\n\n` +
+          `${backend.name}, ${report.seconds.toFixed(1)} s (${(report.users / Math.max(report.seconds, 1e-9)).toFixed(0)} users/s)\n\n` +
           metricsTable(report.metrics, report.popular, label) +
           '\n' +
           (dropped.length ? `(K = ${dropped.join(', ')} left out: larger than the beam)\n` : ''),

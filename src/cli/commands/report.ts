@@ -8,20 +8,7 @@ import path from 'node:path';
 import { UserError } from '../../errors.js';
 import { atomicWrite } from '../../io/atomic.js';
 import { curveData, frontierData, frontierSpec, renderSvg, trainingCurvesSpec } from '../../experiments/plots.js';
-import {
-  DEFAULT_METRICS,
-  baselineFor,
-  checkUpstream,
-  collectRuns,
-  compare,
-  groupRuns,
-  pairedCsv,
-  parseBaseline,
-  renderMarkdown,
-  summarize,
-  summaryCsv,
-  trainingSummary,
-} from '../../experiments/report.js';
+import { DEFAULT_METRICS, baselineFor, checkUpstream, collectRuns, compare, groupRuns, pairedCsv, parseBaseline, renderMarkdown, summarize, summaryCsv, trainingSummary } from '../../experiments/report.js';
 import { collect } from '../options.js';
 
 interface ReportFlags {

@@ -1,9 +1,8 @@
 /**
- * `adagrpo stratify`: the diagnostic Tables 1-3 of DESIGN 2.7 for one checkpoint and split.
+ * `adagrpo stratify`: the diagnostic Tables 1-3 of docs/METHOD.md 2.7 for one checkpoint and split.
  * Prints markdown; writes `<run>/stratify/<stage>-<checkpoint>-<split>.{md,csv,json}`.
  */
 import { diffPaths } from '../../config/diff.js';
-import fs from 'node:fs';
 import path from 'node:path';
 import { addProgressOptions, progressFromFlags } from '../options.js';
 import { Command, Option } from 'commander';
@@ -13,15 +12,14 @@ import { UserError } from '../../errors.js';
 import { discBins, formatCsv, formatMarkdown, parseDifficultyEdges, rankOf, stratify, type DifficultyMode, type DiscMode, type StratifyMeta } from '../../eval/stratify.js';
 import { collectStratSamples } from '../../eval/stratifyRun.js';
 import { atomicWrite, atomicWriteJson } from '../../io/atomic.js';
-import { resolveCheckpoint, type CheckpointState } from '../../model/checkpoint.js';
+import { readCheckpointState, resolveCheckpoint } from '../../model/checkpoint.js';
 import type { Policy } from '../../model/policy.js';
 import type { Ranker } from '../../model/ranker.js';
 import { defaultStage, requireRunDir } from '../../runs/policyStage.js';
 import { readRunConfig } from '../../runs/run.js';
-import { prepareInputs } from '../../train/inputs.js';
-import { resolveStageDir } from '../../train/pipeline.js';
-import { loadRanker } from '../../train/ranker.js';
-import { loadPolicy } from '../../train/sft.js';
+import { prepareInputs } from '../../data/inputs.js';
+import { resolveStageDir } from '../../runs/stages.js';
+import { loadRanker, loadPolicy } from '../../model/load.js';
 
 interface StratifyFlags {
   run: string;
@@ -64,8 +62,7 @@ export function assertSameData(config: Config, other: Config, runDir: string, ot
 }
 
 function checkpointStep(stageDir: string, which: string): number {
-  const state = JSON.parse(fs.readFileSync(path.join(resolveCheckpoint(stageDir, which), 'state.json'), 'utf8')) as CheckpointState;
-  return state.step;
+  return readCheckpointState(resolveCheckpoint(stageDir, which)).step;
 }
 
 /** `<stage>-<checkpoint>-<split>`, then a suffix per non-default binning and the compared run. */
@@ -81,7 +78,7 @@ export function stratifyFileName(stage: string, flags: Pick<StratifyFlags, 'chec
 export function registerStratify(program: Command): Command {
   return addProgressOptions(program.command('stratify'))
     .description(
-      'Diagnostic tables of where the ranker helps or hurts (DESIGN 2.7): HR under beam (LLM) order vs ' +
+      'Diagnostic tables of where the ranker helps or hurts (docs/METHOD.md 2.7): HR under beam (LLM) order vs ' +
         'ranker (RM) order, by policy difficulty and by reward discriminability.',
     )
     .requiredOption('--run <dir>', 'run folder made by "adagrpo train"')

@@ -10,8 +10,9 @@ import { loadConfig } from '../../config/load.js';
 import { UserError } from '../../errors.js';
 import { parseGridFlag, parseSeeds } from '../../experiments/grid.js';
 import { planSweep, runSweep, sweepRecordPath } from '../../experiments/sweep.js';
-import { addConfigOptions, collect, type ConfigFlags, addProgressOptions, progressFromFlags } from '../options.js';
-import { openRun, trainRun } from './train.js';
+import { addConfigOptions, addProgressOptions, collect, progressFromFlags, type ConfigFlags } from '../options.js';
+import { stopOnSignals } from '../signals.js';
+import { openRun, trainRun } from '../../train/run.js';
 
 interface SweepFlags extends ConfigFlags {
   seeds?: string;
@@ -68,28 +69,22 @@ export function registerSweep(program: Command): Command {
       }
       const backend = await initBackend(plan.runs[0].config.backend, log);
 
-      // Ctrl-C: the current run saves a checkpoint at the end of its step and the sweep stops;
-      // a second Ctrl-C quits at once. Running the same command again continues.
-      const abort = new AbortController();
-      const onSigint = () => {
-        if (abort.signal.aborted) process.exit(130);
-        log('\nCtrl-C: stopping the sweep after this step of the current run (press again to quit at once)');
-        abort.abort();
-      };
-      process.on('SIGINT', onSigint);
+      // The current run saves a checkpoint at the end of its step and the sweep stops. Running
+      // the same command again continues.
+      const stop = stopOnSignals(log, 'stopping the sweep after this step of the current run');
       try {
         const result = await runSweep(
           plan,
           {
             log,
-            signal: abort.signal,
+            signal: stop.signal,
             execute: async (p, resume) => {
               const run = openRun(p.config, resume, process.argv);
               run.setBackend(backend);
               const r = await trainRun(run, backend.name, {
                 until: 'rl',
                 resume,
-                signal: abort.signal,
+                signal: stop.signal,
                 log,
                 progress: progressFromFlags(flags),
               });
@@ -109,7 +104,7 @@ export function registerSweep(program: Command): Command {
         }
         log(`next: adagrpo report ${path.normalize(plan.sweepDir)} --plots`);
       } finally {
-        process.off('SIGINT', onSigint);
+        stop.dispose();
       }
     });
   return cmd;

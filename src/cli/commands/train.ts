@@ -1,17 +1,11 @@
 import { Command, Option } from 'commander';
-import path from 'node:path';
 import { initBackend } from '../../backend.js';
 import { loadConfig } from '../../config/load.js';
-import { evaluateCheckpoint, pointerStep, reuseReport, type CheckpointEvalReport } from '../../eval/checkpointEval.js';
-import { UserError } from '../../errors.js';
-import { evalExamples } from '../../eval/evaluate.js';
-import { Run, runDirFor, savedConfigDiff } from '../../runs/run.js';
-import { InterruptedError } from '../../train/context.js';
-import { explainWasmAbort } from '../../train/memory.js';
-import { STAGES, runPipeline, type StageName, type PipelineOptions } from '../../train/pipeline.js';
-import type { Config } from '../../config/schema.js';
-import { addConfigOptions, printConfig, type ConfigFlags, addProgressOptions, progressFromFlags } from '../options.js';
-import { stageRunners } from '../stages.js';
+import type { CheckpointEvalReport } from '../../eval/checkpointEval.js';
+import { STAGES, type StageName } from '../../train/pipeline.js';
+import { openRun, trainRun } from '../../train/run.js';
+import { addConfigOptions, addProgressOptions, printConfig, progressFromFlags, type ConfigFlags } from '../options.js';
+import { stopOnSignals } from '../signals.js';
 
 interface TrainFlags extends ConfigFlags {
   resume?: boolean;
@@ -33,74 +27,11 @@ function testTable(reports: CheckpointEvalReport[]): string {
 }
 
 
-/**
- * Open the run folder of `config`: a new one, or (resume) the existing one after checking that
- * its saved config is this config (the backend may differ). Shared by train and sweep.
- */
-export function openRun(config: Config, resume: boolean, argv: string[]): Run {
-  const runDir = runDirFor(config);
-  if (!resume) return Run.create(config, argv);
-  const differ = savedConfigDiff(runDir, config);
-  if (differ.length > 0) {
-    throw new UserError(
-      `--resume: the config differs from ${path.join(runDir, 'config.yaml')} at ${differ.join(', ')}. ` +
-        `A resumed run must use its own config; drop those overrides or start a new run.`,
-    );
-  }
-  return Run.resume(runDir, argv, config);
-}
-
-export interface TrainRunResult extends Awaited<ReturnType<typeof runPipeline>> {
-  /** Test metrics at the best and final checkpoints (empty when --until stops before sft). */
-  reports: CheckpointEvalReport[];
-}
-
-/**
- * The body of `train` for an opened run, shared with `sweep`: the pipeline, then test metrics at
- * the best and final checkpoints, then the run's end in meta.json (completed, interrupted on
- * Ctrl-C, failed otherwise; errors are rethrown for the caller to report).
- */
-export async function trainRun(run: Run, backendName: string, opts: Omit<PipelineOptions, 'run' | 'stages'>): Promise<TrainRunResult> {
-  const config = run.config;
-  try {
-    const { inputs, outcomes } = await runPipeline({ ...opts, run, stages: stageRunners() });
-    opts.log(`stages: ${outcomes.map((o) => `${o.stage} ${o.reused ? 'reused' : `${o.seconds.toFixed(1)} s`}`).join(', ')}`);
-    const reports: CheckpointEvalReport[] = [];
-    if (opts.until === 'sft' || opts.until === 'ranker' || opts.until === 'rl') {
-      // The paper reports test metrics at the best (validation HR@10) and the final checkpoint.
-      const stage = opts.until === 'rl' ? 'rl' : 'sft';
-      for (const checkpoint of ['best', 'final'] as const) {
-        const same = checkpoint === 'final' && reports[0] && pointerStep(run.dir, stage, 'final') === reports[0].step;
-        let r: CheckpointEvalReport;
-        if (same) r = reuseReport(reports[0], 'final');
-        else {
-          // Beam search over the test users: minutes on a large split, so it shows its progress.
-          const bar = opts.progress(`test ${stage}/${checkpoint}`, evalExamples(inputs, 'test', config.eval.testMaxUsers).length, 'users');
-          try {
-            r = evaluateCheckpoint(run.dir, config, inputs, { stage, checkpoint, split: 'test', backendName, maxUsers: config.eval.testMaxUsers, progress: bar });
-          } catch (e) {
-            throw explainWasmAbort(e, 'eval');
-          } finally {
-            bar.stop();
-          }
-        }
-        run.logMetrics(stage, { kind: 'test', checkpoint, step: r.step, ...r.metrics });
-        reports.push(r);
-      }
-    }
-    run.finish('completed');
-    return { inputs, outcomes, reports };
-  } catch (e) {
-    run.finish(e instanceof InterruptedError ? 'interrupted' : 'failed', e);
-    throw e;
-  }
-}
-
 export function registerTrain(program: Command): Command {
   const cmd = program
     .command('train')
     .description(
-      'Run the pipeline: data, semantic IDs, SFT, ranker, RL (DESIGN 2). Writes <runsDir>/<name>_s<seed>/ ' +
+      'Run the pipeline: data, semantic IDs, SFT, ranker, RL (docs/METHOD.md 2). Writes <runsDir>/<name>_s<seed>/ ' +
         'with config.yaml, meta.json, metrics.jsonl and a folder per stage. Upstream stages are cached by ' +
         'a hash of their inputs and reused by every run that shares them.',
     );
@@ -127,19 +58,12 @@ export function registerTrain(program: Command): Command {
       run.setBackend(backend);
       log(`run: ${run.dir}`);
 
-      // Ctrl-C: stages save a checkpoint at the end of the current step; a second Ctrl-C quits now.
-      const abort = new AbortController();
-      const onSigint = () => {
-        if (abort.signal.aborted) process.exit(130);
-        log('\nCtrl-C: saving a checkpoint at the end of this step (press again to quit at once)');
-        abort.abort();
-      };
-      process.on('SIGINT', onSigint);
+      const stop = stopOnSignals(log, 'saving a checkpoint at the end of this step');
       try {
         const { reports } = await trainRun(run, backend.name, {
           until: flags.until,
           resume: Boolean(flags.resume),
-          signal: abort.signal,
+          signal: stop.signal,
           log,
           progress: progressFromFlags(flags),
         });
@@ -147,7 +71,7 @@ export function registerTrain(program: Command): Command {
           process.stdout.write(`\n${run.dir}: ${reports[0].stage} on test, ${reports[0].users} users, beam ${reports[0].beam}\n${testTable(reports)}\n`);
         }
       } finally {
-        process.off('SIGINT', onSigint);
+        stop.dispose();
       }
     });
   return cmd;

@@ -1,5 +1,5 @@
 /**
- * Semantic IDs for a prepared dataset (DESIGN 2.1), cached next to the prepared data under
+ * Semantic IDs for a prepared dataset (docs/METHOD.md 2.1), cached next to the prepared data under
  * `<cacheDir>/sid-<hash>/`, keyed by the data hash and the sid settings that change the result,
  * so every run of a sweep shares one set of IDs and pays only a load.
  *
@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ProgressFactory } from '../../cli/progress.js';
+import type { ProgressFactory } from '../../progress.js';
 import type { SidConfig } from '../../config/schema.js';
 import { UserError } from '../../errors.js';
 import { hashOf } from '../../hash.js';

@@ -1,6 +1,6 @@
 /**
  * Item <-> semantic-ID tuple, and the prefix trie of valid tuples used to measure hallucination
- * (a generated tuple that is no item) and to constrain beam search (DESIGN 2.6).
+ * (a generated tuple that is no item) and to constrain beam search (docs/METHOD.md 2.6).
  *
  * The trie lives in flat typed arrays. Nodes are numbered breadth-first with the root 0; because
  * items are inserted in lexicographic tuple order, the children of one node have consecutive ids

@@ -1,5 +1,5 @@
 /**
- * Item embeddings that rq-kmeans clusters into semantic IDs (DESIGN 2.1). Each returns a
+ * Item embeddings that rq-kmeans clusters into semantic IDs (docs/METHOD.md 2.1). Each returns a
  * Float32Array [I*dim] row-major.
  *
  * - cf: PPMI of item co-occurrence within a window of the training prefixes (never the valid or

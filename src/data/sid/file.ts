@@ -6,7 +6,8 @@
  */
 import fs from 'node:fs';
 import { UserError } from '../../errors.js';
-import { decodeText, lineColumnAt, parseJsonFile } from '../sources/files.js';
+import { lineColumnAt, parseJsonFile } from '../../io/json.js';
+import { decodeText } from '../sources/files.js';
 import { dedup } from './rqkmeans.js';
 import type { SemanticIds } from './types.js';
 

@@ -1,5 +1,5 @@
 /**
- * Residual k-means (RQ-KMeans, DESIGN 2.1) and the dedup level that makes every item's tuple
+ * Residual k-means (RQ-KMeans, docs/METHOD.md 2.1) and the dedup level that makes every item's tuple
  * unique. Level l clusters what levels < l left unexplained, so the first code is the coarse
  * region and later codes refine it, the prefix structure generative retrieval relies on.
  */

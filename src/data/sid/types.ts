@@ -1,4 +1,4 @@
-/** Semantic IDs: each item is a tuple of L codes, code l in [0, K_l). DESIGN 2.1. */
+/** Semantic IDs: each item is a tuple of L codes, code l in [0, K_l). docs/METHOD.md 2.1. */
 
 export interface SidStats {
   method: 'rq-kmeans' | 'file';

@@ -1,5 +1,5 @@
 /**
- * The policy's token vocabulary (DESIGN 2.1): PAD=0, BOS=1, SEP=2, then one token per
+ * The policy's token vocabulary (docs/METHOD.md 2.1): PAD=0, BOS=1, SEP=2, then one token per
  * (level, code), level by level: token(l, c) = offsets[l] + c. Level l code c is its own token,
  * so the same code number at two levels never shares an embedding.
  */

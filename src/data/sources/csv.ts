@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { parse, CsvError } from 'csv-parse';
 import { UserError } from '../../errors.js';
 import type { DataConfig } from '../../config/schema.js';
-import type { Progress, ProgressFactory } from '../../cli/progress.js';
+import type { Progress, ProgressFactory } from '../../progress.js';
 import { checkInputFile, fileMB, trackBytes } from './files.js';
 import { RawLogBuilder, type RawLog, type SourceResult } from './raw.js';
 

@@ -6,7 +6,8 @@
  */
 import fs from 'node:fs';
 import { UserError } from '../../errors.js';
-import { decodeText, parseJsonFile } from './files.js';
+import { parseJsonFile } from '../../io/json.js';
+import { decodeText } from './files.js';
 import { RawLogBuilder, type SourceResult } from './raw.js';
 
 /** Text fields of an item.json entry, in the order they are joined into the item's text. */

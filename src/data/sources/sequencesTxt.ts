@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import readline from 'node:readline';
 import type { DataConfig } from '../../config/schema.js';
 import { UserError } from '../../errors.js';
-import type { Progress, ProgressFactory } from '../../cli/progress.js';
+import type { Progress, ProgressFactory } from '../../progress.js';
 import { checkInputFile, fileMB, trackBytes } from './files.js';
 import { RawLogBuilder, type SourceResult } from './raw.js';
 

@@ -1,16 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  cfEmbeddings,
-  cooccurrence,
-  embedCf,
-  embedText,
-  latentEmbeddings,
-  ppmi,
-  textEmbeddings,
-  tfidf,
-  tokenize,
-} from '../../../src/data/sid/embeddings.js';
+import { cfEmbeddings, cooccurrence, embedCf, embedText, latentEmbeddings, ppmi, textEmbeddings, tfidf, tokenize } from '../../../src/data/sid/embeddings.js';
 import type { Csr } from '../../../src/data/sid/linalg.js';
 import type { SyntheticTruth } from '../../../src/data/types.js';
 import { Rng } from '../../../src/rng.js';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readSequencesJson } from '../../../src/data/sources/sequencesJson.js';
 import { logToDataset } from '../../../src/data/sources/raw.js';
-import { jsonErrorOffset } from '../../../src/data/sources/files.js';
+import { jsonErrorOffset } from '../../../src/io/json.js';
 import { UserError } from '../../../src/errors.js';
 import { tmpDir, writeFile } from '../../helpers/tmp.js';
 

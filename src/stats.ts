@@ -5,15 +5,28 @@
  */
 import jStat from 'jstat';
 
-export function mean(xs: readonly number[]): number {
-  return xs.length === 0 ? NaN : xs.reduce((s, x) => s + x, 0) / xs.length;
+/**
+ * The mean of the finite values. The one NaN policy of the project: a NaN (or ±Inf) is a value
+ * that could not be computed (a metric with no defined value for a sample, a diagnostic of an
+ * empty set), so it is left out, not counted as zero; NaN when no finite value remains.
+ */
+export function mean(xs: ArrayLike<number>): number {
+  let s = 0;
+  let n = 0;
+  for (let i = 0; i < xs.length; i++) {
+    if (!Number.isFinite(xs[i])) continue;
+    s += xs[i];
+    n++;
+  }
+  return n > 0 ? s / n : Number.NaN;
 }
 
-/** Sample standard deviation (n - 1 in the denominator); NaN below two values. */
+/** Sample standard deviation (n - 1 in the denominator) of the finite values; NaN below two of them. */
 export function sampleSd(xs: readonly number[]): number {
-  if (xs.length < 2) return NaN;
-  const m = mean(xs);
-  return Math.sqrt(xs.reduce((s, x) => s + (x - m) ** 2, 0) / (xs.length - 1));
+  const fin = xs.filter(Number.isFinite);
+  if (fin.length < 2) return NaN;
+  const m = mean(fin);
+  return Math.sqrt(fin.reduce((s, x) => s + (x - m) ** 2, 0) / (fin.length - 1));
 }
 
 /** The p-quantile of Student's t with df degrees of freedom (t_{0.975,4} = 2.776). */
@@ -37,7 +50,8 @@ export interface MeanCi {
 }
 
 /** Mean and two-sided `level` confidence interval of the mean, t distribution with n-1 df. */
-export function meanCi(xs: readonly number[], level = 0.95): MeanCi {
+export function meanCi(values: readonly number[], level = 0.95): MeanCi {
+  const xs = values.filter(Number.isFinite);
   const n = xs.length;
   const m = mean(xs);
   const sd = sampleSd(xs);

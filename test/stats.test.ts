@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { mean, meanCi, pairedTTest, sampleSd, tCdf, tQuantile } from '../../src/experiments/stats.js';
+import { mean, meanCi, pairedTTest, sampleSd, tCdf, tQuantile } from '../src/stats.js';
 
 const close = (a: number, b: number, tol = 1e-4) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b} (tol ${tol})`);
 

@@ -1,0 +1,49 @@
+/**
+ * The test or validation report of one policy checkpoint: `<run>/eval/<name>.json` (docs/METHOD.md
+ * 2.6), written by `train` after training and by `adagrpo eval`, read by `report`. This module is
+ * its only reader and writer. Its `.top10.jsonl` sibling (per user: target and top-10 items) is
+ * written beside it and read by people, not by adagrpo.
+ */
+import { z } from 'zod';
+import { readJsonFile, writeJsonFile } from '../io/json.js';
+
+/** Metric values: numbers, or null for a NaN (JSON has none). */
+const metrics = z.record(z.string(), z.number().nullable());
+
+const evalReportSchema = z.object({
+  run: z.string(),
+  stage: z.enum(['sft', 'rl']),
+  checkpoint: z.string(),
+  step: z.number().int().nonnegative(),
+  split: z.enum(['valid', 'test']),
+  users: z.number().int().nonnegative(),
+  beam: z.number().int().positive(),
+  constrained: z.boolean(),
+  ks: z.array(z.number().int().positive()),
+  backend: z.string(),
+  seconds: z.number(),
+  usersPerSec: z.number().nullable(),
+  metrics,
+  popular: metrics,
+  createdAt: z.string(),
+  /** Where the report was written. */
+  file: z.string(),
+});
+export type EvalReport = Omit<z.infer<typeof evalReportSchema>, 'metrics' | 'popular'> & {
+  metrics: Record<string, number>;
+  popular: Record<string, number>;
+};
+
+export function writeEvalReport(report: EvalReport): void {
+  writeJsonFile(report.file, evalReportSchema, report);
+}
+
+/** A report as written; metrics logged as null (NaN) come back as NaN. */
+export function readEvalReport(file: string): EvalReport {
+  const r = readJsonFile(file, evalReportSchema, {
+    what: 'evaluation report',
+    fix: 'It is written by "adagrpo train" and "adagrpo eval"; delete it and run "adagrpo eval" on the run again.',
+  });
+  const nan = (m: Record<string, number | null>) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, v ?? Number.NaN]));
+  return { ...r, metrics: nan(r.metrics), popular: nan(r.popular) };
+}
