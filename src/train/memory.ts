@@ -7,11 +7,15 @@
  * Aborted()"). Nothing can be saved after that, so the aim is to refuse up front when the
  * activations alone cannot fit, and otherwise to name the settings when the abort happens.
  *
- * The estimate counts the tensors the autodiff tape keeps for the backward pass that grow with
- * the sequence: per layer three [B, H, T, T] attention tensors (scores, masked scores, softmax),
- * about twelve [B*T, D] and three [B*T, 4D] hidden tensors, and two [B*slots, K_l] logit tensors
- * per SID level, all float32. It leaves out weights, optimizer state and transient gradients, so
- * it is a lower bound: a pass it refuses cannot fit.
+ * The estimate models the wasm heap's growth over one forward/backward pass: tfjs keeps every
+ * intermediate of the pass (the forward tensors the tape saves, and the backward's own until the
+ * gradients are complete), so per layer it counts ATTENTION_TENSORS [B, H, T, T] float32
+ * tensors and HIDDEN_PER_TOKEN float32 values per token and model dimension, plus two
+ * [B*slots, K_l] logit tensors per SID level. The two factors are fitted to the heap growth that
+ * `node dist/bench/memory.js <batch> <maxHistory> [layers] [heads]` measures (6 shapes with T up
+ * to 804 tokens, dim 128; docs/YOUR-DATA.md has the figures): the estimate is within about 15% of
+ * them. Weights, optimizer state and heap fragmentation come on top, so a pass estimated close to
+ * the 4 GiB ceiling may still abort.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Config } from '../config/schema.js';
@@ -21,6 +25,10 @@ import type { PreparedInputs } from '../data/inputs.js';
 /** The wasm heap's maximum (WebAssembly.Memory of 65,536 pages of 64 KiB). */
 export const WASM_HEAP_BYTES = 4 * 1024 ** 3;
 const F32 = 4;
+/** [B, H, T, T] float32 tensors alive per layer at the peak of a pass (fitted, see above). */
+export const ATTENTION_TENSORS = 10;
+/** float32 values per token and model dimension alive per layer at the peak (fitted, see above). */
+export const HIDDEN_PER_TOKEN = 115;
 
 export interface PassEstimate {
   stage: 'sft' | 'rl';
@@ -41,7 +49,7 @@ export function gib(bytes: number): string {
 
 /** Causal self-attention and hidden activations of `layers` blocks over [B, T] tokens. */
 function blockBytes(B: number, T: number, layers: number, heads: number, dim: number): { attention: number; hidden: number } {
-  return { attention: 3 * layers * B * heads * T * T * F32, hidden: layers * (12 * B * T * dim + 3 * B * T * 4 * dim) * F32 };
+  return { attention: ATTENTION_TENSORS * layers * B * heads * T * T * F32, hidden: HIDDEN_PER_TOKEN * layers * B * T * dim * F32 };
 }
 
 /**
@@ -78,8 +86,8 @@ export function estimateRl(config: Config, levels: number, codebookSum: number, 
   const Tp = 1 + Math.min(p.maxHistory, Math.max(0, longestTrain - 1)) * levels;
   const prompt = blockBytes(B, Tp, p.layers, p.heads, p.dim);
   const C = r.numGenerations + 1;
-  const completionAttention = 3 * p.layers * B * p.heads * C * levels * (Tp + levels) * F32;
-  const completionHidden = p.layers * 24 * B * C * levels * p.dim * F32;
+  const completionAttention = ATTENTION_TENSORS * p.layers * B * p.heads * C * levels * (Tp + levels) * F32;
+  const completionHidden = HIDDEN_PER_TOKEN * p.layers * B * C * levels * p.dim * F32;
   const logits = 2 * B * C * codebookSum * F32;
   const attention = prompt.attention + completionAttention;
   const other = prompt.hidden + completionHidden + logits;
@@ -96,7 +104,7 @@ export function estimateRl(config: Config, levels: number, codebookSum: number, 
 
 export function describeEstimate(e: PassEstimate): string {
   return (
-    `${e.stage}: one pass of ${e.rows} rows x ${e.tokens} tokens needs at least ${gib(e.totalBytes)} of activations ` +
+    `${e.stage}: one pass of ${e.rows} rows x ${e.tokens} tokens needs about ${gib(e.totalBytes)} of activations ` +
     `(attention ${gib(e.attentionBytes)}, the rest ${gib(e.otherBytes)})`
   );
 }
@@ -126,7 +134,13 @@ export function checkTrainingMemory(
           `Lower ${e.lower.join(', ')} (a microBatchSize accumulates gradients over smaller passes: the same step, less memory).`,
       );
     }
-    if (e.totalBytes > WASM_HEAP_BYTES / 4) log(`memory: ${describeEstimate(e)}${backend === 'wasm' ? ` of the ${gib(WASM_HEAP_BYTES)} wasm heap` : ''}`);
+    const close = backend === 'wasm' && e.totalBytes > 0.75 * WASM_HEAP_BYTES;
+    if (e.totalBytes > WASM_HEAP_BYTES / 4) {
+      log(
+        `memory: ${describeEstimate(e)}${backend === 'wasm' ? ` of the ${gib(WASM_HEAP_BYTES)} wasm heap` : ''}` +
+          (close ? `; close to the ceiling, it may abort: lower ${e.lower.join(', ')}` : ''),
+      );
+    }
   }
   return out;
 }
