@@ -130,3 +130,14 @@ export class AliasFreeSampler {
     return lo;
   }
 }
+
+/** A deterministic seed from a few integers (splitmix-style mixing), for per-epoch and per-step streams. */
+export function mixSeed(...xs: number[]): number {
+  let h = 0x9e3779b9;
+  for (const x of xs) {
+    h = Math.imul(h ^ (x >>> 0), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    h ^= h >>> 16;
+  }
+  return h >>> 0;
+}

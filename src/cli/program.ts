@@ -1,6 +1,7 @@
 /** The commander program: one thin file per command under commands/. */
 import { Command } from 'commander';
 import { packageVersion } from '../runs/run.js';
+import { registerBaseline } from './commands/baseline.js';
 import { registerData } from './commands/data.js';
 import { registerEval } from './commands/eval.js';
 import { registerReport } from './commands/report.js';
@@ -26,9 +27,10 @@ export function buildProgram(): Command {
       '  adagrpo train --config configs/quickstart.yaml        whole pipeline on the synthetic world\n' +
       '  adagrpo train --config configs/quickstart.yaml --set seed=2 --set rl.algorithm=nll\n' +
       '  adagrpo eval --run runs/quickstart_s1 --checkpoint best --split test\n' +
+      '  adagrpo baseline --config configs/quickstart.yaml --model sasrec   the SASRec anchor on the same split\n' +
       '  adagrpo data inspect --config configs/beauty.yaml\n',
   );
-  for (const register of [registerTrain, registerEval, registerStratify, registerData, registerSweep, registerReport]) {
+  for (const register of [registerTrain, registerBaseline, registerEval, registerStratify, registerData, registerSweep, registerReport]) {
     const cmd = register(program);
     cmd.exitOverride();
   }

@@ -178,6 +178,22 @@ export const rlSchema = section({
   checkpointEvery: int(1).default(100).describe('Save a checkpoint every this many steps (and at the end).'),
 });
 
+export const sasrecSchema = section({
+  dim: int(8, 1024).default(64).describe('SASRec baseline: embedding and hidden size.'),
+  layers: int(1, 12).default(2).describe('SASRec baseline: self-attention blocks.'),
+  heads: int(1, 16).default(1).describe('SASRec baseline: attention heads (must divide dim).'),
+  maxLen: int(2, 512).default(50).describe('SASRec baseline: most recent items of a history it reads.'),
+  dropout: z.number().min(0).max(0.9).default(0.2).describe('SASRec baseline: dropout on embeddings, attention and residual branches.'),
+  loss: z
+    .enum(['ce', 'bce'])
+    .default('ce')
+    .describe('SASRec baseline: ce = softmax cross-entropy over the whole catalog at every position; bce = the original paper\'s one sampled negative per position.'),
+  steps: int(0).default(2000).describe('SASRec baseline: optimizer steps.'),
+  batchSize: int(1).default(128).describe('SASRec baseline: training sequences per step.'),
+  ...schedule,
+  checkpointEvery: int(1).default(500).describe('Save a checkpoint every this many steps (and at the end).'),
+});
+
 export const gateSchema = section({
   difficulty: section({
     statistic: z.enum(['gtRank', 'gtProb', 'hitRate', 'entropy']).default('gtRank').describe('Policy-side difficulty: gtRank (share of rollouts more likely than the truth ≥ τ), gtProb (p(y|x) < τ), hitRate (hits < τ), entropy (≥ τ).'),
@@ -223,6 +239,7 @@ export const configSchema = z.strictObject({
   rl: rlSchema,
   gate: gateSchema,
   eval: evalSchema,
+  sasrec: sasrecSchema,
 });
 
 export type Config = z.output<typeof configSchema>;
@@ -260,6 +277,7 @@ export type RankerConfig = Config['ranker'];
 export type RlConfig = Config['rl'];
 export type GateConfig = Config['gate'];
 export type EvalConfig = Config['eval'];
+export type SasrecConfig = Config['sasrec'];
 export type Algorithm = (typeof ALGORITHMS)[number];
 
 /** Cross-field checks zod's per-field rules cannot express; each names its dot path. */
@@ -281,6 +299,7 @@ export function crossFieldIssues(c: Config): { path: string; message: string }[]
     out.push({ path: 'sid.codebookSize', message: '"auto" chooses the size for rq-kmeans; sid.method file takes the sizes from its file' });
   if (c.sid.embedding === 'latent' && c.sid.method === 'rq-kmeans' && c.data.source !== 'synthetic')
     out.push({ path: 'sid.embedding', message: '"latent" exists only for the synthetic world; use cf or text' });
+  if (c.sasrec.dim % c.sasrec.heads !== 0) out.push({ path: 'sasrec.heads', message: `must divide sasrec.dim (${c.sasrec.dim})` });
   if (c.policy.dim % c.policy.heads !== 0)
     out.push({ path: 'policy.heads', message: `must divide policy.dim (${c.policy.dim})` });
   if (!c.eval.ks.includes(10))

@@ -9,6 +9,7 @@ import { UserError } from '../errors.js';
 import { loadCheckpoint, resolveCheckpoint } from './checkpoint.js';
 import { Policy, sidLayout } from './policy.js';
 import { Ranker, type RankerArch } from './ranker.js';
+import { Sasrec, type SasrecArch } from './sasrec.js';
 
 /** What a policy checkpoint (SFT) records besides weights, for loadPolicy and resume. */
 export interface SftExtra {
@@ -80,4 +81,14 @@ export function loadRanker(
   }
   const numItems = extra?.numItems ?? ck.tensors.get('ranker/itemEmb')!.shape[0] - 1;
   return Ranker.fromTensors(numItems, arch, ck.tensors, opts.trainable ?? false, true);
+}
+
+/** The SASRec baseline of a checkpoint in its stage folder, frozen. */
+export function loadSasrec(stageDir: string, which: string, arch: SasrecArch): Sasrec {
+  const ck = loadCheckpoint(resolveCheckpoint(stageDir, which), { stage: 'sasrec' });
+  try {
+    return Sasrec.fromTensors(arch, ck.tensors, `checkpoint ${ck.dir}`);
+  } finally {
+    tf.dispose([...ck.tensors.values()]);
+  }
 }

@@ -12,7 +12,7 @@ const metrics = z.record(z.string(), z.number().nullable());
 
 const evalReportSchema = z.object({
   run: z.string(),
-  stage: z.enum(['sft', 'rl']),
+  stage: z.enum(['sft', 'rl', 'sasrec']),
   checkpoint: z.string(),
   step: z.number().int().nonnegative(),
   split: z.enum(['valid', 'test']),

@@ -4,12 +4,12 @@
  * `step` and `time`; the rest are numbers (a NaN is written as null by JSON).
  *
  * Kinds, by stage:
- * - `train` (sft, ranker, rl): training diagnostics of the interval or step that ends at `step`;
+ * - `train` (sft, ranker, rl, sasrec): training diagnostics of the interval or step that ends at `step`;
  *   for rl one row per step with every gate diagnostic (docs/METHOD.md 2.5);
- * - `valid` (sft, rl): validation metrics of the policy at `step`;
+ * - `valid` (sft, rl, sasrec): validation metrics of the model at `step`;
  * - `eval` (ranker): AUC and GAUC on the held-out exposure-biased log (`split: 'valid-log'`);
  * - `rankerEval` (ranker): the unbiased evaluation of the best ranker, by group;
- * - `test` (sft, rl): test metrics of the `best` or `final` checkpoint after training.
+ * - `test` (sft, rl, sasrec): test metrics of the `best` or `final` checkpoint after training.
  *
  * A crash can only tear the last line (appends are whole lines otherwise): readers skip such a
  * line with a warning, and a resumed stage cuts the file back to the checkpoint it resumes from,
@@ -23,7 +23,7 @@ import { appendLine, atomicWrite } from '../io/atomic.js';
 import { describeIssues } from '../io/json.js';
 import { mean } from '../stats.js';
 
-export const STAGE_NAMES = ['sft', 'ranker', 'rl'] as const;
+export const STAGE_NAMES = ['sft', 'ranker', 'rl', 'sasrec'] as const;
 export type StageId = (typeof STAGE_NAMES)[number];
 
 /** Metric values: numbers, or null where a NaN or Inf was logged (JSON has neither). */

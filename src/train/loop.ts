@@ -32,7 +32,7 @@ export interface StepReport {
 }
 
 export interface StageSpec {
-  stage: 'sft' | 'ranker' | 'rl';
+  stage: 'sft' | 'ranker' | 'rl' | 'sasrec';
   ctx: StageContext;
   /** Hash of everything the stage depends on: a checkpoint of another hash is never resumed. */
   configHash: string;
@@ -136,7 +136,8 @@ export async function runStageLoop(spec: StageSpec): Promise<LoopResult> {
 
   const bar = ctx.progress(stage === 'rl' ? `rl ${ctx.config.rl.algorithm}` : stage, total);
   try {
-    if (step === 0 && (total === 0 || spec.validateInitial)) {
+    // A stage resumed at step 0 validated (and logged) its initial weights before it stopped.
+    if (!resumed && step === 0 && (total === 0 || spec.validateInitial)) {
       const metric = await validate(0);
       save(0);
       bar.log(`${stage} step 0: ${spec.metricName} ${metric.toFixed(4)}`);

@@ -10,13 +10,14 @@ import * as tf from '@tensorflow/tfjs';
 import { COMPUTE_ONLY_KEYS, type Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { hashOf } from '../hash.js';
+import { acquireLock } from '../io/lock.js';
 import { Rng } from '../rng.js';
 import { truncateMetrics } from '../runs/metrics.js';
 import type { Run } from '../runs/run.js';
 import type { ProgressFactory } from '../progress.js';
 import type { StageContext } from './context.js';
 import { isStageComplete, writeStageRecord } from '../runs/stages.js';
-import { writeUpstream, type Upstream } from '../runs/upstream.js';
+import { assertTrainedOn, writeUpstream, type Upstream } from '../runs/upstream.js';
 import { type PreparedInputs, prepareInputs } from '../data/inputs.js';
 import { checkTrainingMemory, explainWasmAbort } from './memory.js';
 
@@ -100,6 +101,8 @@ export async function runPipeline(opts: PipelineOptions): Promise<{ inputs: Prep
   outcomes.push({ stage: 'data', dir: inputs.dataDir, hash: inputs.manifest.hash, reused: false, seconds: (Date.now() - t0) / 1000, summary: {} });
   // What this run stands on, so that `report` can check exactly that compared runs share it.
   const upstreamHashes: Upstream & { data: string; sid: string } = { data: inputs.manifest.hash, sid: inputs.sidHash };
+  // A resumed run continues only on the data it started on: its checkpoints learned from that.
+  if (opts.resume) assertTrainedOn(run.dir, upstreamHashes, 'train --resume');
   writeUpstream(run.dir, upstreamHashes);
   // Refuse a pass that cannot fit before hours of upstream training, not when it aborts.
   checkTrainingMemory(config, inputs, wanted, tf.getBackend(), log);
@@ -115,36 +118,52 @@ export async function runPipeline(opts: PipelineOptions): Promise<{ inputs: Prep
       writeUpstream(run.dir, upstreamHashes);
     }
     t0 = Date.now();
-    if (isStageComplete(stageDir)) {
-      log(`${stage}: reusing the finished stage ${stageDir} (same data, IDs and ${stage} settings)`);
+    const reuse = (how: string) => {
+      log(`${stage}: reusing the finished stage ${stageDir} (same data, IDs and ${stage} settings${how})`);
       outcomes.push({ stage, dir: stageDir, hash, reused: true, seconds: 0, summary: {} });
       if (stage !== 'rl') upstream[stage] = stageDir;
+    };
+    if (isStageComplete(stageDir)) {
+      reuse('');
       continue;
     }
-    const ctx: StageContext = {
-      config,
-      inputs,
-      stageDir,
-      rng: new Rng(stageSeed(stage, config)).fork(stage),
-      metrics: (row) => run.logMetrics(stage, row),
-      rewindMetrics: (step) => truncateMetrics(run.dir, stage, step),
-      progress: opts.progress,
-      log,
-      signal: opts.signal,
-      // A shared stage that another run left half-done continues from its last checkpoint: the
-      // hash guarantees it is the same computation.
-      resume: opts.resume || shared,
-      upstream: { ...upstream },
-    };
-    log(`${stage}: training in ${stageDir}`);
-    let summary: Record<string, unknown>;
+    // A shared stage is trained by one process (sweep shards, array tasks, two train commands);
+    // the others wait for it here, then reuse it. The run's own RL stage is under the run's lock.
+    const lock = shared
+      ? await acquireLock(stageDir, { what: `the ${stage} stage ${stageDir}`, purpose: `training ${stage} for ${run.dir}`, wait: true, log, signal: opts.signal })
+      : null;
     try {
-      summary = await opts.stages[stage]!(ctx);
-    } catch (e) {
-      throw explainWasmAbort(e, stage);
+      if (lock && isStageComplete(stageDir)) {
+        reuse('; trained meanwhile by another process');
+        continue;
+      }
+      const ctx: StageContext = {
+        config,
+        inputs,
+        stageDir,
+        rng: new Rng(stageSeed(stage, config)).fork(stage),
+        metrics: (row) => run.logMetrics(stage, row),
+        rewindMetrics: (step) => truncateMetrics(run.dir, stage, step),
+        progress: opts.progress,
+        log,
+        signal: opts.signal,
+        // A shared stage that another run left half-done continues from its last checkpoint: the
+        // hash guarantees it is the same computation.
+        resume: opts.resume || shared,
+        upstream: { ...upstream },
+      };
+      log(`${stage}: training in ${stageDir}`);
+      let summary: Record<string, unknown>;
+      try {
+        summary = await opts.stages[stage]!(ctx);
+      } catch (e) {
+        throw explainWasmAbort(e, stage);
+      }
+      outcomes.push({ stage, dir: stageDir, hash, reused: false, seconds: (Date.now() - t0) / 1000, summary });
+      if (stage !== 'rl') upstream[stage] = stageDir;
+    } finally {
+      lock?.release();
     }
-    outcomes.push({ stage, dir: stageDir, hash, reused: false, seconds: (Date.now() - t0) / 1000, summary });
-    if (stage !== 'rl') upstream[stage] = stageDir;
   }
   return { inputs, outcomes };
 }

@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.js';
 import { evaluateCheckpoint, pointerStep, reuseReport, type CheckpointEvalReport } from '../eval/checkpointEval.js';
 import { evalExamples } from '../eval/evaluate.js';
 import { InterruptedError, UserError } from '../errors.js';
+import { LockWaitInterrupted } from '../io/lock.js';
 import { Run, runDirFor, savedConfigDiff } from '../runs/run.js';
 import { explainWasmAbort } from './memory.js';
 import { runPipeline, type PipelineOptions } from './pipeline.js';
@@ -82,7 +83,26 @@ export async function trainRun(run: Run, backendName: string, opts: Omit<Pipelin
     run.finish('completed');
     return { inputs, outcomes, reports };
   } catch (e) {
-    run.finish(e instanceof InterruptedError ? 'interrupted' : 'failed', e);
+    endFailedRun(run, e, opts.log);
     throw e;
+  }
+}
+
+/**
+ * After a run's command failed with `e`: a new run that logged and saved nothing is removed (so
+ * the same command works once the cause is fixed); any other is marked interrupted or failed in
+ * meta.json. Shared by train, sweep and baseline.
+ */
+export function endFailedRun(run: Run, e: unknown, log: (line: string) => void): void {
+  const interrupted = e instanceof InterruptedError || e instanceof LockWaitInterrupted;
+  if (!interrupted && run.discardIfEmpty()) {
+    log(`removed ${run.dir}: the run failed before it logged or saved anything; fix the problem and run the same command again`);
+    return;
+  }
+  try {
+    run.finish(interrupted ? 'interrupted' : 'failed', e);
+  } catch (f) {
+    // A full disk can refuse meta.json too; the first error is the one the user must see.
+    log(`could not record the run's end in meta.json: ${(f as Error).message}`);
   }
 }

@@ -20,7 +20,7 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
 import { evaluatePolicy } from '../eval/evaluate.js';
 import { Policy, buildSequences, sidLayout } from '../model/policy.js';
-import { Rng } from '../rng.js';
+import { Rng, mixSeed } from '../rng.js';
 import type { StageContext } from './context.js';
 import type { SftExtra } from '../model/load.js';
 import { accumulatedGrads, microRanges } from './accumulate.js';
@@ -54,17 +54,6 @@ export function trainingWindow(seq: Int32Array, maxItems: number, targets: 'all'
   if (n <= maxItems) return seq;
   const start = rng.int(n - maxItems + 1);
   return seq.subarray(start, start + maxItems);
-}
-
-/** A deterministic seed from a few integers (splitmix-style mixing), for per-epoch and per-step streams. */
-function mixSeed(...xs: number[]): number {
-  let h = 0x9e3779b9;
-  for (const x of xs) {
-    h = Math.imul(h ^ (x >>> 0), 0x85ebca6b);
-    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-    h ^= h >>> 16;
-  }
-  return h >>> 0;
 }
 
 /** Batches per length bucket: users are sorted by length within a bucket of this many batches. */

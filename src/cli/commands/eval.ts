@@ -13,10 +13,12 @@ import { evaluateCheckpoint } from '../../eval/checkpointEval.js';
 import { evaluateRanker, formatRankerEval } from '../../eval/rankerEval.js';
 import { atomicWriteJson } from '../../io/atomic.js';
 import { resolveCheckpoint } from '../../model/checkpoint.js';
-import { defaultStage, requireRunDir } from '../../runs/policyStage.js';
+import { defaultStage, requireRunDir, requireWritable } from '../../runs/policyStage.js';
 import { readRunConfig } from '../../runs/run.js';
 import { loadRanker } from '../../model/load.js';
 import { prepareInputs } from '../../data/inputs.js';
+import { dataKey } from '../../data/prepare.js';
+import { assertTrainedOn } from '../../runs/upstream.js';
 import { resolveStageDir } from '../../runs/stages.js';
 
 interface EvalFlags {
@@ -84,8 +86,12 @@ export function registerEval(program: Command): Command {
       } else {
         resolveCheckpoint(resolveStageDir(runDir, flags.stage ?? defaultStage(runDir)), flags.checkpoint);
       }
+      // Before anything is prepared or written: the run must be scored on the data it learned from.
+      assertTrainedOn(runDir, { data: (await dataKey(config.data)).hash }, 'eval');
+      requireWritable(runDir, 'eval writes its results into the run folder');
       const backend = await initBackend(flags.backend ?? config.backend, log);
       const inputs = await prepareInputs(config, log, progressFromFlags(flags));
+      assertTrainedOn(runDir, { data: inputs.manifest.hash, sid: inputs.sidHash }, 'eval');
 
       if (flags.ranker) {
         const ranker = loadRanker(resolveStageDir(runDir, 'ranker'), flags.checkpoint, config);

@@ -15,9 +15,11 @@ import { atomicWrite, atomicWriteJson } from '../../io/atomic.js';
 import { readCheckpointState, resolveCheckpoint } from '../../model/checkpoint.js';
 import type { Policy } from '../../model/policy.js';
 import type { Ranker } from '../../model/ranker.js';
-import { defaultStage, requireRunDir } from '../../runs/policyStage.js';
+import { defaultStage, requireRunDir, requireWritable } from '../../runs/policyStage.js';
 import { readRunConfig } from '../../runs/run.js';
 import { prepareInputs } from '../../data/inputs.js';
+import { dataKey } from '../../data/prepare.js';
+import { assertTrainedOn } from '../../runs/upstream.js';
 import { resolveStageDir } from '../../runs/stages.js';
 import { loadRanker, loadPolicy } from '../../model/load.js';
 
@@ -140,8 +142,15 @@ export function registerStratify(program: Command): Command {
         other = { dir: flags.compare, config: oc, stage: os, stageDir: osDir, step: checkpointStep(osDir, flags.checkpoint) };
       }
 
+      // Both runs must be scored on the data they learned from (equal configs do not prove it:
+      // a data file can change between two trainings).
+      const runs = other ? [runDir, other.dir] : [runDir];
+      const key = (await dataKey(config.data)).hash;
+      for (const d of runs) assertTrainedOn(d, { data: key }, flags.compare === undefined ? 'stratify' : 'stratify --compare');
+      requireWritable(runDir, 'stratify writes its tables into the run folder');
       const backend = await initBackend(flags.backend ?? config.backend, log);
       const inputs = await prepareInputs(config, log, progressFromFlags(flags));
+      for (const d of runs) assertTrainedOn(d, { data: inputs.manifest.hash, sid: inputs.sidHash }, flags.compare === undefined ? 'stratify' : 'stratify --compare');
       const sizes = { codebookSizes: inputs.sids.codebookSizes };
       let policy: Policy | undefined;
       let otherPolicy: Policy | undefined;

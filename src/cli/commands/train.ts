@@ -1,29 +1,19 @@
 import { Command, Option } from 'commander';
 import { initBackend } from '../../backend.js';
 import { loadConfig } from '../../config/load.js';
-import type { CheckpointEvalReport } from '../../eval/checkpointEval.js';
+import { acquireLock } from '../../io/lock.js';
+import { runDirFor, type Run } from '../../runs/run.js';
 import { STAGES, type StageName } from '../../train/pipeline.js';
 import { openRun, trainRun } from '../../train/run.js';
 import { addConfigOptions, addProgressOptions, printConfig, progressFromFlags, type ConfigFlags } from '../options.js';
 import { stopOnSignals } from '../signals.js';
+import { testTable } from '../tables.js';
 
 interface TrainFlags extends ConfigFlags {
   resume?: boolean;
   until: StageName;
   progress: boolean;
   logEvery: string;
-}
-
-/** Best vs final vs the popular baseline, for the headline metrics. */
-function testTable(reports: CheckpointEvalReport[]): string {
-  const names = ['hr@1', 'hr@10', 'ndcg@10', 'hallucination@10', 'validity', 'coverage@10'].filter((n) => n in reports[0].metrics);
-  const cols = [...reports.map((r) => `${r.checkpoint} (step ${r.step})`), 'popular'];
-  const w = Math.max(...cols.map((c) => c.length), 8);
-  const row = (name: string, cells: string[]) => name.padEnd(18) + cells.map((c) => c.padStart(w + 2)).join('');
-  return [
-    row('metric', cols),
-    ...names.map((n) => row(n, [...reports.map((r) => r.metrics[n].toFixed(4)), reports[0].popular[n]?.toFixed(4) ?? '-'])),
-  ].join('\n');
 }
 
 
@@ -54,7 +44,20 @@ export function registerTrain(program: Command): Command {
       const log = (line: string) => process.stderr.write(line + '\n');
       // The backend first: if it cannot start, no run folder is left behind claiming to run.
       const backend = await initBackend(config.backend, log);
-      const run = openRun(config, Boolean(flags.resume), process.argv);
+      // One writer per run folder: a second train (or --resume) of a run in progress exits 2 naming the holder.
+      const runLock = await acquireLock(runDirFor(config), {
+        what: `the run folder ${runDirFor(config)}`,
+        purpose: flags.resume ? 'train --resume' : 'train',
+        wait: false,
+        log,
+      });
+      let run: Run;
+      try {
+        run = openRun(config, Boolean(flags.resume), process.argv);
+      } catch (e) {
+        runLock.release();
+        throw e;
+      }
       run.setBackend(backend);
       log(`run: ${run.dir}`);
 
@@ -72,6 +75,7 @@ export function registerTrain(program: Command): Command {
         }
       } finally {
         stop.dispose();
+        runLock.release();
       }
     });
   return cmd;

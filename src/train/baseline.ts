@@ -1,0 +1,112 @@
+/**
+ * A baseline run (docs/METHOD.md 2.9): the SASRec anchor trained and tested on exactly the
+ * split, users and metric code of the policy, so every dataset, including one with no published
+ * numbers, has a classic reference beside most-popular. The run folder is an ordinary one
+ * (`<runsDir>/<name>-sasrec_s<seed>/`: config.yaml, meta.json, metrics.jsonl, sasrec/ checkpoints,
+ * eval/sasrec-<best|final>-test.json), so resume, eval reports and metrics work as for `train`.
+ */
+import path from 'node:path';
+import type { Config } from '../config/schema.js';
+import { prepareInputs } from '../data/inputs.js';
+import { evaluatePopularFor } from '../eval/popular.js';
+import { evaluateSasrec } from '../eval/sasrec.js';
+import { loadSasrec } from '../model/load.js';
+import { readPointer } from '../model/checkpoint.js';
+import type { ProgressFactory } from '../progress.js';
+import { Rng } from '../rng.js';
+import { writeEvalReport, type EvalReport } from '../runs/evalReport.js';
+import { truncateMetrics } from '../runs/metrics.js';
+import type { Run } from '../runs/run.js';
+import { isStageComplete } from '../runs/stages.js';
+import { assertTrainedOn, writeUpstream } from '../runs/upstream.js';
+import { endFailedRun } from './run.js';
+import { sasrecArch, trainSasrec } from './sasrec.js';
+
+export const BASELINE_MODELS = ['sasrec'] as const;
+export type BaselineModel = (typeof BASELINE_MODELS)[number];
+
+/** The run name of a config's baseline: its own name with the model appended. */
+export function baselineConfig(config: Config, model: BaselineModel): Config {
+  return Object.freeze({ ...config, name: `${config.name}-${model}` });
+}
+
+export interface BaselineRunOptions {
+  backendName: string;
+  resume: boolean;
+  signal: AbortSignal;
+  log: (line: string) => void;
+  progress: ProgressFactory;
+}
+
+export interface BaselineRunResult {
+  reports: EvalReport[];
+  /** The most-popular baseline on the same test users. */
+  popular: Record<string, number>;
+}
+
+export async function baselineRun(run: Run, o: BaselineRunOptions): Promise<BaselineRunResult> {
+  const config = run.config;
+  try {
+    const inputs = await prepareInputs(config, o.log);
+    // A resumed run continues only on the data it started on.
+    if (o.resume) assertTrainedOn(run.dir, { data: inputs.manifest.hash, sid: inputs.sidHash }, 'baseline --resume');
+    writeUpstream(run.dir, { data: inputs.manifest.hash, sid: inputs.sidHash });
+    const stageDir = path.join(run.dir, 'sasrec');
+    if (!isStageComplete(stageDir)) {
+      await trainSasrec({
+        config,
+        inputs,
+        stageDir,
+        rng: new Rng(config.seed).fork('sasrec'),
+        metrics: (row) => run.logMetrics('sasrec', row),
+        rewindMetrics: (step) => truncateMetrics(run.dir, 'sasrec', step),
+        progress: o.progress,
+        log: o.log,
+        signal: o.signal,
+        resume: o.resume,
+        upstream: {},
+      });
+    }
+    // Test metrics at the best (validation HR@10) and final checkpoints, as train reports them.
+    const arch = sasrecArch(config, inputs.dataset.itemIds.length);
+    const reports: EvalReport[] = [];
+    for (const checkpoint of ['best', 'final'] as const) {
+      const model = loadSasrec(stageDir, checkpoint, arch);
+      try {
+        const r = await evaluateSasrec(model, inputs, config, { split: 'test', maxUsers: config.eval.testMaxUsers });
+        const report: EvalReport = {
+          run: run.dir,
+          stage: 'sasrec',
+          checkpoint,
+          step: readPointer(stageDir, checkpoint)!.step,
+          split: 'test',
+          users: r.users,
+          beam: r.length,
+          constrained: true, // every recommendation is a catalog item
+          ks: config.eval.ks.filter((k) => k <= r.length),
+          backend: o.backendName,
+          seconds: r.seconds,
+          usersPerSec: r.seconds > 0 ? r.users / r.seconds : null,
+          metrics: r.metrics,
+          popular: {},
+          createdAt: new Date().toISOString(),
+          file: path.join(run.dir, 'eval', `sasrec-${checkpoint}-test.json`),
+        };
+        reports.push(report);
+      } finally {
+        model.dispose();
+      }
+    }
+    const popular = evaluatePopularFor(inputs, config, 'test', config.eval.testMaxUsers).metrics;
+    for (const r of reports) {
+      r.popular = popular;
+      writeEvalReport(r);
+      run.logMetrics('sasrec', { kind: 'test', checkpoint: r.checkpoint, step: r.step, ...r.metrics });
+    }
+    run.finish('completed');
+    return { reports, popular };
+  } catch (e) {
+    endFailedRun(run, e, o.log);
+    throw e;
+  }
+}
