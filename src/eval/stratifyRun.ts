@@ -5,7 +5,7 @@
  * (inBatchNegatives, negativeSet, discriminability), so it is exactly the d_i the gate would see
  * with the beam as rollouts.
  */
-import type { Progress } from '../progress.js';
+import type { ProgressFactory } from '../progress.js';
 import type { Config } from '../config/schema.js';
 import { trueUtility } from '../data/synthetic.js';
 import type { Example, SyntheticTruth } from '../data/types.js';
@@ -28,7 +28,7 @@ export interface StratifyRunOptions {
   otherPolicy?: Policy;
   /** The run's gate.discriminability.estimator (default: the margin test), so d_i is the d_i its gate used. */
   discriminator?: Discriminator;
-  progress?: (label: string, total: number) => Progress;
+  progress?: ProgressFactory;
 }
 
 export interface StratifyRunResult {
@@ -87,7 +87,7 @@ export function sampleRecord(
 
 async function beams(policy: Policy, inputs: PreparedInputs, config: Config, opts: StratifyRunOptions, label: string): Promise<{ rankings: UserRanking[]; seconds: number }> {
   const users = evalExamples(inputs, opts.split, opts.maxUsers).length;
-  const bar = opts.progress?.(label, users);
+  const bar = opts.progress?.(label, users, 'users');
   try {
     const r = await evaluatePolicy(policy, inputs, config, { split: opts.split, beam: opts.beam, maxUsers: opts.maxUsers, keepRankings: true, targetLogProbs: true, progress: bar });
     return { rankings: r.rankings!, seconds: r.seconds };
@@ -122,7 +122,10 @@ export async function collectStratSamples(policy: Policy, ranker: Ranker, inputs
   const cand = new Int32Array(N * C);
   examples.forEach((ex, i) => cand.set(candidateRow(mine.rankings[i].items, ex.target, negs[i], M), i * C));
   const histories = examples.map((ex) => ex.history);
+  const bar = opts.progress?.(`ranker scores (${C} candidates per user)`, N, 'users');
   const logits = await ranker.scoreItems(histories, cand, C); // [N*C], NaN where -1
+  bar?.update(N);
+  bar?.stop();
   const estimate = await opts.discriminator?.forBatch(histories, cand, C, logits);
   const rankerSeconds = (performance.now() - t0) / 1000;
 

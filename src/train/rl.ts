@@ -24,7 +24,7 @@ import { UserError } from '../errors.js';
 import { catalogOf, evaluatePolicy } from '../eval/evaluate.js';
 import { policyDecoder, sample } from '../model/decoding.js';
 import { loadPolicy, loadRanker } from '../model/load.js';
-import { Policy, buildPrompts, disposePrompts, type PromptBatch } from '../model/policy.js';
+import { Policy, buildPrompts, disposePrompts, slicePrompts, type PromptBatch } from '../model/policy.js';
 import type { Ranker } from '../model/ranker.js';
 import { groupAdvantages } from '../rl/advantages.js';
 import { marginDiscriminator, type Discriminator } from '../rl/discriminability.js';
@@ -36,6 +36,7 @@ import type { Rng } from '../rng.js';
 import { mean } from '../stats.js';
 import { meanOverRlSteps, readMetrics } from '../runs/metrics.js';
 import type { StageContext } from './context.js';
+import { accumulatedGrads, microRanges } from './accumulate.js';
 import { runStageLoop } from './loop.js';
 import { AdamW } from './optimizer.js';
 import { buildDiscriminator, discriminatorRng } from './discriminators.js';
@@ -218,24 +219,42 @@ export async function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStep
     // pi_ref log-probs of the rollouts (constants). Always computed: KL is logged every step.
     const refLp = tf.tidy(() => models.ref.sequenceLogProbs(prompt, tf.slice(compT, [0, 0, 0], [B, G, L]) as tf.Tensor3D).logProbs); // [B, G, L]: rollouts only
     const vars = [...models.policy.params.values()];
+    // The update in passes of at most rl.microBatchSize prompts: the loss is (1/B) Σ_i, so each
+    // pass contributes its own rows' sum over the full B, and the diagnostics their row share.
+    const ranges = microRanges(B, rc.microBatchSize);
     let last = { loss: 0, nll: 0, grpo: 0, kl: 0, clipFrac: 0, gradNorm: 0 };
     try {
       for (let epoch = 0; epoch < rc.ppoEpochs; epoch++) {
-        const kept: tf.Tensor[] = [];
-        const { value, grads } = tf.variableGrads(() => {
-          const scores = models.policy.sequenceLogProbs(prompt, compT).logProbs; // [B, G+1, L]
-          const lp = tf.slice(scores, [0, 0, 0], [B, G, L]) as tf.Tensor3D; // [B, G, L]
-          const gtLp = tf.reshape(tf.slice(scores, [0, G, 0], [B, 1, L]), [B, L]) as tf.Tensor2D; // [B, L]
-          const nll = nllTerms(gtLp).perSample; // [B]
-          const grpo = grpoTerms({ logProbs: lp, oldLogProbs: oldLp, refLogProbs: refLp, advantages: advT, epsilon: rc.epsilon, beta: rc.beta });
-          kept.push(tf.keep(tf.mean(nll)), tf.keep(tf.sum(tf.mul(grpo.perSample, tf.tensor1d(gate)))), tf.keep(grpo.diagnostics.kl), tf.keep(grpo.diagnostics.clipFrac));
-          return totalLoss({ nll, grpo: anyAdmitted ? grpo.perSample : null, gate, wNll: rule.wNll, lambda: opts.lambda });
-        }, vars);
+        const { value, grads, aux: kept } = accumulatedGrads(vars, ranges.length, (k) => {
+          const [s, e] = ranges[k];
+          const n = e - s;
+          const whole = ranges.length === 1;
+          const part = whole ? prompt : slicePrompts(prompt, s, e);
+          // Rows [s, e) of the step's constants; the whole batch's own tensors when one pass.
+          const [comp, old, ref, advK] = [compT, oldLp, refLp, advT].map((t) => (whole ? t : tf.slice(t, s, n))) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor2D];
+          const gatePart = gate.subarray(s, e);
+          const share = n / B;
+          const loss = () => {
+            const scores = models.policy.sequenceLogProbs(part, comp).logProbs; // [n, G+1, L]
+            const lp = tf.slice(scores, [0, 0, 0], [n, G, L]) as tf.Tensor3D; // [n, G, L]
+            const gtLp = tf.reshape(tf.slice(scores, [0, G, 0], [n, 1, L]), [n, L]) as tf.Tensor2D; // [n, L]
+            const nll = nllTerms(gtLp).perSample; // [n]
+            const grpo = grpoTerms({ logProbs: lp, oldLogProbs: old, refLogProbs: ref, advantages: advK, epsilon: rc.epsilon, beta: rc.beta });
+            const passLoss = totalLoss({ nll, grpo: anyAdmitted ? grpo.perSample : null, gate: gatePart, wNll: rule.wNll, lambda: opts.lambda }); // (1/n) Σ over the pass
+            const weighted = (t: tf.Scalar) => (whole ? t : (tf.mul(t, share) as tf.Scalar));
+            return {
+              loss: weighted(passLoss),
+              aux: [weighted(tf.mean(nll)), tf.sum(tf.mul(grpo.perSample, tf.tensor1d(gatePart))) as tf.Scalar, weighted(grpo.diagnostics.kl), weighted(grpo.diagnostics.clipFrac)],
+            };
+          };
+          const inputs = whole ? [] : [part.tokens, part.positions, part.keyBias, part.promptLen, comp, old, ref, advK];
+          return { inputs, loss };
+        });
         // Two read-backs per update: the loss with the gradient norm, then the diagnostics (queued
         // before the first). A non-finite loss or gradient never reaches the weights (AdamW skips
         // it); the step reports it and the stage loop stops before anything is saved.
         const diagT = tf.stack(kept); // [4]
-        const stats = await models.optimizer.step(grads, opts.lr, value as tf.Scalar);
+        const stats = await models.optimizer.step(grads, opts.lr, value);
         const [nllV, grpoSum, klV, clipV] = await diagT.data();
         tf.dispose([value, diagT, ...kept, ...Object.values(grads)]);
         const lossValue = stats.loss!;

@@ -4,6 +4,7 @@
  */
 import { diffPaths } from '../../config/diff.js';
 import path from 'node:path';
+import { addProgressOptions, progressFromFlags } from '../options.js';
 import { Command, Option } from 'commander';
 import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../../backend.js';
 import type { Config } from '../../config/schema.js';
@@ -18,7 +19,6 @@ import type { Policy } from '../../model/policy.js';
 import type { Ranker } from '../../model/ranker.js';
 import { defaultStage, requireRunDir, requireWritable } from '../../runs/policyStage.js';
 import { readRunConfig } from '../../runs/run.js';
-import { createProgress } from '../progress.js';
 import { prepareInputs } from '../../data/inputs.js';
 import { dataKey } from '../../data/prepare.js';
 import { assertTrainedOn } from '../../runs/upstream.js';
@@ -38,6 +38,7 @@ interface StratifyFlags {
   compare?: string;
   backend?: BackendChoice;
   progress: boolean;
+  logEvery: string;
 }
 
 function intFlag(flag: string, v: string, min: number): number {
@@ -79,8 +80,7 @@ export function stratifyFileName(stage: string, flags: Pick<StratifyFlags, 'chec
 }
 
 export function registerStratify(program: Command): Command {
-  return program
-    .command('stratify')
+  return addProgressOptions(program.command('stratify'))
     .description(
       'Diagnostic tables of where the ranker helps or hurts (docs/METHOD.md 2.7): HR under beam (LLM) order vs ' +
         'ranker (RM) order, by policy difficulty and by reward discriminability.',
@@ -100,7 +100,6 @@ export function registerStratify(program: Command): Command {
     .addOption(new Option('--disc <how>', 'discriminability bins: split at the gate\'s rho, or quartiles of d').choices(['rho', 'quartiles']).default('rho'))
     .option('--compare <run>', 'another run on the same data: per cell, this run\'s HR@10 minus the other\'s (cells by THIS run)')
     .addOption(new Option('--backend <name>', 'tfjs backend (default: the run\'s config)').choices([...BACKEND_CHOICES]))
-    .option('--no-progress', 'no progress bar')
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -152,7 +151,7 @@ export function registerStratify(program: Command): Command {
       for (const d of runs) assertTrainedOn(d, { data: key }, flags.compare === undefined ? 'stratify' : 'stratify --compare');
       requireWritable(runDir, 'stratify writes its tables into the run folder');
       const backend = await initBackend(flags.backend ?? config.backend, log);
-      const inputs = await prepareInputs(config, log);
+      const inputs = await prepareInputs(config, log, progressFromFlags(flags));
       for (const d of runs) assertTrainedOn(d, { data: inputs.manifest.hash, sid: inputs.sidHash }, flags.compare === undefined ? 'stratify' : 'stratify --compare');
       const sizes = { codebookSizes: inputs.sids.codebookSizes };
       let policy: Policy | undefined;
@@ -172,7 +171,7 @@ export function registerStratify(program: Command): Command {
           beam,
           maxUsers,
           otherPolicy,
-          progress: (label, total) => createProgress(label, total, { plain: !flags.progress }),
+          progress: progressFromFlags(flags),
         });
       } finally {
         policy?.dispose();
