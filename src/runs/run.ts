@@ -14,6 +14,7 @@ import { diffPaths } from '../config/diff.js';
 import { configToYaml, validateConfig } from '../config/load.js';
 import { UserError } from '../errors.js';
 import { atomicWrite } from '../io/atomic.js';
+import { acquireLock, type Lock } from '../io/lock.js';
 import type { BackendInfo } from '../backend.js';
 import { readMeta, writeMeta, type RunMeta, type RunStatus } from './meta.js';
 import { appendMetricsRow, metricsFile, truncateMetrics, type MetricsRowInput, type StageId } from './metrics.js';
@@ -198,6 +199,17 @@ function checkRunsDir(runsDir: string): void {
       `runsDir ${runsDir} is read-only (${(e as NodeJS.ErrnoException).code}). Make it writable, or set runsDir to a writable folder (--set runsDir=...).`,
     );
   }
+}
+
+/**
+ * The lock of a config's run folder, held by whatever writes to it (train, --resume, baseline):
+ * one writer per run folder; a second one exits 2 naming the holder. runsDir is checked first, so
+ * a read-only or misplaced runsDir is named as the setting, not as a failed lock file.
+ */
+export async function lockRunFolder(config: Config, purpose: string, log: (line: string) => void): Promise<Lock> {
+  checkRunsDir(config.runsDir);
+  const dir = runDirFor(config);
+  return acquireLock(dir, { what: `the run folder ${dir}`, purpose, wait: false, log });
 }
 
 /** Read and re-validate a run's config.yaml (so an edited or older file is caught clearly). */

@@ -7,8 +7,8 @@ import type { Config } from '../config/schema.js';
 import { evaluateCheckpoint, pointerStep, reuseReport, type CheckpointEvalReport } from '../eval/checkpointEval.js';
 import { evalExamples } from '../eval/evaluate.js';
 import { InterruptedError, UserError } from '../errors.js';
-import { LockWaitInterrupted } from '../io/lock.js';
-import { Run, runDirFor, savedConfigDiff } from '../runs/run.js';
+import { LockWaitInterrupted, type Lock } from '../io/lock.js';
+import { lockRunFolder, Run, runDirFor, savedConfigDiff } from '../runs/run.js';
 import { explainWasmAbort } from './memory.js';
 import { runPipeline, type PipelineOptions } from './pipeline.js';
 import { trainRanker } from './ranker.js';
@@ -40,6 +40,17 @@ export function openRun(config: Config, resume: boolean, argv: string[]): Run {
     );
   }
   return Run.resume(runDir, argv, config);
+}
+
+/** openRun under the run folder's lock (see lockRunFolder); the caller releases the lock when done. */
+export async function openLockedRun(config: Config, resume: boolean, purpose: string, log: (line: string) => void): Promise<{ run: Run; lock: Lock }> {
+  const lock = await lockRunFolder(config, purpose, log);
+  try {
+    return { run: openRun(config, resume, process.argv), lock };
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
 }
 
 export interface TrainRunResult extends Awaited<ReturnType<typeof runPipeline>> {

@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { initBackend } from '../../backend.js';
 import { loadConfig } from '../../config/load.js';
 import { BASELINE_MODELS, baselineConfig, baselineRun, type BaselineModel } from '../../train/baseline.js';
-import { openRun } from '../../train/run.js';
+import { openLockedRun } from '../../train/run.js';
 import { addConfigOptions, addProgressOptions, printConfig, progressFromFlags, type ConfigFlags, type ProgressFlags } from '../options.js';
 import { stopOnSignals } from '../signals.js';
 import { testTable } from '../tables.js';
@@ -34,7 +34,7 @@ export function registerBaseline(program: Command): Command {
       }
       const log = (line: string) => process.stderr.write(line + '\n');
       const backend = await initBackend(config.backend, log);
-      const run = openRun(config, Boolean(flags.resume), process.argv);
+      const { run, lock: runLock } = await openLockedRun(config, Boolean(flags.resume), flags.resume ? 'baseline --resume' : 'baseline', log);
       run.setBackend(backend);
       log(`run: ${run.dir}`);
       const stop = stopOnSignals(log, 'saving a checkpoint at the end of this step');
@@ -49,6 +49,7 @@ export function registerBaseline(program: Command): Command {
         process.stdout.write(`\n${run.dir}: ${flags.model} on test, ${reports[0].users} users, top ${reports[0].beam} of the full catalog\n${testTable(reports)}\n`);
       } finally {
         stop.dispose();
+        runLock.release();
       }
     });
   return cmd;
