@@ -5,6 +5,7 @@
  */
 import { CommanderError } from 'commander';
 import { fileSystemFault, isUserError, InterruptedError } from '../errors.js';
+import { LockWaitInterrupted } from '../io/lock.js';
 import { buildProgram } from './program.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -22,7 +23,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`adagrpo: error: ${user.message}\n`);
       return 2;
     }
-    if (e instanceof InterruptedError) {
+    if (e instanceof InterruptedError || e instanceof LockWaitInterrupted) {
       process.stderr.write(`adagrpo: ${e.message}\n`);
       return e.exitCode;
     }

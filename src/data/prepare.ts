@@ -17,6 +17,7 @@ import type { DataConfig } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { hashOf } from '../hash.js';
 import { atomicDir, atomicWrite, atomicWriteJson } from '../io/atomic.js';
+import { withLock } from '../io/lock.js';
 import { kcore, logCounts } from './kcore.js';
 import { readCsvSource } from './sources/csv.js';
 import { checkInputFile, sha256File } from './sources/files.js';
@@ -189,15 +190,28 @@ export async function prepareData(cfg: DataConfig, opts: PrepareOptions = {}): P
   const log = opts.log ?? (() => {});
   const t0 = performance.now();
   const k = await dataKey(cfg);
-  if (!opts.force && fs.existsSync(path.join(k.dir, 'manifest.json'))) {
+  const cached = () => {
+    if (opts.force || !fs.existsSync(path.join(k.dir, 'manifest.json'))) return null;
     try {
       const p = loadPrepared(k.dir);
       log(`data: cached ${k.dir} (input unchanged, not re-parsed; loaded in ${secs(t0)} s)`);
       return p;
     } catch (e) {
       log(`data: cache ${k.dir} is unreadable (${(e as Error).message}); rebuilding`);
+      return null;
     }
-  }
+  };
+  // The folder appears whole (atomicDir), so a hit needs no lock; a miss is built by one process
+  // while the others sharing this processed-data folder wait, then load what it built.
+  const hit = cached();
+  if (hit) return hit;
+  return withLock(k.dir, { what: `the prepared data ${k.dir}`, purpose: 'preparing data', wait: true, log }, async () => {
+    const built = opts.force ? null : cached();
+    return built ?? buildPrepared(cfg, k, t0, log);
+  });
+}
+
+async function buildPrepared(cfg: DataConfig, k: DataKey, t0: number, log: (line: string) => void): Promise<PreparedData> {
   log(`data: preparing ${dataName(cfg)} from ${cfg.source}${k.inputs.length ? ` (${k.inputs.map((f) => f.path).join(', ')})` : ''}`);
   let dataset: Dataset;
   let filter: FilterReport | null = null;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { hashOf } from '../hash.js';
+import { acquireLock } from '../io/lock.js';
 import { Rng } from '../rng.js';
 import { truncateMetrics } from '../runs/metrics.js';
 import type { Run } from '../runs/run.js';
@@ -101,31 +102,47 @@ export async function runPipeline(opts: PipelineOptions): Promise<{ inputs: Prep
       writeUpstream(run.dir, upstreamHashes);
     }
     t0 = Date.now();
-    if (isStageComplete(stageDir)) {
-      log(`${stage}: reusing the finished stage ${stageDir} (same data, IDs and ${stage} settings)`);
+    const reuse = (how: string) => {
+      log(`${stage}: reusing the finished stage ${stageDir} (same data, IDs and ${stage} settings${how})`);
       outcomes.push({ stage, dir: stageDir, hash, reused: true, seconds: 0, summary: {} });
       if (stage !== 'rl') upstream[stage] = stageDir;
+    };
+    if (isStageComplete(stageDir)) {
+      reuse('');
       continue;
     }
-    const ctx: StageContext = {
-      config,
-      inputs,
-      stageDir,
-      rng: new Rng(stageSeed(stage, config)).fork(stage),
-      metrics: (row) => run.logMetrics(stage, row),
-      rewindMetrics: (step) => truncateMetrics(run.dir, stage, step),
-      progress: opts.progress,
-      log,
-      signal: opts.signal,
-      // A shared stage that another run left half-done continues from its last checkpoint: the
-      // hash guarantees it is the same computation.
-      resume: opts.resume || shared,
-      upstream: { ...upstream },
-    };
-    log(`${stage}: training in ${stageDir}`);
-    const summary = await opts.stages[stage]!(ctx);
-    outcomes.push({ stage, dir: stageDir, hash, reused: false, seconds: (Date.now() - t0) / 1000, summary });
-    if (stage !== 'rl') upstream[stage] = stageDir;
+    // A shared stage is trained by one process (sweep shards, array tasks, two train commands);
+    // the others wait for it here, then reuse it. The run's own RL stage is under the run's lock.
+    const lock = shared
+      ? await acquireLock(stageDir, { what: `the ${stage} stage ${stageDir}`, purpose: `training ${stage} for ${run.dir}`, wait: true, log, signal: opts.signal })
+      : null;
+    try {
+      if (lock && isStageComplete(stageDir)) {
+        reuse('; trained meanwhile by another process');
+        continue;
+      }
+      const ctx: StageContext = {
+        config,
+        inputs,
+        stageDir,
+        rng: new Rng(stageSeed(stage, config)).fork(stage),
+        metrics: (row) => run.logMetrics(stage, row),
+        rewindMetrics: (step) => truncateMetrics(run.dir, stage, step),
+        progress: opts.progress,
+        log,
+        signal: opts.signal,
+        // A shared stage that another run left half-done continues from its last checkpoint: the
+        // hash guarantees it is the same computation.
+        resume: opts.resume || shared,
+        upstream: { ...upstream },
+      };
+      log(`${stage}: training in ${stageDir}`);
+      const summary = await opts.stages[stage]!(ctx);
+      outcomes.push({ stage, dir: stageDir, hash, reused: false, seconds: (Date.now() - t0) / 1000, summary });
+      if (stage !== 'rl') upstream[stage] = stageDir;
+    } finally {
+      lock?.release();
+    }
   }
   return { inputs, outcomes };
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import { evaluateCheckpoint, pointerStep, reuseReport, type CheckpointEvalReport } from '../eval/checkpointEval.js';
 import { InterruptedError, UserError } from '../errors.js';
+import { LockWaitInterrupted } from '../io/lock.js';
 import { Run, runDirFor, savedConfigDiff } from '../runs/run.js';
 import { runPipeline, type PipelineOptions } from './pipeline.js';
 import { trainRanker } from './ranker.js';
@@ -59,7 +60,7 @@ export async function trainRun(run: Run, backendName: string, opts: Omit<Pipelin
       const stage = opts.until === 'rl' ? 'rl' : 'sft';
       for (const checkpoint of ['best', 'final'] as const) {
         const same = checkpoint === 'final' && reports[0] && pointerStep(run.dir, stage, 'final') === reports[0].step;
-        const r = same ? reuseReport(reports[0], 'final') : evaluateCheckpoint(run.dir, config, inputs, { stage, checkpoint, split: 'test', backendName, maxUsers: config.eval.testMaxUsers });
+        const r = same ? reuseReport(reports[0], 'final') : await evaluateCheckpoint(run.dir, config, inputs, { stage, checkpoint, split: 'test', backendName, maxUsers: config.eval.testMaxUsers });
         run.logMetrics(stage, { kind: 'test', checkpoint, step: r.step, ...r.metrics });
         reports.push(r);
       }
@@ -78,12 +79,13 @@ export async function trainRun(run: Run, backendName: string, opts: Omit<Pipelin
  * meta.json. Shared by train, sweep and baseline.
  */
 export function endFailedRun(run: Run, e: unknown, log: (line: string) => void): void {
-  if (!(e instanceof InterruptedError) && run.discardIfEmpty()) {
+  const interrupted = e instanceof InterruptedError || e instanceof LockWaitInterrupted;
+  if (!interrupted && run.discardIfEmpty()) {
     log(`removed ${run.dir}: the run failed before it logged or saved anything; fix the problem and run the same command again`);
     return;
   }
   try {
-    run.finish(e instanceof InterruptedError ? 'interrupted' : 'failed', e);
+    run.finish(interrupted ? 'interrupted' : 'failed', e);
   } catch (f) {
     // A full disk can refuse meta.json too; the first error is the one the user must see.
     log(`could not record the run's end in meta.json: ${(f as Error).message}`);

@@ -98,7 +98,7 @@ export function registerEval(program: Command): Command {
         const ranker = loadRanker(resolveStageDir(runDir, 'ranker'), flags.checkpoint, config);
         let result;
         try {
-          result = evaluateRanker(ranker, inputs.dataset, inputs.splits, config, { split: flags.split, maxUsers });
+          result = await evaluateRanker(ranker, inputs.dataset, inputs.splits, config, { split: flags.split, maxUsers });
         } finally {
           ranker.dispose();
         }
@@ -114,7 +114,7 @@ export function registerEval(program: Command): Command {
       const bar = createProgress(`eval ${stage}/${flags.checkpoint} ${flags.split}`, users, { plain: !flags.progress });
       let report;
       try {
-        report = evaluateCheckpoint(runDir, config, inputs, {
+        report = await evaluateCheckpoint(runDir, config, inputs, {
           stage,
           checkpoint: flags.checkpoint,
           split: flags.split,

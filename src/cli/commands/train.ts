@@ -1,6 +1,8 @@
 import { Command, Option } from 'commander';
 import { initBackend } from '../../backend.js';
 import { loadConfig } from '../../config/load.js';
+import { acquireLock } from '../../io/lock.js';
+import { runDirFor, type Run } from '../../runs/run.js';
 import { STAGES, type StageName } from '../../train/pipeline.js';
 import { openRun, trainRun } from '../../train/run.js';
 import { addConfigOptions, printConfig, type ConfigFlags } from '../options.js';
@@ -43,7 +45,20 @@ export function registerTrain(program: Command): Command {
       const log = (line: string) => process.stderr.write(line + '\n');
       // The backend first: if it cannot start, no run folder is left behind claiming to run.
       const backend = await initBackend(config.backend, log);
-      const run = openRun(config, Boolean(flags.resume), process.argv);
+      // One writer per run folder: a second train (or --resume) of a run in progress exits 2 naming the holder.
+      const runLock = await acquireLock(runDirFor(config), {
+        what: `the run folder ${runDirFor(config)}`,
+        purpose: flags.resume ? 'train --resume' : 'train',
+        wait: false,
+        log,
+      });
+      let run: Run;
+      try {
+        run = openRun(config, Boolean(flags.resume), process.argv);
+      } catch (e) {
+        runLock.release();
+        throw e;
+      }
       run.setBackend(backend);
       log(`run: ${run.dir}`);
 
@@ -61,6 +76,7 @@ export function registerTrain(program: Command): Command {
         }
       } finally {
         stop.dispose();
+        runLock.release();
       }
     });
   return cmd;

@@ -13,6 +13,7 @@ import type { SidConfig } from '../../config/schema.js';
 import { UserError } from '../../errors.js';
 import { hashOf } from '../../hash.js';
 import { atomicDir, atomicWriteJson } from '../../io/atomic.js';
+import { withLock } from '../../io/lock.js';
 import { Rng } from '../../rng.js';
 import type { Dataset, Splits } from '../types.js';
 import { embedCf, embedText, latentEmbeddings } from './embeddings.js';
@@ -222,6 +223,19 @@ export async function buildSemanticIds(cfg: SidConfig, input: BuildSidInput, log
     log(`semantic IDs: loaded ${dir}`);
     return { sids: hit, cached: true, dir, hash };
   }
+  // Built by one process; others sharing the processed-data folder wait and load its result.
+  return withLock(dir, { what: `the semantic IDs ${dir}`, purpose: 'building semantic IDs', wait: true, log }, () => {
+    const built = readCache(dir, n, () => {});
+    if (built) {
+      log(`semantic IDs: loaded ${dir} (built meanwhile by another process)`);
+      return { sids: built, cached: true, dir, hash };
+    }
+    return buildAndCache(cfg, input, key, hash, dir, log);
+  });
+}
+
+function buildAndCache(cfg: SidConfig, input: BuildSidInput, key: unknown, hash: string, dir: string, log: (line: string) => void): BuiltSids {
+  const n = input.dataset.itemIds.length;
   const t0 = Date.now();
   let sids: SemanticIds;
   if (cfg.method === 'file') {
