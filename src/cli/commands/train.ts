@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { initBackend } from '../../backend.js';
 import { loadConfig } from '../../config/load.js';
 import { acquireLock } from '../../io/lock.js';
-import { runDirFor, type Run } from '../../runs/run.js';
+import { runDirFor, type Run, checkRunsDir } from '../../runs/run.js';
 import { STAGES, type StageName } from '../../train/pipeline.js';
 import { openRun, trainRun } from '../../train/run.js';
 import { addConfigOptions, printConfig, type ConfigFlags } from '../options.js';
@@ -45,6 +45,8 @@ export function registerTrain(program: Command): Command {
       const log = (line: string) => process.stderr.write(line + '\n');
       // The backend first: if it cannot start, no run folder is left behind claiming to run.
       const backend = await initBackend(config.backend, log);
+      // The lock file lives in runsDir: a runsDir that is a file or read-only is named as such first.
+      checkRunsDir(config.runsDir);
       // One writer per run folder: a second train (or --resume) of a run in progress exits 2 naming the holder.
       const runLock = await acquireLock(runDirFor(config), {
         what: `the run folder ${runDirFor(config)}`,
