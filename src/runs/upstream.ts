@@ -48,6 +48,7 @@ export function assertTrainedOn(runDir: string, now: { data: string; sid?: strin
   throw new UserError(
     `${command}: ${runDir} was trained on other data than its config now gives: ${problems.join('; ')}. ` +
       `Its results would come from other data than it learned from. Restore the input files its config.yaml names ` +
-      `(or the semantic-ID file), or train a new run on the new data.`,
+      `(or the semantic-ID file), or train a new run on the new data (also needed when the run predates a change of ` +
+      `adagrpo's data preparation, such as the CSV duplicate-row rule).`,
   );
 }

@@ -8,8 +8,8 @@
  * - A full disk (a small tmpfs): exit 2 naming the path, no temp file left; once space is freed,
  *   --resume finishes the run with the uninterrupted run's numbers.
  * - SIGTERM during a sweep: exit 143; the same command continues it.
- * Concurrent writers to one run folder or stage-cache entry are the lock module's tests
- * (src/runs/lock.ts), not here.
+ * Concurrent writers to one run folder or stage-cache entry are pinned by the lock module's tests
+ * (test/io/lock.test.ts, test/cli/shards.test.ts), not here.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';

@@ -65,7 +65,8 @@ test('eval, stratify and train --resume refuse a run whose data changed, naming 
   const trainedOn = readJson(path.join(a, 'upstream.json')).data as string;
   const before = listFiles(path.join(a, 'eval')).map((f) => [f, fs.readFileSync(path.join(a, 'eval', f), 'utf8')]);
   // Run c is stopped by Ctrl-C as RL starts: it will be resumed after the data change.
-  const c = await runCliInterrupted(['train', '--config', 'run.yaml', '--no-progress', '--set', 'name=c'], cwd, /rl: training in/);
+  // (40 RL steps, so that the stop lands inside RL.)
+  const c = await runCliInterrupted(['train', '--config', 'run.yaml', '--no-progress', '--set', 'name=c', '--set', 'rl.steps=40'], cwd, /rl: training in/);
   assert.equal(c.code, 130, c.stderr);
 
   // One interaction of one user now points at another item: the same config, other data.
@@ -78,7 +79,7 @@ test('eval, stratify and train --resume refuse a run whose data changed, naming 
   assert.deepEqual(listFiles(path.join(a, 'eval')).map((f) => [f, fs.readFileSync(path.join(a, 'eval', f), 'utf8')]), before);
   expectExit2(runCli(['stratify', '--run', a, '--no-progress'], cwd), [new RegExp(`stratify: .*data hash ${trainedOn}.* now hash to ${now}`)]);
   // A resumed run continues only on the data its checkpoints learned from.
-  expectExit2(train(cwd, 'name=c', '--resume'), [new RegExp(`train --resume: .*c_s1 was trained on other data .*data hash ${trainedOn}.* now hash to ${now}`)]);
+  expectExit2(train(cwd, 'name=c', 'rl.steps=40', '--resume'), [new RegExp(`train --resume: .*c_s1 was trained on other data .*data hash ${trainedOn}.* now hash to ${now}`)]);
   assert.equal(readJson(path.join(cwd, 'runs', 'c_s1', 'upstream.json')).data, trainedOn);
 
   // Run b: the identical config (other name), trained on the new data. Its own data is current.

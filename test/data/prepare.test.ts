@@ -64,6 +64,7 @@ test('prepareData (csv): k-core report, cache hit, and a changed input file chan
   assert.deepEqual(p.manifest.filter, {
     kcore: 3,
     minUserInteractions: 3,
+    duplicates: 0,
     passes: 2,
     before: { users: 4, items: 4, interactions: 14 },
     after: { users: 3, items: 4, interactions: 12 },
