@@ -292,6 +292,9 @@ export interface StepResult {
   gradNorm: number;
 }
 
+/** Ranker parameters without weight decay: item biases and layer biases. */
+export const rankerNoDecay = (name: string): boolean => name.endsWith('Bias') || /\/b\d$/.test(name);
+
 /** Forward + BCE + backward + AdamW on one batch. Leaves no tensors behind. */
 export function rankerStep(ranker: Ranker, opt: AdamW, batch: Batch, lr: number): StepResult {
   const H = ranker.arch.maxHistory;
@@ -344,7 +347,7 @@ export async function trainRanker(ctx: StageContext): Promise<RankerStageResult>
   const opt = new AdamW(ranker.params, {
     weightDecay: rc.weightDecay,
     gradClip: rc.gradClip,
-    noDecay: (n) => n.endsWith('Bias') || /\/b\d$/.test(n),
+    noDecay: rankerNoDecay,
   });
   let loop;
   try {
