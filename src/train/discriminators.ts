@@ -21,7 +21,7 @@ import {
 import { Rng } from '../rng.js';
 import { AdamW, learningRate } from './optimizer.js';
 import { stageSeed } from './pipeline.js';
-import { rankerData, rankerStep, type RankerData } from './ranker.js';
+import { rankerData, rankerNoDecay, rankerStep, type RankerData } from './ranker.js';
 
 /**
  * The ranker stage's data, with the held-out log it selected on: the same stream the ranker stage
@@ -75,7 +75,7 @@ export async function trainEnsembleMembers(config: Config, inputs: PreparedInput
       const data = rankerStageData(config, inputs, memberRng.fork('bootstrap'));
       const member = Ranker.create(data.numItems, rankerArch(rc), memberRng.fork('init'));
       members.push(member);
-      const opt = new AdamW(member.params, { weightDecay: rc.weightDecay, gradClip: rc.gradClip, noDecay: (n) => n.endsWith('Bias') || /\/b\d$/.test(n) });
+      const opt = new AdamW(member.params, { weightDecay: rc.weightDecay, gradClip: rc.gradClip, noDecay: rankerNoDecay });
       const batchRng = memberRng.fork('batches');
       try {
         for (let step = 0; step < steps; step++) {

@@ -293,6 +293,9 @@ export interface StepResult {
   gradNorm: number;
 }
 
+/** Ranker parameters without weight decay: item biases and layer biases. */
+export const rankerNoDecay = (name: string): boolean => name.endsWith('Bias') || /\/b\d$/.test(name);
+
 /**
  * Forward + BCE + backward + AdamW on one batch, in passes of at most `micro` rows (0 = one
  * pass). The loss is a mean over the B*G pairs, so pass k is weighted by its share of rows; the
@@ -363,7 +366,7 @@ export async function trainRanker(ctx: StageContext): Promise<RankerStageResult>
   const opt = new AdamW(ranker.params, {
     weightDecay: rc.weightDecay,
     gradClip: rc.gradClip,
-    noDecay: (n) => n.endsWith('Bias') || /\/b\d$/.test(n),
+    noDecay: rankerNoDecay,
   });
   let loop;
   try {
