@@ -17,12 +17,15 @@ import type { DataConfig } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { hashOf } from '../hash.js';
 import { atomicDir, atomicWrite, atomicWriteJson } from '../io/atomic.js';
+import { withLock } from '../io/lock.js';
 import { kcore, logCounts } from './kcore.js';
 import { readCsvSource } from './sources/csv.js';
-import { checkInputFile, sha256File } from './sources/files.js';
+import type { ProgressFactory } from '../progress.js';
+import { checkInputFile, fileMB, sha256File } from './sources/files.js';
 import { readMovielensSource } from './sources/movielens.js';
-import { logToDataset, type SourceResult } from './sources/raw.js';
+import { dropDuplicateRows, logToDataset, type SourceResult } from './sources/raw.js';
 import { readSequencesJson } from './sources/sequencesJson.js';
+import { readSequencesTxtSource } from './sources/sequencesTxt.js';
 import { MIN_SPLIT_LENGTH, leaveOneOut, splitSizes } from './splits.js';
 import { generateSyntheticWorld, impressionsFromFlat, impressionsToFlat, type SyntheticWorldTruth } from './synthetic.js';
 import type { DataManifest, Dataset, Splits } from './types.js';
@@ -38,6 +41,11 @@ export interface FilterReport {
   /** data.kcore: items need >= k interactions; users need >= max(k, 3). */
   kcore: number;
   minUserInteractions: number;
+  /**
+   * Exact duplicate rows (same user, item and timestamp) dropped before the k-core filter; absent
+   * in caches made before they were counted (sequences-json only, which cannot have them).
+   */
+  duplicates?: number;
   passes: number;
   before: { users: number; items: number; interactions: number };
   after: { users: number; items: number; interactions: number };
@@ -61,29 +69,25 @@ export interface PreparedData {
 
 export interface PrepareOptions {
   log?: (line: string) => void;
+  /** Progress of reading large inputs (the plain lines keep a cadence; see src/cli/progress.ts). */
+  progress?: ProgressFactory;
   /** Rebuild even when the cache folder exists. */
   force?: boolean;
 }
 
 /** Input files of a config, with the config key that names each. */
 export function inputFiles(cfg: DataConfig): { key: string; path: string }[] {
-  const files: { key: string; path: string | undefined }[] =
+  const byKey = (...keys: [string, string | undefined][]) => keys.map(([key, p]) => ({ key, path: p }));
+  const files =
     cfg.source === 'csv'
-      ? [
-          { key: 'data.csv.path', path: cfg.csv.path },
-          { key: 'data.csv.itemsPath', path: cfg.csv.itemsPath },
-        ]
+      ? byKey(['data.csv.path', cfg.csv.path], ['data.csv.itemsPath', cfg.csv.itemsPath])
       : cfg.source === 'sequences-json'
-        ? [
-            { key: 'data.sequencesJson.inter', path: cfg.sequencesJson.inter },
-            { key: 'data.sequencesJson.item', path: cfg.sequencesJson.item },
-          ]
-        : cfg.source === 'movielens'
-          ? [
-              { key: 'data.movielens.ratings', path: cfg.movielens.ratings },
-              { key: 'data.movielens.movies', path: cfg.movielens.movies },
-            ]
-          : [];
+        ? byKey(['data.sequencesJson.inter', cfg.sequencesJson.inter], ['data.sequencesJson.item', cfg.sequencesJson.item])
+        : cfg.source === 'sequences-txt'
+          ? byKey(['data.sequencesTxt.path', cfg.sequencesTxt.path])
+          : cfg.source === 'movielens'
+            ? byKey(['data.movielens.ratings', cfg.movielens.ratings], ['data.movielens.movies', cfg.movielens.movies])
+            : [];
   if (files[0] && !files[0].path) throw new UserError(`${files[0].key}: required when data.source is ${cfg.source}`);
   return files.filter((f): f is { key: string; path: string } => f.path !== undefined);
 }
@@ -94,14 +98,18 @@ function settingsKey(cfg: DataConfig): Record<string, unknown> {
   switch (cfg.source) {
     case 'synthetic':
       return { synthetic: cfg.synthetic };
+    // `duplicates`: exact duplicate rows are dropped (buildFileDataset); caches made before that
+    // kept them, so the key changes for the sources that can have them (sequences-json cannot).
     case 'csv': {
       const { path: _p, itemsPath, itemIdColumn, textColumns, ...columns } = cfg.csv;
-      return { kcore: cfg.kcore, csv: columns, items: itemsPath ? { itemIdColumn, textColumns } : null };
+      return { kcore: cfg.kcore, csv: columns, items: itemsPath ? { itemIdColumn, textColumns } : null, duplicates: 'dropped' };
     }
     case 'sequences-json':
       return { kcore: cfg.kcore };
+    case 'sequences-txt':
+      return { kcore: cfg.kcore, layout: cfg.sequencesTxt.layout, delimiter: cfg.sequencesTxt.delimiter ?? null };
     case 'movielens':
-      return { kcore: cfg.kcore, minRating: cfg.movielens.minRating, ratings: ext(cfg.movielens.ratings), movies: ext(cfg.movielens.movies) };
+      return { kcore: cfg.kcore, minRating: cfg.movielens.minRating, ratings: ext(cfg.movielens.ratings), movies: ext(cfg.movielens.movies), duplicates: 'dropped' };
   }
 }
 
@@ -131,14 +139,18 @@ export async function dataKey(cfg: DataConfig): Promise<DataKey> {
   return { hash, dir: path.join(cfg.processedDir, `${dataName(cfg)}-${hash}`), key, inputs };
 }
 
-async function readSource(cfg: DataConfig): Promise<SourceResult> {
+async function readSource(cfg: DataConfig, log: (line: string) => void, progress?: ProgressFactory): Promise<SourceResult> {
   switch (cfg.source) {
     case 'csv':
-      return readCsvSource(cfg.csv);
+      return readCsvSource(cfg.csv, progress);
     case 'sequences-json':
       if (!cfg.sequencesJson.inter) throw new UserError('data.sequencesJson.inter: required when data.source is sequences-json');
+      log(`data: parsing ${cfg.sequencesJson.inter} (${fileMB(cfg.sequencesJson.inter).toFixed(1)} MB, one JSON document)`);
       return readSequencesJson(cfg.sequencesJson.inter, cfg.sequencesJson.item);
+    case 'sequences-txt':
+      return readSequencesTxtSource(cfg.sequencesTxt, progress);
     case 'movielens':
+      log(`data: reading ${cfg.movielens.ratings} (${fileMB(cfg.movielens.ratings ?? '').toFixed(1)} MB)`);
       return readMovielensSource(cfg.movielens);
     case 'synthetic':
       throw new Error('readSource: the synthetic world has no source files');
@@ -149,12 +161,21 @@ async function readSource(cfg: DataConfig): Promise<SourceResult> {
 export async function buildFileDataset(
   cfg: DataConfig,
   log: (line: string) => void = () => {},
+  progress?: ProgressFactory,
 ): Promise<{ dataset: Dataset; filter: FilterReport }> {
-  const src = await readSource(cfg);
+  const src = await readSource(cfg, log, progress);
   const before = logCounts(src.log);
   log(`data: read ${before.interactions} interactions (${before.users} users, ${before.items} items)`);
+  const { log: unique, dropped: duplicates } = dropDuplicateRows(src.log);
+  if (duplicates > 0) {
+    log(
+      `warning: data: dropped ${duplicates} exact duplicate row${duplicates > 1 ? 's' : ''} (same user, item and timestamp) of ` +
+        `${inputFiles(cfg)[0].path}; "adagrpo data inspect" shows the count. Deduplicate the file to silence this.`,
+    );
+  }
   const minUser = Math.max(cfg.kcore, MIN_SPLIT_LENGTH);
-  const filtered = kcore(src.log, cfg.kcore, minUser);
+  log(`data: ${cfg.kcore}-core filter (users >= ${minUser}, items >= ${cfg.kcore})...`);
+  const filtered = kcore(unique, cfg.kcore, minUser);
   const after = logCounts(filtered.log);
   if (after.interactions === 0) {
     throw new UserError(
@@ -167,7 +188,7 @@ export async function buildFileDataset(
       `${after.users} users, ${after.items} items, ${after.interactions} interactions`,
   );
   const dataset = logToDataset(filtered.log, { name: dataName(cfg), source: cfg.source, itemText: src.itemText });
-  return { dataset, filter: { kcore: cfg.kcore, minUserInteractions: minUser, passes: filtered.passes, before, after } };
+  return { dataset, filter: { kcore: cfg.kcore, minUserInteractions: minUser, duplicates, passes: filtered.passes, before, after } };
 }
 
 /** Prepare (or load from the cache) the dataset a config describes. */
@@ -175,22 +196,35 @@ export async function prepareData(cfg: DataConfig, opts: PrepareOptions = {}): P
   const log = opts.log ?? (() => {});
   const t0 = performance.now();
   const k = await dataKey(cfg);
-  if (!opts.force && fs.existsSync(path.join(k.dir, 'manifest.json'))) {
+  const cached = () => {
+    if (opts.force || !fs.existsSync(path.join(k.dir, 'manifest.json'))) return null;
     try {
       const p = loadPrepared(k.dir);
       log(`data: cached ${k.dir} (input unchanged, not re-parsed; loaded in ${secs(t0)} s)`);
       return p;
     } catch (e) {
       log(`data: cache ${k.dir} is unreadable (${(e as Error).message}); rebuilding`);
+      return null;
     }
-  }
+  };
+  // The folder appears whole (atomicDir), so a hit needs no lock; a miss is built by one process
+  // while the others sharing this processed-data folder wait, then load what it built.
+  const hit = cached();
+  if (hit) return hit;
+  return withLock(k.dir, { what: `the prepared data ${k.dir}`, purpose: 'preparing data', wait: true, log }, async () => {
+    const built = opts.force ? null : cached();
+    return built ?? buildPrepared(cfg, k, t0, log, opts.progress);
+  });
+}
+
+async function buildPrepared(cfg: DataConfig, k: DataKey, t0: number, log: (line: string) => void, progress?: ProgressFactory): Promise<PreparedData> {
   log(`data: preparing ${dataName(cfg)} from ${cfg.source}${k.inputs.length ? ` (${k.inputs.map((f) => f.path).join(', ')})` : ''}`);
   let dataset: Dataset;
   let filter: FilterReport | null = null;
   if (cfg.source === 'synthetic') {
     dataset = generateSyntheticWorld(cfg.synthetic, dataName(cfg));
   } else {
-    ({ dataset, filter } = await buildFileDataset(cfg, log));
+    ({ dataset, filter } = await buildFileDataset(cfg, log, progress));
   }
   const splits = leaveOneOut(dataset);
   let interactions = 0;

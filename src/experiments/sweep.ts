@@ -12,12 +12,14 @@ import { loadConfig, parseSet } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { UserError, InterruptedError, NonFiniteLossError } from '../errors.js';
 import { z } from 'zod';
+import { acquireLock, deadReason, describeHolder, LockWaitInterrupted, readHolder, withLock } from '../io/lock.js';
 import { readJsonFile, writeJsonFile } from '../io/json.js';
 import { readMeta, RUN_STATUSES, type RunStatus } from '../runs/meta.js';
 import { runDirFor, savedConfigDiff } from '../runs/run.js';
 import { readStageRecord } from '../runs/stages.js';
 import type { Upstream } from '../runs/upstream.js';
 import { expandGrid, withSeed, type Combination, type GridAxis } from './grid.js';
+import { partitionCells, runDependencies, type Partition, type ShardSpec } from './shard.js';
 
 export const SWEEP_FORMAT = 1;
 
@@ -42,7 +44,15 @@ const sweepRecordSchema = z.object({
   updatedAt: z.string(),
   /** Each `sweep` call on this folder: what it asked for. */
   invocations: z.array(
-    z.object({ at: z.string(), config: z.string().nullable(), sets: z.array(z.string()), grid: z.array(z.object({ key: z.string(), texts: z.array(z.string()) })), seeds: z.array(z.number().int()) }),
+    z.object({
+      at: z.string(),
+      config: z.string().nullable(),
+      sets: z.array(z.string()),
+      grid: z.array(z.object({ key: z.string(), texts: z.array(z.string()) })),
+      seeds: z.array(z.number().int()),
+      /** `K/N` when the call ran one shard. */
+      shard: z.string().optional(),
+    }),
   ),
   runs: z.array(runEntrySchema),
 });
@@ -190,53 +200,95 @@ const pct = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(4));
 
 const SWEEP_ADVICE = 'Run the same sweep command again to continue the sweep.';
 
+/** Why a sweep cannot start: a cell depends on a run outside the sweep that has not completed. */
+export function checkExternalDependencies(external: Partition<PlannedRun>['external']): void {
+  const missing = external.filter((x) => runState(x.dir).state !== 'completed');
+  if (missing.length === 0) return;
+  const lines = missing.map((x) => {
+    const holder = readHolder(x.dir);
+    const now = holder ? `running (${describeHolder(holder)})` : fs.existsSync(x.dir) ? `${runState(x.dir).status ?? 'unfinished'}` : 'not started';
+    return `${x.cell.dir}: ${x.key}=${x.dir} is ${now}`;
+  });
+  throw new UserError(
+    `runs of this sweep depend on runs outside it that have not completed:\n  ${[...new Set(lines)].join('\n  ')}\n` +
+      'Train those first (or add them to this sweep\'s grid, where they run before their dependents); ' +
+      'on Slurm, submit this sweep with sbatch --dependency=afterok:<job id of theirs>.',
+  );
+}
+
 /**
- * Run the plan in order and keep sweep.json current after every run. A run that stops on a
- * non-finite loss is recorded failed and the sweep goes on; Ctrl-C (InterruptedError) and any
- * other error stop the sweep after recording where it was. Calling it again continues.
+ * Run the plan's cells (those of one shard with `shard`, in the partition's order) and keep
+ * sweep.json current after every run. Several shards may run at once on one runs folder: each run
+ * folder is locked while a shard trains it (another process reaching it waits, then skips or
+ * resumes what it finds), and sweep.json is updated under its own lock, each process writing only
+ * its own cells. A run that stops on a non-finite loss is recorded failed and the sweep goes on
+ * (its dependents are recorded failed without training); Ctrl-C (InterruptedError) and any other
+ * error stop the sweep after recording where it was. Calling it again continues.
  */
-export async function runSweep(plan: SweepPlan, deps: SweepDeps, invocation: SweepRecord['invocations'][number]): Promise<SweepResult> {
+export async function runSweep(
+  plan: SweepPlan,
+  deps: SweepDeps,
+  invocation: SweepRecord['invocations'][number],
+  shard: ShardSpec = { index: 1, count: 1 },
+): Promise<SweepResult> {
   const now = deps.now ?? Date.now;
   const nowIso = () => new Date(now()).toISOString();
-  const previous = readSweepRecord(plan.sweepDir);
-  const record: SweepRecord = previous ?? { formatVersion: SWEEP_FORMAT, name: plan.name, createdAt: nowIso(), updatedAt: nowIso(), invocations: [], runs: [] };
-  record.invocations.push(invocation);
-  const entryOf = (p: PlannedRun): SweepRunEntry => {
-    const rel = path.relative(plan.sweepDir, p.dir);
-    let e = record.runs.find((r) => r.dir === rel);
-    if (!e) {
-      e = { name: p.comb.name, seed: p.comb.seed, dir: rel, grid: p.comb.grid, status: p.status ?? 'pending', upstream: {} };
-      record.runs.push(e);
-    }
-    return e;
-  };
-  const save = () => {
-    record.updatedAt = nowIso();
-    writeJsonFile(sweepRecordPath(plan.sweepDir), sweepRecordSchema, record);
-  };
-  for (const p of plan.runs) {
-    const e = entryOf(p);
-    if (p.state !== 'new') e.upstream = { ...e.upstream, ...stagePointers(p.dir) };
-  }
-  save();
+  const partition = partitionCells(plan.runs, shard.count);
+  checkExternalDependencies(partition.external);
+  const mine = partition.shards[shard.index - 1];
+  const rel = (p: PlannedRun) => path.relative(plan.sweepDir, p.dir);
+  const fresh = (p: PlannedRun): SweepRunEntry => ({
+    name: p.comb.name,
+    seed: p.comb.seed,
+    dir: rel(p),
+    grid: p.comb.grid,
+    status: p.status ?? 'pending',
+    upstream: p.state !== 'new' ? stagePointers(p.dir) : {},
+  });
+  // This process's cells, starting from what an earlier call recorded of them (test metrics of
+  // runs it will skip): what it learns of them is written over the record's entries.
+  const earlier = readSweepRecord(plan.sweepDir)?.runs ?? [];
+  const own = new Map(
+    mine.map((p) => {
+      const e = earlier.find((r) => r.dir === rel(p));
+      return [rel(p), e ? { ...e, upstream: { ...e.upstream, ...fresh(p).upstream } } : fresh(p)];
+    }),
+  );
+  let invocationSaved = false;
+  const save = () =>
+    withLock(
+      sweepRecordPath(plan.sweepDir),
+      { what: `the sweep record ${sweepRecordPath(plan.sweepDir)}`, purpose: 'updating the sweep record', wait: true, quiet: true, log: deps.log },
+      () => {
+        const record: SweepRecord = readSweepRecord(plan.sweepDir) ?? { formatVersion: SWEEP_FORMAT, name: plan.name, createdAt: nowIso(), updatedAt: nowIso(), invocations: [], runs: [] };
+        if (!invocationSaved) record.invocations.push(invocation);
+        invocationSaved = true;
+        // Every cell of the sweep is listed (in plan order when new), so that report sees the whole sweep from any shard.
+        for (const p of plan.runs) if (!record.runs.some((r) => r.dir === rel(p))) record.runs.push(own.get(rel(p)) ?? fresh(p));
+        record.runs = record.runs.map((r) => own.get(r.dir) ?? r);
+        record.updatedAt = nowIso();
+        writeJsonFile(sweepRecordPath(plan.sweepDir), sweepRecordSchema, record);
+      },
+    );
+  await save();
 
-  const total = plan.runs.length;
+  const total = mine.length;
   const result: SweepResult = { trained: 0, skipped: 0, failed: [] };
   const t0 = now();
   let trainedSeconds = 0;
   const overall = (done: number) => {
     // Only runs still to train cost time; completed ones are skipped in an instant.
-    const left = plan.runs.slice(done).filter((r) => r.state !== 'completed').length;
+    const left = mine.slice(done).filter((r) => r.state !== 'completed').length;
     const perRun = result.trained > 0 ? trainedSeconds / result.trained : NaN;
     deps.log(
-      `sweep ${textBar(done, total)} ${done}/${total} runs (${result.trained} trained, ${result.skipped} skipped, ${result.failed.length} failed), ` +
+      `sweep${shard.count > 1 ? ` shard ${shard.index}/${shard.count}` : ''} ${textBar(done, total)} ${done}/${total} runs (${result.trained} trained, ${result.skipped} skipped, ${result.failed.length} failed), ` +
         `${duration((now() - t0) / 1000)} elapsed${done < total && Number.isFinite(perRun) && left > 0 ? `, ~${duration(perRun * left)} left` : ''}`,
     );
   };
-  for (const [i, p] of plan.runs.entries()) {
-    const tag = `[${i + 1}/${total}] ${path.basename(p.dir)}`;
-    const e = entryOf(p);
-    if (p.state === 'completed') {
+  for (const [i, planned] of mine.entries()) {
+    const tag = `[${i + 1}/${total}] ${path.basename(planned.dir)}`;
+    const e = own.get(rel(planned))!;
+    if (planned.state === 'completed') {
       deps.log(`${tag}: completed earlier, skipped`);
       e.status = 'completed';
       result.skipped++;
@@ -244,38 +296,98 @@ export async function runSweep(plan: SweepPlan, deps: SweepDeps, invocation: Swe
       continue;
     }
     if (deps.signal.aborted) {
-      save();
+      await save();
       throw new InterruptedError('sweep', i, SWEEP_ADVICE, deps.signal.reason);
     }
-    const resume = p.state === 'resume';
-    deps.log(`${tag}: ${resume ? `resuming (was ${p.status ?? 'unfinished'})` : 'starting'} ${JSON.stringify(p.comb.grid)} seed ${p.comb.seed}`);
-    const started = now();
-    e.status = 'running';
-    save();
+    // Another process (a second sweep on this runs folder) may be training this very run: wait
+    // for it, then look again at what the folder holds.
+    const lock = await acquireLock(planned.dir, { what: `the run folder ${planned.dir}`, purpose: `sweep ${plan.name}`, wait: true, log: deps.log, signal: deps.signal });
     try {
-      const r = await deps.execute(p, resume);
-      e.status = 'completed';
-      e.upstream = { ...e.upstream, ...r.upstream };
-      if (r.test) e.test = r.test;
-      const secs = (now() - started) / 1000;
-      trainedSeconds += secs;
-      result.trained++;
-      deps.log(`${tag}: completed in ${duration(secs)}; test HR@10 best ${pct(r.test?.best?.['hr@10'])}, final ${pct(r.test?.final?.['hr@10'])}`);
-    } catch (err) {
-      e.status = err instanceof InterruptedError ? 'interrupted' : 'failed';
-      e.upstream = { ...e.upstream, ...stagePointers(p.dir) };
-      save();
-      if (err instanceof NonFiniteLossError) {
-        result.failed.push({ name: p.comb.name, seed: p.comb.seed, error: err.message });
-        deps.log(`${tag}: failed: ${err.message}`);
+      const p: PlannedRun = { ...planned, ...runState(planned.dir) };
+      if (p.state === 'completed') {
+        deps.log(`${tag}: completed by another process, skipped`);
+        e.status = 'completed';
+        e.upstream = { ...e.upstream, ...stagePointers(p.dir) };
+        result.skipped++;
         overall(i + 1);
         continue;
       }
-      if (err instanceof InterruptedError) throw new InterruptedError(err.stage, err.step, SWEEP_ADVICE, err.signal);
-      throw err;
+      const blocked = runDependencies(p.config).filter((d) => runState(d.dir).state !== 'completed');
+      if (blocked.length > 0) {
+        const why = `${blocked.map((d) => `${d.key}=${d.dir}`).join(', ')} did not complete`;
+        e.status = 'failed';
+        result.failed.push({ name: p.comb.name, seed: p.comb.seed, error: why });
+        deps.log(`${tag}: not trained: ${why}`);
+        await save();
+        overall(i + 1);
+        continue;
+      }
+      const resume = p.state === 'resume';
+      deps.log(`${tag}: ${resume ? `resuming (was ${p.status ?? 'unfinished'})` : 'starting'} ${JSON.stringify(p.comb.grid)} seed ${p.comb.seed}`);
+      const started = now();
+      e.status = 'running';
+      await save();
+      try {
+        const r = await deps.execute(p, resume);
+        e.status = 'completed';
+        e.upstream = { ...e.upstream, ...r.upstream };
+        if (r.test) e.test = r.test;
+        const secs = (now() - started) / 1000;
+        trainedSeconds += secs;
+        result.trained++;
+        deps.log(`${tag}: completed in ${duration(secs)}; test HR@10 best ${pct(r.test?.best?.['hr@10'])}, final ${pct(r.test?.final?.['hr@10'])}`);
+      } catch (err) {
+        const interrupted = err instanceof InterruptedError || err instanceof LockWaitInterrupted;
+        e.status = interrupted ? 'interrupted' : 'failed';
+        e.upstream = { ...e.upstream, ...stagePointers(p.dir) };
+        await save();
+        if (err instanceof NonFiniteLossError) {
+          result.failed.push({ name: p.comb.name, seed: p.comb.seed, error: err.message });
+          deps.log(`${tag}: failed: ${err.message}`);
+          overall(i + 1);
+          continue;
+        }
+        if (err instanceof InterruptedError) throw new InterruptedError(err.stage, err.step, SWEEP_ADVICE, err.signal);
+        throw err;
+      }
+      await save();
+      overall(i + 1);
+    } finally {
+      lock.release();
     }
-    save();
-    overall(i + 1);
   }
+  await save();
   return result;
+}
+
+export type CellState = 'done' | 'running' | 'waiting' | 'failed' | 'interrupted' | 'stopped';
+
+export interface CellStatus {
+  dir: string;
+  state: CellState;
+  /** Shard (1-based) of the cell in the partition into `shards`. */
+  shard: number;
+  detail: string;
+}
+
+/**
+ * Where every cell of a sweep stands, from the run folders and their locks alone (so it is true
+ * whichever processes, hosts or array tasks run the shards): done (completed), running (its run
+ * folder is locked by a live process), waiting (not started), failed or interrupted (as its
+ * meta.json says), stopped (meta.json says running but no process holds the run: it was killed).
+ */
+export function sweepStatus(plan: SweepPlan, shards: number): CellStatus[] {
+  const partition = partitionCells(plan.runs, shards);
+  const shardOf = new Map(partition.shards.flatMap((cells, k) => cells.map((c) => [c.dir, k + 1] as const)));
+  return plan.runs.map((p) => {
+    const shard = shardOf.get(p.dir)!;
+    const holder = readHolder(p.dir);
+    const alive = holder !== null && deadReason(p.dir, holder) === null;
+    const { state, status } = runState(p.dir);
+    if (state === 'completed') return { dir: p.dir, state: 'done', shard, detail: '' };
+    if (alive) return { dir: p.dir, state: 'running', shard, detail: `${describeHolder(holder)}: ${holder.purpose}` };
+    if (state === 'new') return { dir: p.dir, state: 'waiting', shard, detail: '' };
+    if (status === 'failed' || status === 'interrupted') return { dir: p.dir, state: status, shard, detail: '' };
+    return { dir: p.dir, state: 'stopped', shard, detail: holder ? `its holder ${describeHolder(holder)} is gone` : 'no process holds it' };
+  });
 }

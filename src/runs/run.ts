@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import YAML from 'yaml';
-import type { Config } from '../config/schema.js';
+import { COMPUTE_ONLY_KEYS, type Config } from '../config/schema.js';
 import { diffPaths } from '../config/diff.js';
 import { configToYaml, validateConfig } from '../config/load.js';
 import { UserError } from '../errors.js';
@@ -54,6 +54,8 @@ export class Run {
     readonly dir: string,
     readonly config: Config,
     meta: RunMeta,
+    /** Made by this process (not resumed): see discardIfEmpty. */
+    private readonly fresh = false,
   ) {
     this.metricsPath = metricsFile(dir);
     this.meta = meta;
@@ -62,12 +64,23 @@ export class Run {
   /** Create a new run folder; refuses to touch an existing one. */
   static create(config: Config, argv: string[]): Run {
     const dir = runDirFor(config);
+    checkRunsDir(config.runsDir);
     if (fs.existsSync(dir)) {
       throw new UserError(
         `run folder ${dir} already exists. Continue it with --resume, or pick another --set name=... / --set seed=... to start a new run.`,
       );
     }
     fs.mkdirSync(dir, { recursive: true });
+    try {
+      return Run.fill(dir, config, argv);
+    } catch (e) {
+      // A folder without its config.yaml and meta.json is no run (a full disk, say): leave none.
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  private static fill(dir: string, config: Config, argv: string[]): Run {
     const now = new Date().toISOString();
     const meta: RunMeta = {
       argv,
@@ -81,14 +94,19 @@ export class Run {
       sessions: [{ startedAt: now, argv, resumed: false }],
     };
     atomicWrite(path.join(dir, 'config.yaml'), configToYaml(config));
-    const run = new Run(dir, config, meta);
+    const run = new Run(dir, config, meta, true);
     run.saveMeta();
     return run;
   }
 
-  /** Open an existing run to continue it; its own config.yaml is the config. */
-  static resume(dir: string, argv: string[]): Run {
-    const config = readRunConfig(dir);
+  /**
+   * Open an existing run to continue it; its own config.yaml is the config, except that the
+   * COMPUTE_ONLY_KEYS (backend, micro-batch sizes) of `current` apply when given: a run that ran
+   * out of memory continues with a smaller micro-batch.
+   */
+  static resume(dir: string, argv: string[], current?: Config): Run {
+    const saved = readRunConfig(dir);
+    const config = current ? withComputeOnlyKeys(saved, current) : saved;
     const meta = readMeta(dir);
     if (meta.status === 'completed') {
       throw new UserError(`run ${dir} has already completed; nothing to resume. Start a new run with another name or seed.`);
@@ -131,8 +149,54 @@ export class Run {
     this.saveMeta();
   }
 
+  /**
+   * Remove the folder of a run made by this process that failed before it logged a metrics row or
+   * saved a checkpoint of its own (bad data, a bad SID file, a damaged cache entry): it holds
+   * nothing a new `train` does not write again, and left behind it would make that `train` refuse
+   * with "already exists". Returns whether it was removed.
+   */
+  discardIfEmpty(): boolean {
+    if (!this.fresh) return false;
+    const logged = fs.existsSync(this.metricsPath) && fs.statSync(this.metricsPath).size > 0;
+    // The run's own stages (rl, a baseline's model) keep their checkpoints in <run>/<stage>/checkpoints.
+    const saved = fs.readdirSync(this.dir, { withFileTypes: true }).some((d) => d.isDirectory() && fs.existsSync(path.join(this.dir, d.name, 'checkpoints')));
+    if (logged || saved) return false;
+    fs.rmSync(this.dir, { recursive: true, force: true });
+    return true;
+  }
+
   private saveMeta(): void {
     writeMeta(this.dir, this.meta);
+  }
+}
+
+/** `saved` with the COMPUTE_ONLY_KEYS values of `current`. */
+function withComputeOnlyKeys(saved: Config, current: Config): Config {
+  const raw = structuredClone(saved) as unknown as Record<string, Record<string, unknown>>;
+  const from = current as unknown as Record<string, Record<string, unknown>>;
+  for (const key of COMPUTE_ONLY_KEYS) {
+    const [a, b] = key.split('.');
+    if (b === undefined) raw[a] = from[a];
+    else raw[a][b] = from[a][b];
+  }
+  return validateConfig(raw, [], new Set(), 'run config');
+}
+
+/**
+ * runsDir must be a folder the process can write (or not exist yet: it is made). Checked before a
+ * run folder is made, so the message names the setting rather than a failed mkdir.
+ */
+function checkRunsDir(runsDir: string): void {
+  if (!fs.existsSync(runsDir)) return;
+  if (!fs.statSync(runsDir).isDirectory()) {
+    throw new UserError(`runsDir ${runsDir} is a file, not a folder. Move the file away, or set runsDir to a folder (--set runsDir=...).`);
+  }
+  try {
+    fs.accessSync(runsDir, fs.constants.W_OK);
+  } catch (e) {
+    throw new UserError(
+      `runsDir ${runsDir} is read-only (${(e as NodeJS.ErrnoException).code}). Make it writable, or set runsDir to a writable folder (--set runsDir=...).`,
+    );
   }
 }
 
@@ -142,15 +206,29 @@ export function readRunConfig(dir: string): Config {
   if (!fs.existsSync(file)) {
     throw new UserError(`${dir} is not a run folder (no config.yaml). Run folders are made by "adagrpo train".`);
   }
-  const raw = YAML.parse(fs.readFileSync(file, 'utf8')) as unknown;
+  const lines = new YAML.LineCounter();
+  const doc = YAML.parseDocument(fs.readFileSync(file, 'utf8'), { lineCounter: lines, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const at = lines.linePos(doc.errors[0].pos[0]);
+    throw new UserError(
+      `${file}:${at.line}:${at.col}: malformed YAML in the run's config (${doc.errors[0].message.split('\n')[0]}). ` +
+        `It is written only by "adagrpo train": restore it (meta.json's argv shows how the run was started), or train the run again under a new name.`,
+    );
+  }
+  const raw = doc.toJS() as unknown;
+  if (raw === null || raw === undefined) {
+    throw new UserError(`${file} is empty. It is written only by "adagrpo train": restore it, or train the run again under a new name.`);
+  }
   return validateConfig(raw, [], new Set(), `run config ${file}`);
 }
 
 /**
  * Dot paths at which `config` differs from the config saved in the run folder `dir` (the backend
- * may differ: it does not change what is computed). A run may only continue with its own config.
+ * and micro-batch sizes may differ: COMPUTE_ONLY_KEYS change how, not what, is computed). A run
+ * may only continue with its own config.
  */
 export function savedConfigDiff(dir: string, config: Config): string[] {
-  return diffPaths(readRunConfig(dir), config).filter((k) => k !== 'backend');
+  const free = new Set<string>(COMPUTE_ONLY_KEYS);
+  return diffPaths(readRunConfig(dir), config).filter((k) => !free.has(k));
 }
 

@@ -5,8 +5,11 @@
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import { evaluateCheckpoint, pointerStep, reuseReport, type CheckpointEvalReport } from '../eval/checkpointEval.js';
+import { evalExamples } from '../eval/evaluate.js';
 import { InterruptedError, UserError } from '../errors.js';
+import { LockWaitInterrupted } from '../io/lock.js';
 import { Run, runDirFor, savedConfigDiff } from '../runs/run.js';
+import { explainWasmAbort } from './memory.js';
 import { runPipeline, type PipelineOptions } from './pipeline.js';
 import { trainRanker } from './ranker.js';
 import { trainRl } from './rl.js';
@@ -23,7 +26,8 @@ export function stageRunners(): PipelineOptions['stages'] {
 
 /**
  * Open the run folder of `config`: a new one, or (resume) the existing one after checking that
- * its saved config is this config (the backend may differ). Shared by train and sweep.
+ * its saved config is this config (COMPUTE_ONLY_KEYS may differ: the backend, micro-batch sizes).
+ * Shared by train and sweep.
  */
 export function openRun(config: Config, resume: boolean, argv: string[]): Run {
   const runDir = runDirFor(config);
@@ -35,7 +39,7 @@ export function openRun(config: Config, resume: boolean, argv: string[]): Run {
         `A resumed run must use its own config; drop those overrides or start a new run.`,
     );
   }
-  return Run.resume(runDir, argv);
+  return Run.resume(runDir, argv, config);
 }
 
 export interface TrainRunResult extends Awaited<ReturnType<typeof runPipeline>> {
@@ -59,7 +63,19 @@ export async function trainRun(run: Run, backendName: string, opts: Omit<Pipelin
       const stage = opts.until === 'rl' ? 'rl' : 'sft';
       for (const checkpoint of ['best', 'final'] as const) {
         const same = checkpoint === 'final' && reports[0] && pointerStep(run.dir, stage, 'final') === reports[0].step;
-        const r = same ? reuseReport(reports[0], 'final') : await evaluateCheckpoint(run.dir, config, inputs, { stage, checkpoint, split: 'test', backendName, maxUsers: config.eval.testMaxUsers });
+        let r: CheckpointEvalReport;
+        if (same) r = reuseReport(reports[0], 'final');
+        else {
+          // Beam search over the test users: minutes on a large split, so it shows its progress.
+          const bar = opts.progress(`test ${stage}/${checkpoint}`, evalExamples(inputs, 'test', config.eval.testMaxUsers).length, 'users');
+          try {
+            r = await evaluateCheckpoint(run.dir, config, inputs, { stage, checkpoint, split: 'test', backendName, maxUsers: config.eval.testMaxUsers, progress: bar });
+          } catch (e) {
+            throw explainWasmAbort(e, 'eval');
+          } finally {
+            bar.stop();
+          }
+        }
         run.logMetrics(stage, { kind: 'test', checkpoint, step: r.step, ...r.metrics });
         reports.push(r);
       }
@@ -67,7 +83,26 @@ export async function trainRun(run: Run, backendName: string, opts: Omit<Pipelin
     run.finish('completed');
     return { inputs, outcomes, reports };
   } catch (e) {
-    run.finish(e instanceof InterruptedError ? 'interrupted' : 'failed', e);
+    endFailedRun(run, e, opts.log);
     throw e;
+  }
+}
+
+/**
+ * After a run's command failed with `e`: a new run that logged and saved nothing is removed (so
+ * the same command works once the cause is fixed); any other is marked interrupted or failed in
+ * meta.json. Shared by train, sweep and baseline.
+ */
+export function endFailedRun(run: Run, e: unknown, log: (line: string) => void): void {
+  const interrupted = e instanceof InterruptedError || e instanceof LockWaitInterrupted;
+  if (!interrupted && run.discardIfEmpty()) {
+    log(`removed ${run.dir}: the run failed before it logged or saved anything; fix the problem and run the same command again`);
+    return;
+  }
+  try {
+    run.finish(interrupted ? 'interrupted' : 'failed', e);
+  } catch (f) {
+    // A full disk can refuse meta.json too; the first error is the one the user must see.
+    log(`could not record the run's end in meta.json: ${(f as Error).message}`);
   }
 }

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { UserError, InterruptedError, NonFiniteLossError } from '../../src/errors.js';
 import { parseGridFlag } from '../../src/experiments/grid.js';
-import { planSweep, readSweepRecord, runSweep, textBar, type PlannedRun } from '../../src/experiments/sweep.js';
+import { planSweep, readSweepRecord, runSweep, sweepStatus, textBar, type PlannedRun } from '../../src/experiments/sweep.js';
+import { acquireLock } from '../../src/io/lock.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { writeFakeRun } from './fixtures.js';
 
@@ -92,6 +94,8 @@ describe('runSweep', () => {
     assert.deepEqual(calls, [['qs-rl.algorithm_nll_s2', true]]);
     const rec2 = readSweepRecord(path.join(runsDir, 'sweeps', 'qs'))!;
     assert.equal(rec2.runs.length, 4);
+    assert.deepEqual(rec2.runs[0].test, { best: { 'hr@10': 0.1 } }, 'a skipped run keeps what an earlier call recorded');
+    assert.deepEqual(rec2.runs[0].upstream, { data: 'd0', sid: 's0', sft: 'sft1', ranker: 'rk1' });
     assert.equal(rec2.invocations.length, 2);
   });
 
@@ -135,8 +139,61 @@ describe('runSweep', () => {
     );
   });
 
+  it('trains a matched run before its control, and does not train the control when the matched run failed', async () => {
+    const runsDir = tmpDir();
+    const p = planSweep({
+      sets: [`runsDir=${runsDir}`, `rl.randomGate.matchRun=${runsDir}/qs-rl.algorithm_adagrpo_s{seed}`],
+      axes: [parseGridFlag('rl.algorithm=random-gate,adagrpo')],
+      seeds: [1, 2],
+      namePrefix: 'qs',
+    });
+    const calls: [string, boolean][] = [];
+    const execute = fakeExecute(calls, { 'qs-rl.algorithm_adagrpo_s2': new NonFiniteLossError('rl', 2, 'the loss') });
+    const logs: string[] = [];
+    const r = await runSweep(p, { log: (l) => logs.push(l), signal: new AbortController().signal, execute }, invocation);
+    assert.deepEqual(calls.map((c) => c[0]), ['qs-rl.algorithm_adagrpo_s1', 'qs-rl.algorithm_random-gate_s1', 'qs-rl.algorithm_adagrpo_s2']);
+    assert.deepEqual(r.failed.map((f) => [f.name, f.seed]), [['qs-rl.algorithm_adagrpo', 2], ['qs-rl.algorithm_random-gate', 2]]);
+    assert.ok(logs.includes(`[4/4] qs-rl.algorithm_random-gate_s2: not trained: rl.randomGate.matchRun=${runsDir}/qs-rl.algorithm_adagrpo_s2 did not complete`));
+    // sweep.json keeps the grid's order.
+    const rec = readSweepRecord(path.join(runsDir, 'sweeps', 'qs'))!;
+    assert.deepEqual(rec.runs.map((e) => [e.name, e.seed, e.status]), [
+      ['qs-rl.algorithm_random-gate', 1, 'completed'],
+      ['qs-rl.algorithm_adagrpo', 1, 'completed'],
+      ['qs-rl.algorithm_random-gate', 2, 'failed'],
+      ['qs-rl.algorithm_adagrpo', 2, 'failed'],
+    ]);
+  });
+
   it('draws the overall bar', () => {
     assert.equal(textBar(1, 4, 8), '[##......]');
     assert.equal(textBar(0, 0, 4), '[####]');
+  });
+});
+
+describe('sweepStatus', () => {
+  it('reads done, running, waiting, failed and stopped cells from the run folders and their locks', async () => {
+    const runsDir = tmpDir();
+    const p = planSweep({ sets: [`runsDir=${runsDir}`], axes: [parseGridFlag('rl.algorithm=nll,grpo,adagrpo')], seeds: [1, 2], namePrefix: 'qs' });
+    writeFakeRun({ runsDir, name: 'qs-rl.algorithm_nll', seed: 1 });
+    writeFakeRun({ runsDir, name: 'qs-rl.algorithm_grpo', seed: 1, status: 'failed' });
+    writeFakeRun({ runsDir, name: 'qs-rl.algorithm_adagrpo', seed: 1, status: 'running' }); // its process was killed
+    const lock = await acquireLock(p.runs[3].dir, { what: 'nll_s2', purpose: 'sweep qs', wait: false });
+    try {
+      const rows = sweepStatus(p, 2);
+      assert.deepEqual(
+        rows.map((r) => [path.basename(r.dir), r.state, r.detail]),
+        [
+          ['qs-rl.algorithm_nll_s1', 'done', ''],
+          ['qs-rl.algorithm_grpo_s1', 'failed', ''],
+          ['qs-rl.algorithm_adagrpo_s1', 'stopped', 'no process holds it'],
+          ['qs-rl.algorithm_nll_s2', 'running', `${os.hostname()}:${process.pid} since ${lock.holder.since}: sweep qs`],
+          ['qs-rl.algorithm_grpo_s2', 'waiting', ''],
+          ['qs-rl.algorithm_adagrpo_s2', 'waiting', ''],
+        ],
+      );
+      assert.deepEqual(rows.map((r) => r.shard).sort(), [1, 1, 1, 2, 2, 2]);
+    } finally {
+      lock.release();
+    }
   });
 });

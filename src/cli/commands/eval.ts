@@ -4,6 +4,7 @@
  * `<run>/eval/<stage>-<checkpoint>-<split>[-beamW][-constrained][-nN].json` and `.top10.jsonl` (see evalFileBase).
  */
 import path from 'node:path';
+import { addProgressOptions, progressFromFlags } from '../options.js';
 import { Command, Option } from 'commander';
 import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../../backend.js';
 import type { Config } from '../../config/schema.js';
@@ -12,11 +13,12 @@ import { evaluateCheckpoint } from '../../eval/checkpointEval.js';
 import { evaluateRanker, formatRankerEval } from '../../eval/rankerEval.js';
 import { atomicWriteJson } from '../../io/atomic.js';
 import { resolveCheckpoint } from '../../model/checkpoint.js';
-import { defaultStage, requireRunDir } from '../../runs/policyStage.js';
+import { defaultStage, requireRunDir, requireWritable } from '../../runs/policyStage.js';
 import { readRunConfig } from '../../runs/run.js';
-import { createProgress } from '../progress.js';
 import { loadRanker } from '../../model/load.js';
 import { prepareInputs } from '../../data/inputs.js';
+import { dataKey } from '../../data/prepare.js';
+import { assertTrainedOn } from '../../runs/upstream.js';
 import { resolveStageDir } from '../../runs/stages.js';
 
 interface EvalFlags {
@@ -30,6 +32,7 @@ interface EvalFlags {
   maxUsers?: string;
   backend?: BackendChoice;
   progress: boolean;
+  logEvery: string;
 }
 
 function positiveInt(flag: string, v: string | undefined, min: number): number | undefined {
@@ -52,8 +55,7 @@ export function metricsTable(policy: Record<string, number>, popular: Record<str
 }
 
 export function registerEval(program: Command): Command {
-  return program
-    .command('eval')
+  return addProgressOptions(program.command('eval'))
     .description('Evaluate a checkpoint: HR@K, NDCG@K, hallucination rate, validity, coverage, popularity (docs/METHOD.md 2.6).')
     .requiredOption('--run <dir>', 'run folder made by "adagrpo train"')
     .option('--checkpoint <which>', 'best | final | last | step_N', 'best')
@@ -64,7 +66,6 @@ export function registerEval(program: Command): Command {
     .option('--max-users <N>', 'evaluate the first N users of the split (0 = all; default: all)')
     .addOption(new Option('--backend <name>', 'tfjs backend (default: the run\'s config)').choices([...BACKEND_CHOICES]))
     .option('--ranker', "evaluate the run's ranker instead: AUC/GAUC overall and by popularity bucket (and fresh items, utility correlation on the synthetic world)")
-    .option('--no-progress', 'no progress bar')
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -85,8 +86,12 @@ export function registerEval(program: Command): Command {
       } else {
         resolveCheckpoint(resolveStageDir(runDir, flags.stage ?? defaultStage(runDir)), flags.checkpoint);
       }
+      // Before anything is prepared or written: the run must be scored on the data it learned from.
+      assertTrainedOn(runDir, { data: (await dataKey(config.data)).hash }, 'eval');
+      requireWritable(runDir, 'eval writes its results into the run folder');
       const backend = await initBackend(flags.backend ?? config.backend, log);
-      const inputs = await prepareInputs(config, log);
+      const inputs = await prepareInputs(config, log, progressFromFlags(flags));
+      assertTrainedOn(runDir, { data: inputs.manifest.hash, sid: inputs.sidHash }, 'eval');
 
       if (flags.ranker) {
         const ranker = loadRanker(resolveStageDir(runDir, 'ranker'), flags.checkpoint, config);
@@ -105,7 +110,7 @@ export function registerEval(program: Command): Command {
 
       const stage = flags.stage ?? defaultStage(runDir);
       const users = maxUsers > 0 ? Math.min(maxUsers, inputs.splits[flags.split].length) : inputs.splits[flags.split].length;
-      const bar = createProgress(`eval ${stage}/${flags.checkpoint} ${flags.split}`, users, { plain: !flags.progress });
+      const bar = progressFromFlags(flags)(`eval ${stage}/${flags.checkpoint} ${flags.split}`, users, 'users');
       let report;
       try {
         report = await evaluateCheckpoint(runDir, config, inputs, {

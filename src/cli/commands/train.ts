@@ -1,10 +1,11 @@
 import { Command, Option } from 'commander';
 import { initBackend } from '../../backend.js';
 import { loadConfig } from '../../config/load.js';
+import { acquireLock } from '../../io/lock.js';
+import { runDirFor, type Run } from '../../runs/run.js';
 import { STAGES, type StageName } from '../../train/pipeline.js';
 import { openRun, trainRun } from '../../train/run.js';
-import { addConfigOptions, printConfig, type ConfigFlags } from '../options.js';
-import { createProgress } from '../progress.js';
+import { addConfigOptions, addProgressOptions, printConfig, progressFromFlags, type ConfigFlags } from '../options.js';
 import { stopOnSignals } from '../signals.js';
 import { testTable } from '../tables.js';
 
@@ -12,6 +13,7 @@ interface TrainFlags extends ConfigFlags {
   resume?: boolean;
   until: StageName;
   progress: boolean;
+  logEvery: string;
 }
 
 
@@ -23,10 +25,9 @@ export function registerTrain(program: Command): Command {
         'with config.yaml, meta.json, metrics.jsonl and a folder per stage. Upstream stages are cached by ' +
         'a hash of their inputs and reused by every run that shares them.',
     );
-  addConfigOptions(cmd)
+  addProgressOptions(addConfigOptions(cmd))
     .option('--resume', 'continue the existing run folder of this config (same name and seed) from its last checkpoints')
     .addOption(new Option('--until <stage>', 'stop after this stage').choices([...STAGES]).default('rl'))
-    .option('--no-progress', 'plain log lines instead of progress bars')
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -43,7 +44,20 @@ export function registerTrain(program: Command): Command {
       const log = (line: string) => process.stderr.write(line + '\n');
       // The backend first: if it cannot start, no run folder is left behind claiming to run.
       const backend = await initBackend(config.backend, log);
-      const run = openRun(config, Boolean(flags.resume), process.argv);
+      // One writer per run folder: a second train (or --resume) of a run in progress exits 2 naming the holder.
+      const runLock = await acquireLock(runDirFor(config), {
+        what: `the run folder ${runDirFor(config)}`,
+        purpose: flags.resume ? 'train --resume' : 'train',
+        wait: false,
+        log,
+      });
+      let run: Run;
+      try {
+        run = openRun(config, Boolean(flags.resume), process.argv);
+      } catch (e) {
+        runLock.release();
+        throw e;
+      }
       run.setBackend(backend);
       log(`run: ${run.dir}`);
 
@@ -54,13 +68,14 @@ export function registerTrain(program: Command): Command {
           resume: Boolean(flags.resume),
           signal: stop.signal,
           log,
-          progress: (label, total) => createProgress(label, total, { plain: !flags.progress }),
+          progress: progressFromFlags(flags),
         });
         if (reports.length > 0) {
           process.stdout.write(`\n${run.dir}: ${reports[0].stage} on test, ${reports[0].users} users, beam ${reports[0].beam}\n${testTable(reports)}\n`);
         }
       } finally {
         stop.dispose();
+        runLock.release();
       }
     });
   return cmd;
