@@ -70,7 +70,7 @@ async function referenceShapes(name: string, backend: BackendInfo): Promise<void
     `${label}${backend.adapter ? ` (${adapterLine(backend.adapter)})` : ''}, tfjs ${backend.tfjsVersion}, node ${process.version}; shapes ${name} ` +
       `(torch_ref.py ${torchRefFlags(s)}); policy ${f.params.toLocaleString('en-US')} parameters\n` +
       workloadTable(label, f, torch ? { label: `PyTorch ${torch.torch ?? ''} ${torch.threads ?? '?'} thread(s)`, figures: torch } : undefined) +
-      `\nmatmul 1024^3: ${f.matmul_gflops} GFLOP/s; the SFT step reaches ${(f.sft_share_of_peak * 100).toFixed(1)}% of it (6 FLOP per parameter per token)\n` +
+      `\nmatmul ${s.peakSize}^3: ${f.matmul_gflops} GFLOP/s; the SFT step reaches ${(f.sft_share_of_peak * 100).toFixed(1)}% of it (6 FLOP per parameter per token)\n` +
       JSON.stringify({ backend: backend.name, adapter: backend.adapter, shapes: s, ...f }) +
       '\n',
   );

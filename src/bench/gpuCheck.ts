@@ -53,7 +53,7 @@ async function main(): Promise<number> {
   out('wasm workloads:');
   const onWasm = await runWorkloads(shapes, log);
   out(workloadTable(`webgpu`, onGpu, { label: wasm.name, figures: onWasm }));
-  out(`matmul 1024^3: webgpu ${onGpu.matmul_gflops} GFLOP/s, wasm ${onWasm.matmul_gflops} GFLOP/s; SFT share of peak: webgpu ${(onGpu.sft_share_of_peak * 100).toFixed(1)}%, wasm ${(onWasm.sft_share_of_peak * 100).toFixed(1)}%`);
+  out(`matmul ${shapes.peakSize}^3: webgpu ${onGpu.matmul_gflops} GFLOP/s, wasm ${onWasm.matmul_gflops} GFLOP/s; SFT share of peak: webgpu ${(onGpu.sft_share_of_peak * 100).toFixed(1)}%, wasm ${(onWasm.sft_share_of_peak * 100).toFixed(1)}%`);
 
   // N SFT steps on webgpu at the same shapes, fresh windows every step.
   await initBackend('webgpu');

@@ -43,13 +43,15 @@ export interface BenchShapes {
   prompts: number;
   /** Timed repetitions after one warm-up (the reference's --iters). */
   iters: number;
+  /** n of the n^3 matMul that measures the backend's peak. */
+  peakSize: number;
 }
 
 /** Amazon Beauty (the reference's defaults): 2 layers, d 128, 4 heads, 4 x 256 SIDs (V 1027), seq 85, B 128. */
-export const BEAUTY_SHAPES: BenchShapes = { layers: 2, dim: 128, heads: 4, levels: 4, codebookSize: 256, items: 21, batch: 128, G: 16, beam: 20, prompts: 32, iters: 5 };
+export const BEAUTY_SHAPES: BenchShapes = { layers: 2, dim: 128, heads: 4, levels: 4, codebookSize: 256, items: 21, batch: 128, G: 16, beam: 20, prompts: 32, iters: 5, peakSize: 1024 };
 
 /** A few seconds even on a software GPU (lavapipe): for checking that the bench runs. */
-export const TINY_SHAPES: BenchShapes = { layers: 1, dim: 32, heads: 2, levels: 2, codebookSize: 16, items: 5, batch: 8, G: 4, beam: 5, prompts: 4, iters: 1 };
+export const TINY_SHAPES: BenchShapes = { layers: 1, dim: 32, heads: 2, levels: 2, codebookSize: 16, items: 5, batch: 8, G: 4, beam: 5, prompts: 4, iters: 1, peakSize: 256 };
 
 export const SHAPES: Record<string, BenchShapes> = { beauty: BEAUTY_SHAPES, tiny: TINY_SHAPES };
 
@@ -66,7 +68,7 @@ export interface WorkloadFigures {
   beam_users_per_s: number;
   /** Policy parameters (the head is per level: D x L*K). */
   params: number;
-  /** Measured GFLOP/s of a 1024^3 float32 matMul on this backend. */
+  /** Measured GFLOP/s of a peakSize^3 float32 matMul on this backend. */
   matmul_gflops: number;
   /** Share of that peak the SFT step reaches, at 6 FLOP per parameter per token (attention not counted). */
   sft_share_of_peak: number;
@@ -80,10 +82,10 @@ async function timeit(f: () => Promise<void>, iters: number): Promise<number> {
   return (performance.now() - t0) / 1000 / iters;
 }
 
-/** A 1024^3 matMul's GFLOP/s (read back, so asynchronous backends are timed to completion). */
-export async function matmulPeak(iters = 3): Promise<number> {
-  const a = tf.randomNormal([1024, 1024]);
-  const b = tf.randomNormal([1024, 1024]);
+/** An n^3 matMul's GFLOP/s (read back, so asynchronous backends are timed to completion). */
+export async function matmulPeak(iters = 3, n = 1024): Promise<number> {
+  const a = tf.randomNormal([n, n]);
+  const b = tf.randomNormal([n, n]);
   const s = await timeit(async () => {
     const c = tf.matMul(a, b);
     const corner = tf.slice(c, [0, 0], [1, 1]); // one value read back: the product is complete
@@ -91,7 +93,7 @@ export async function matmulPeak(iters = 3): Promise<number> {
     await corner.data().finally(() => corner.dispose());
   }, iters);
   tf.dispose([a, b]);
-  return (2 * 1024 ** 3) / s / 1e9;
+  return (2 * n ** 3) / s / 1e9;
 }
 
 /** Random L-level codes for `n` items (throughput does not depend on which). */
@@ -135,8 +137,8 @@ export async function runWorkloads(s: BenchShapes, log: (line: string) => void =
   const opt = new AdamW(policy.params, { weightDecay: 0.01, gradClip: 0 });
   const L = s.levels;
   try {
-    const peak = await matmulPeak(s === TINY_SHAPES ? 1 : 3);
-    log(`matmul 1024^3: ${peak.toFixed(1)} GFLOP/s`);
+    const peak = await matmulPeak(s.iters < 3 ? 1 : 3, s.peakSize);
+    log(`matmul ${s.peakSize}^3: ${peak.toFixed(1)} GFLOP/s`);
 
     const { codes, windows } = sftBatch(s, rng);
     const tokens = s.batch * s.items * L; // inputs per row: BOS + items*L - 1 = seq - 1
