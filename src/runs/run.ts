@@ -133,7 +133,7 @@ export class Run {
   }
 
   setBackend(b: BackendInfo): void {
-    this.meta.backend = { name: b.name, package: b.package };
+    this.meta.backend = { name: b.name, package: b.package, adapter: b.adapter, skipped: b.skipped, warnings: b.warnings };
     this.saveMeta();
   }
 

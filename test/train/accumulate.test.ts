@@ -79,17 +79,17 @@ test('accumulatedGrads: the sum of weighted pass losses has the sum of their gra
 });
 
 for (const lastOnly of [false, true]) {
-  test(`SFT (targets ${lastOnly ? 'last' : 'all'}): 3 passes of <= 2 windows give the full batch's loss, gradients and AdamW step`, () => {
+  test(`SFT (targets ${lastOnly ? 'last' : 'all'}): 3 passes of <= 2 windows give the full batch's loss, gradients and AdamW step`, async () => {
     // Windows of different lengths, so each pass pads differently and weights differ (2+5+3+6+4 targets).
     const windows = [2, 5, 3, 6, 4].map((n, b) => splits.train[b].length >= n ? splits.train[b].slice(0, n) : Int32Array.from({ length: n }, (_, j) => (b * 7 + j * 3) % 40));
-    const run = (micro: number) => {
+    const run = async (micro: number) => {
       const policy = Policy.create(config.policy, layout, new Rng(5));
       const opt = new AdamW(policy.params, { weightDecay: 0.01, gradClip: 0, eps: 1 });
       const count = tf.memory().numTensors;
       const { value, grads, realTokens } = sftStepGrads(policy, codes, windows, lastOnly, micro, new Rng(6));
       const g = byName(Object.entries(grads));
       const loss = value.dataSync()[0];
-      opt.step(grads, 1e-2);
+      await opt.step(grads, 1e-2);
       tf.dispose([value, ...Object.values(grads)]);
       assert.equal(tf.memory().numTensors, count, 'tensors leaked');
       const w = read(policy.params);
@@ -97,8 +97,8 @@ for (const lastOnly of [false, true]) {
       opt.dispose();
       return { loss, g, w, realTokens };
     };
-    const full = run(0);
-    const acc = run(2);
+    const full = await run(0);
+    const acc = await run(2);
     assert.ok(Math.abs(full.loss - acc.loss) <= 1e-6, `${full.loss} vs ${acc.loss}`);
     assert.equal(acc.realTokens, full.realTokens);
     const gMax = Math.max(...[...full.g.values()].map((a) => Math.max(...a.map(Math.abs))));
@@ -107,33 +107,33 @@ for (const lastOnly of [false, true]) {
   });
 }
 
-test('ranker: 3 passes of <= 5 rows give the full batch\'s loss, diagnostics and AdamW step', () => {
+test('ranker: 3 passes of <= 5 rows give the full batch\'s loss, diagnostics and AdamW step', async () => {
   const d = rankerData(world, splits, config.ranker, new Rng(1));
   const batch = d.train.next(new Rng(3), 13);
-  const run = (micro: number) => {
+  const run = async (micro: number) => {
     const ranker = Ranker.create(world.itemIds.length, rankerArch(config.ranker), new Rng(2));
     const opt = new AdamW(ranker.params, { weightDecay: 0.01, gradClip: 0, eps: 1 });
     const count = tf.memory().numTensors;
-    const r = rankerStep(ranker, opt, batch, 1e-2, micro);
+    const r = await rankerStep(ranker, opt, batch, 1e-2, micro);
     assert.equal(tf.memory().numTensors, count, 'tensors leaked');
     const w = read(ranker.params);
     ranker.dispose();
     opt.dispose();
     return { r, w };
   };
-  const full = run(0);
-  const acc = run(5);
+  const full = await run(0);
+  const acc = await run(5);
   for (const k of ['loss', 'meanProbPos', 'meanProbNeg', 'gradNorm'] as const) {
     assert.ok(Math.abs(full.r[k] - acc.r[k]) <= 1e-6 * Math.max(1, Math.abs(full.r[k])), `${k}: ${full.r[k]} vs ${acc.r[k]}`);
   }
   assertClose(acc.w, full.w, 1e-6, 'weight');
 });
 
-test('RL: the update in 3 passes of <= 3 prompts gives the full batch\'s loss, diagnostics and weights', () => {
+test('RL: the update in 3 passes of <= 3 prompts gives the full batch\'s loss, diagnostics and weights', async () => {
   const prompts = rlPromptPool(splits.train)
     .slice(0, 7)
     .map(({ user, position }) => ({ user, history: splits.train[user].subarray(0, position), target: splits.train[user][position] }));
-  const run = (micro: number) => {
+  const run = async (micro: number) => {
     const rng = new Rng(4);
     const policy = Policy.create(config.policy, layout, rng);
     const m: RlModels = {
@@ -145,15 +145,15 @@ test('RL: the update in 3 passes of <= 3 prompts gives the full batch\'s loss, d
     };
     const c = validateConfig({ ...JSON.parse(JSON.stringify(config)), rl: { ...config.rl, microBatchSize: micro, ppoEpochs: 2 } });
     const count = tf.memory().numTensors;
-    const s = rlStep(m, prompts, { config: c, dataset: world, codes, rng: new Rng(9), lr: 1e-2, randomP: 0.5, lambda: 1 });
+    const s = await rlStep(m, prompts, { config: c, dataset: world, codes, rng: new Rng(9), lr: 1e-2, randomP: 0.5, lambda: 1 });
     assert.equal(tf.memory().numTensors, count, 'tensors leaked');
     const w = read(m.policy.params);
     for (const x of [m.policy, m.ref, m.ranker]) x.dispose();
     m.optimizer.dispose();
     return { s, w };
   };
-  const full = run(0);
-  const acc = run(3);
+  const full = await run(0);
+  const acc = await run(3);
   // ppoEpochs 2: the second epoch's ratio differs from 1, so the clipped branch is exercised too.
   for (const k of ['loss', 'nll', 'grpo', 'kl', 'clipFrac', 'gradNorm', 'admission', 'rewardMean'] as const) {
     assert.ok(Math.abs(full.s[k] - acc.s[k]) <= 1e-5 * Math.max(1, Math.abs(full.s[k])), `${k}: ${full.s[k]} vs ${acc.s[k]}`);

@@ -97,7 +97,7 @@ export function registerEval(program: Command): Command {
         const ranker = loadRanker(resolveStageDir(runDir, 'ranker'), flags.checkpoint, config);
         let result;
         try {
-          result = evaluateRanker(ranker, inputs.dataset, inputs.splits, config, { split: flags.split, maxUsers });
+          result = await evaluateRanker(ranker, inputs.dataset, inputs.splits, config, { split: flags.split, maxUsers });
         } finally {
           ranker.dispose();
         }
@@ -113,7 +113,7 @@ export function registerEval(program: Command): Command {
       const bar = progressFromFlags(flags)(`eval ${stage}/${flags.checkpoint} ${flags.split}`, users, 'users');
       let report;
       try {
-        report = evaluateCheckpoint(runDir, config, inputs, {
+        report = await evaluateCheckpoint(runDir, config, inputs, {
           stage,
           checkpoint: flags.checkpoint,
           split: flags.split,

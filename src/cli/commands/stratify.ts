@@ -160,7 +160,7 @@ export function registerStratify(program: Command): Command {
         policy = loadPolicy(stageDir, flags.checkpoint, config, sizes);
         ranker = loadRanker(rankerDir, 'best', config);
         if (other) otherPolicy = loadPolicy(other.stageDir, flags.checkpoint, other.config, sizes);
-        run = collectStratSamples(policy, ranker, inputs, config, {
+        run = await collectStratSamples(policy, ranker, inputs, config, {
           split: flags.split,
           beam,
           maxUsers,
