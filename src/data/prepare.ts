@@ -191,10 +191,7 @@ export async function prepareData(cfg: DataConfig, opts: PrepareOptions = {}): P
   // while the others sharing this processed-data folder wait, then load what it built.
   const hit = cached();
   if (hit) return hit;
-  return withLock(k.dir, { what: `the prepared data ${k.dir}`, purpose: 'preparing data', wait: true, log }, async () => {
-    const built = opts.force ? null : cached();
-    return built ?? buildPrepared(cfg, k, t0, log);
-  });
+  return withLock(k.dir, { what: `the prepared data ${k.dir}`, purpose: 'preparing data', wait: true, log }, async () => cached() ?? buildPrepared(cfg, k, t0, log));
 }
 
 async function buildPrepared(cfg: DataConfig, k: DataKey, t0: number, log: (line: string) => void): Promise<PreparedData> {
