@@ -2,72 +2,188 @@
  * Backend selection and the one place that papers over missing kernels, so that model code
  * never asks which backend runs it.
  *
- * `auto` tries tfjs-node-gpu, tfjs-node, wasm, cpu in that order. Packages are imported
- * dynamically: tfjs-node-gpu is an optionalDependency whose libtensorflow download fails on
- * machines without network access, and tfjs-node is not a dependency at all (users may add it).
+ * `auto` tries tfjs-node-gpu, tfjs-node, WebGPU on a hardware adapter, wasm, cpu in that order.
+ * Packages are imported dynamically: tfjs-node-gpu, `webgpu` (Dawn for Node) and
+ * tfjs-backend-webgpu are optionalDependencies (tfjs-node-gpu's libtensorflow download fails on
+ * machines without network access), and tfjs-node is not a dependency at all (users may add it).
+ *
+ * WebGPU reads are asynchronous: `dataSync()` of a GPU-resident tensor throws under Node, so
+ * model and training code read tensors with `await t.data()` (docs/PERFORMANCE.md).
  */
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { UserError } from './errors.js';
 
-export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKEND_CHOICES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
+/** What the WebGPU adapter says about itself (GPUAdapterInfo), and whether it is a CPU emulation. */
+export interface AdapterDescription {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** A software rasteriser (lavapipe, llvmpipe, SwiftShader, a fallback adapter): correct but slow. */
+  software: boolean;
+}
+
 export interface BackendInfo {
-  /** tfjs backend name actually running: 'tensorflow' | 'wasm' | 'cpu'. */
+  /** tfjs backend name actually running: 'tensorflow' | 'webgpu' | 'wasm' | 'cpu'. */
   name: string;
   /** Package that provided it, e.g. '@tensorflow/tfjs-node-gpu'. */
   package: string;
   requested: BackendChoice;
   /** Why each earlier candidate was skipped, in the order tried. */
   skipped: { candidate: string; reason: string }[];
+  /** The WebGPU adapter, when the backend is webgpu. */
+  adapter: AdapterDescription | null;
+  /** Things the user should know about the choice (e.g. a software adapter). */
+  warnings: string[];
   tfjsVersion: string;
 }
 
 let current: BackendInfo | null = null;
 
+function firstLine(e: unknown): string {
+  return String((e as Error)?.message ?? e).split('\n')[0];
+}
+
+function notInstalled(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
+}
+
 async function tryNode(pkg: string): Promise<string | null> {
   try {
     await import(pkg);
   } catch (e) {
-    const msg = (e as Error).message.split('\n')[0];
-    return (e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' ? 'not installed' : msg;
+    return notInstalled(e) ? 'not installed' : firstLine(e);
   }
   return (await tf.setBackend('tensorflow')) ? null : 'tf.setBackend("tensorflow") failed';
+}
+
+let wasmDir: string | null = null;
+
+/** Where the wasm binaries are, for a bundled CLI without node_modules (the GPU check bundle). */
+export function setWasmDir(dir: string): void {
+  wasmDir = dir;
 }
 
 async function tryWasm(): Promise<string | null> {
   try {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    const require = createRequire(import.meta.url);
     // Under Node the wasm binaries are read from disk next to the package's dist/.
-    const dir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
+    const dir = wasmDir ?? path.dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
     wasm.setWasmPaths(dir + path.sep);
     // The threaded build's worker is a blob URL that Node cannot start (docs/METHOD.md 6).
     wasm.setThreadsCount(1);
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-    if (!(await tf.setBackend('wasm'))) return 'tf.setBackend("wasm") failed';
+  } catch (e) {
+    return firstLine(e);
+  }
+  return activate('wasm', installWasmKernels);
+}
+
+/** Switch tfjs to a registered backend and patch it; the reason it failed, or null. */
+async function activate(name: string, install: () => void): Promise<string | null> {
+  try {
+    if (!(await tf.setBackend(name))) return `tf.setBackend("${name}") failed`;
     await tf.ready();
   } catch (e) {
-    return (e as Error).message.split('\n')[0];
+    return firstLine(e);
   }
-  installWasmKernels();
+  install();
   return null;
+}
+
+/** Names that identify a CPU implementation of Vulkan/WebGPU in GPUAdapterInfo. */
+const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|softpipe|software|cpu/i;
+
+/** Describe a GPUAdapter from its `info` (every field may be empty on some drivers). */
+export function describeAdapter(info: Partial<Record<keyof Omit<AdapterDescription, 'software'>, string>> & { isFallbackAdapter?: boolean }): AdapterDescription {
+  const d = {
+    vendor: info.vendor ?? '',
+    architecture: info.architecture ?? '',
+    device: info.device ?? '',
+    description: info.description ?? '',
+  };
+  const software = info.isFallbackAdapter === true || SOFTWARE_ADAPTER.test(Object.values(d).join(' '));
+  return { ...d, software };
+}
+
+/** One line for logs: "llvmpipe: Mesa 25.0.7 (LLVM 15.0.6) [mesa software], software". */
+export function adapterLine(a: AdapterDescription): string {
+  const names = [a.vendor, a.architecture].filter((s) => s).join(' ');
+  const name = a.description || a.device || names || 'unnamed adapter';
+  return `${name}${names && name !== names ? ` [${names}]` : ''}, ${a.software ? 'software' : 'hardware'}`;
+}
+
+let webgpuAdapter: AdapterDescription | null = null;
+
+/**
+ * Dawn for Node (`webgpu` package) provides navigator.gpu; tfjs-backend-webgpu then registers
+ * the 'webgpu' backend. `requireHardware` (auto) refuses a software adapter: lavapipe runs
+ * ~1 GFLOP/s, far below wasm. Returns the reason it cannot be used, or null.
+ */
+async function tryWebgpu(requireHardware: boolean): Promise<string | null> {
+  if (!webgpuAdapter) {
+    let dawn: { create: (flags: string[]) => GpuLike; globals: Record<string, unknown> };
+    try {
+      dawn = (await import('webgpu')) as unknown as typeof dawn;
+    } catch (e) {
+      return notInstalled(e) ? 'not installed (optional dependency "webgpu"; npm install webgpu)' : `"webgpu" failed to load: ${firstLine(e)}`;
+    }
+    const g = globalThis as unknown as Record<string, unknown>;
+    for (const [k, v] of Object.entries(dawn.globals)) if (!(k in g)) g[k] = v;
+    const gpu = dawn.create([]);
+    const nav = g.navigator as Record<string, unknown> | undefined;
+    if (nav && typeof nav === 'object') Object.defineProperty(nav, 'gpu', { value: gpu, configurable: true });
+    else Object.defineProperty(g, 'navigator', { value: { gpu, userAgent: `Node.js/${process.version}` }, configurable: true, writable: true });
+    let adapter: { info: Record<string, string> & { isFallbackAdapter?: boolean } } | null;
+    try {
+      adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    } catch (e) {
+      return `no WebGPU adapter: ${firstLine(e)}`;
+    }
+    if (!adapter) return 'no WebGPU adapter (no Vulkan driver found: install the GPU vendor\'s Vulkan driver, or mesa-vulkan-drivers >= 25 for the software one)';
+    // The package registers its backend at import only when navigator.gpu exists: import it now.
+    try {
+      await import('@tensorflow/tfjs-backend-webgpu');
+    } catch (e) {
+      return notInstalled(e)
+        ? 'not installed (optional dependency "@tensorflow/tfjs-backend-webgpu")'
+        : `@tensorflow/tfjs-backend-webgpu failed to load: ${firstLine(e)}`;
+    }
+    webgpuAdapter = describeAdapter(adapter.info);
+  }
+  if (requireHardware && webgpuAdapter.software) {
+    return `only a software adapter (${adapterLine(webgpuAdapter)}), slower than wasm; --backend webgpu uses it anyway`;
+  }
+  return activate('webgpu', installWebgpuKernels);
+}
+
+interface GpuLike {
+  requestAdapter(o?: { powerPreference?: string }): Promise<{ info: Record<string, string> & { isFallbackAdapter?: boolean } } | null>;
 }
 
 /**
  * Select and initialise a backend. Idempotent for the same choice: tests and the CLI may call it
- * repeatedly.
+ * repeatedly. Tensors do not move between backends here: switch only with none alive (a
+ * webgpu tensor cannot be read synchronously, which a move would need).
  */
 export async function initBackend(requested: BackendChoice = 'auto', log: (line: string) => void = () => {}): Promise<BackendInfo> {
   if (current && (current.requested === requested || requested === 'auto' || current.name === requested)) {
+    if (tf.getBackend() !== current.name) await tf.setBackend(current.name);
     return current;
   }
   const candidates: { candidate: string; pkg: string; run: () => Promise<string | null> }[] = [];
   if (requested === 'auto' || requested === 'tensorflow') {
     candidates.push({ candidate: 'tensorflow (GPU)', pkg: '@tensorflow/tfjs-node-gpu', run: () => tryNode('@tensorflow/tfjs-node-gpu') });
     candidates.push({ candidate: 'tensorflow (CPU)', pkg: '@tensorflow/tfjs-node', run: () => tryNode('@tensorflow/tfjs-node') });
+  }
+  if (requested === 'auto' || requested === 'webgpu') {
+    candidates.push({ candidate: 'webgpu', pkg: '@tensorflow/tfjs-backend-webgpu', run: () => tryWebgpu(requested === 'auto') });
   }
   if (requested === 'auto' || requested === 'wasm') candidates.push({ candidate: 'wasm', pkg: '@tensorflow/tfjs-backend-wasm', run: tryWasm });
   if (requested === 'auto' || requested === 'cpu') {
@@ -82,9 +198,16 @@ export async function initBackend(requested: BackendChoice = 'auto', log: (line:
     const reason = await c.run();
     if (reason === null) {
       await tf.ready();
-      current = { name: tf.getBackend(), package: c.pkg, requested, skipped, tfjsVersion: tf.version.tfjs };
+      const name = tf.getBackend();
+      const adapter = name === 'webgpu' ? webgpuAdapter : null;
+      const warnings: string[] = [];
+      if (adapter?.software) {
+        warnings.push(`webgpu runs on a software adapter (${adapter.description || adapter.device}): correct but slow (about 1 GFLOP/s); use it for checks, not for training`);
+      }
+      current = { name, package: c.pkg, requested, skipped, adapter, warnings, tfjsVersion: tf.version.tfjs };
       for (const s of skipped) log(`backend: skipped ${s.candidate}: ${s.reason}`);
-      log(`backend: ${current.name} (${c.pkg})`);
+      log(`backend: ${current.name} (${c.pkg})${adapter ? `, adapter: ${adapterLine(adapter)}` : ''}`);
+      for (const w of warnings) log(`warning: ${w}`);
       return current;
     }
     skipped.push({ candidate: c.candidate, reason });
@@ -93,6 +216,67 @@ export async function initBackend(requested: BackendChoice = 'auto', log: (line:
     `backend "${requested}" is not available: ${skipped.map((s) => `${s.candidate}: ${s.reason}`).join('; ')}. ` +
       `Use --backend auto to fall back to the next working one.`,
   );
+}
+
+let webgpuKernelsInstalled = false;
+
+/** The WebGPU device's first uncaptured error, raised at the next read-back. */
+let webgpuError: string | null = null;
+
+/**
+ * Two things the webgpu backend (tfjs 4.22) gets wrong for this project, fixed here once:
+ * - WebGPU reports invalid work (a pipeline over a device limit, an out-of-memory) through an
+ *   event, never an exception: tfjs ignores it and the read-back returns zeros. Every read goes
+ *   through the backend's `read`, so the first such error is raised there, as a bug (exit 1).
+ * - AddN binds one storage buffer per input, and the default device allows 8 per shader stage:
+ *   the gradient norm over 20+ parameter tensors fails. Sums of more inputs are split into
+ *   chunks that fit (the order of additions changes, so the result differs in the last bits).
+ */
+function installWebgpuKernels(): void {
+  if (webgpuKernelsInstalled) return;
+  webgpuKernelsInstalled = true;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const backend = tf.findBackend('webgpu') as any;
+  const device = backend.device as { limits: { maxStorageBuffersPerShaderStage: number }; onuncapturederror: unknown };
+  device.onuncapturederror = (ev: { error: { message: string } }) => {
+    webgpuError ??= ev.error.message;
+  };
+  const read = backend.read.bind(backend) as (dataId: object) => Promise<unknown>;
+  backend.read = async (dataId: object) => {
+    const values = await read(dataId);
+    if (webgpuError !== null) throw new Error(`WebGPU device error (results since are invalid): ${webgpuError}`);
+    return values;
+  };
+
+  const maxInputs = Math.max(2, device.limits.maxStorageBuffersPerShaderStage - 1); // one binding is the output
+  replaceKernel(tf.AddN, 'webgpu', (addN) => (args) => {
+    let inputs = args.inputs as unknown as tf.TensorInfo[];
+    const made: tf.TensorInfo[] = [];
+    while (inputs.length > maxInputs) {
+      const next: tf.TensorInfo[] = [];
+      for (let i = 0; i < inputs.length; i += maxInputs) {
+        const chunk = inputs.slice(i, i + maxInputs);
+        if (chunk.length === 1) next.push(chunk[0]);
+        else {
+          const part = addN.kernelFunc({ ...args, inputs: chunk as unknown as tf.NamedTensorInfoMap }) as tf.TensorInfo;
+          made.push(part);
+          next.push(part);
+        }
+      }
+      inputs = next;
+    }
+    const out = addN.kernelFunc({ ...args, inputs: inputs as unknown as tf.NamedTensorInfoMap }) as tf.TensorInfo;
+    for (const t of made) backend.disposeData(t.dataId);
+    return out;
+  });
+}
+
+/** Replace a backend's kernel by one made from the original (which it may call); nothing if there is none. */
+function replaceKernel(kernelName: string, backendName: string, make: (original: tf.KernelConfig) => tf.KernelFunc): void {
+  const original = tf.getKernel(kernelName, backendName);
+  if (!original) return;
+  tf.unregisterKernel(kernelName, backendName);
+  tf.registerKernel({ kernelName, backendName, setupFunc: original.setupFunc, kernelFunc: make(original) });
 }
 
 let wasmKernelsInstalled = false;
@@ -140,44 +324,36 @@ function installWasmKernels(): void {
  * kernel still serves batchDims > 0 and dtypes other than float32/int32.
  */
 function registerRowCopyGather(): void {
-  const original = tf.getKernel(tf.GatherV2, 'wasm');
-  if (!original) return;
-  tf.unregisterKernel(tf.GatherV2, 'wasm');
-  tf.registerKernel({
-    kernelName: tf.GatherV2,
-    backendName: 'wasm',
-    setupFunc: original.setupFunc,
-    kernelFunc: (args) => {
-      const { inputs, backend, attrs } = args;
-      const { x, indices } = inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
-      const { axis, batchDims } = attrs as unknown as { axis: number; batchDims: number };
-      if ((batchDims ?? 0) !== 0 || (x.dtype !== 'float32' && x.dtype !== 'int32')) return original.kernelFunc(args);
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      const b = backend as any;
-      const rank = x.shape.length;
-      const ax = axis < 0 ? axis + rank : axis;
-      const outer = x.shape.slice(0, ax).reduce((p, d) => p * d, 1);
-      const dim = x.shape[ax];
-      const inner = x.shape.slice(ax + 1).reduce((p, d) => p * d, 1);
-      const xv = b.readSync(x.dataId) as Float32Array | Int32Array;
-      const ids = b.readSync(indices.dataId) as Int32Array;
-      const n = ids.length;
-      for (let i = 0; i < n; i++) {
-        if (ids[i] < 0 || ids[i] >= dim) throw new Error(`GatherV2: the index value ${ids[i]} is not in [0, ${dim - 1}]`);
+  replaceKernel(tf.GatherV2, 'wasm', (original) => (args) => {
+    const { inputs, backend, attrs } = args;
+    const { x, indices } = inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
+    const { axis, batchDims } = attrs as unknown as { axis: number; batchDims: number };
+    if ((batchDims ?? 0) !== 0 || (x.dtype !== 'float32' && x.dtype !== 'int32')) return original.kernelFunc(args);
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const b = backend as any;
+    const rank = x.shape.length;
+    const ax = axis < 0 ? axis + rank : axis;
+    const outer = x.shape.slice(0, ax).reduce((p, d) => p * d, 1);
+    const dim = x.shape[ax];
+    const inner = x.shape.slice(ax + 1).reduce((p, d) => p * d, 1);
+    const xv = b.readSync(x.dataId) as Float32Array | Int32Array;
+    const ids = b.readSync(indices.dataId) as Int32Array;
+    const n = ids.length;
+    for (let i = 0; i < n; i++) {
+      if (ids[i] < 0 || ids[i] >= dim) throw new Error(`GatherV2: the index value ${ids[i]} is not in [0, ${dim - 1}]`);
+    }
+    const out = x.dtype === 'int32' ? new Int32Array(outer * n * inner) : new Float32Array(outer * n * inner);
+    for (let o = 0; o < outer; o++) {
+      const src = o * dim * inner;
+      const dst = o * n * inner;
+      if (inner === 1) {
+        for (let i = 0; i < n; i++) out[dst + i] = xv[src + ids[i]];
+      } else {
+        for (let i = 0; i < n; i++) out.set(xv.subarray(src + ids[i] * inner, src + (ids[i] + 1) * inner), dst + i * inner);
       }
-      const out = x.dtype === 'int32' ? new Int32Array(outer * n * inner) : new Float32Array(outer * n * inner);
-      for (let o = 0; o < outer; o++) {
-        const src = o * dim * inner;
-        const dst = o * n * inner;
-        if (inner === 1) {
-          for (let i = 0; i < n; i++) out[dst + i] = xv[src + ids[i]];
-        } else {
-          for (let i = 0; i < n; i++) out.set(xv.subarray(src + ids[i] * inner, src + (ids[i] + 1) * inner), dst + i * inner);
-        }
-      }
-      const shape = [...x.shape.slice(0, ax), ...indices.shape, ...x.shape.slice(ax + 1)];
-      return b.makeOutput(shape, x.dtype, undefined, out) as tf.TensorInfo;
-    },
+    }
+    const shape = [...x.shape.slice(0, ax), ...indices.shape, ...x.shape.slice(ax + 1)];
+    return b.makeOutput(shape, x.dtype, undefined, out) as tf.TensorInfo;
   });
 }
 

@@ -61,3 +61,26 @@ export class NonFiniteLossError extends UserError {
     this.name = 'NonFiniteLossError';
   }
 }
+
+/** What a file-system fault means and what the user does about it, by errno code. */
+const FS_FAULTS: Record<string, string> = {
+  ENOSPC: 'no space left on the device. Free space there (old run folders, <runsDir>/_stages entries, data/processed caches) or point runsDir at another disk; an interrupted run then continues with --resume from its last checkpoint',
+  EDQUOT: 'disk quota exceeded. Free space or raise the quota; an interrupted run then continues with --resume from its last checkpoint',
+  EROFS: 'the file system is read-only. Use a writable location (--set runsDir=... for runs), or copy the folder somewhere writable',
+  EACCES: 'permission denied. Make it writable (chmod/chown), or use another location (--set runsDir=... for runs)',
+  EPERM: 'operation not permitted. Check the permissions of the path, or use another location',
+  ENOTDIR: 'a part of the path is a file, not a folder. Move the file away or choose another path (e.g. --set runsDir=...)',
+  EISDIR: 'it is a folder, where a file was expected. Choose another path',
+  EEXIST: 'a file of that name exists where a folder is needed. Move the file away or choose another path',
+};
+
+/**
+ * A file-system fault the user can fix (full disk, read-only or foreign path) as a UserError:
+ * what failed, on which path, and what to do. Null for any other error (a bug keeps its stack).
+ */
+export function fileSystemFault(e: unknown): UserError | null {
+  const err = e as NodeJS.ErrnoException;
+  if (!(e instanceof Error) || typeof err.code !== 'string' || typeof err.syscall !== 'string' || !(err.code in FS_FAULTS)) return null;
+  const where = err.path ? ` ${err.path}` : '';
+  return new UserError(`cannot ${err.syscall}${where}: ${FS_FAULTS[err.code]}.`);
+}

@@ -5,10 +5,16 @@ import { initBackend } from '../src/backend.js';
 
 test('auto picks a working backend and says why earlier ones were skipped', async () => {
   const info = await initBackend('auto');
-  assert.ok(['tensorflow', 'wasm', 'cpu'].includes(info.name));
+  assert.ok(['tensorflow', 'webgpu', 'wasm', 'cpu'].includes(info.name));
   if (info.name !== 'tensorflow') {
     assert.ok(info.skipped.some((s) => s.candidate.startsWith('tensorflow')));
     assert.ok(info.skipped.every((s) => s.reason.length > 0));
+  }
+  if (info.name === 'webgpu') assert.equal(info.adapter?.software, false, 'auto never picks a software adapter');
+  if (info.name === 'wasm' || info.name === 'cpu') {
+    // On a machine with lavapipe only (CI), webgpu is skipped for being software.
+    const webgpu = info.skipped.find((s) => s.candidate === 'webgpu');
+    assert.ok(webgpu, 'webgpu was tried');
   }
 });
 

@@ -1,11 +1,19 @@
 /**
  * `npm run bench`: throughput of the hot paths on the selected backend, at quickstart sizes, and
- * their share of the backend's measured matmul peak (docs/METHOD.md 6). Timing lives here, never in tests.
+ * their share of the backend's measured matmul peak (docs/METHOD.md 6, docs/PERFORMANCE.md).
+ * Timing lives here, never in tests.
  *
- *   npm run bench [-- --backend wasm|cpu|tensorflow] [-- --quick]
+ *   npm run bench [-- --backend auto|tensorflow|webgpu|wasm|cpu] [--quick]
+ *   npm run bench -- --shapes beauty [--iters N] [--torch torch.json] [--backend ...]
+ *
+ * `--shapes beauty` (or `tiny`) times the four workloads of the PyTorch reference at its shapes
+ * (src/bench/workloads.ts) and prints the same figures, plus a JSON line; `--torch` takes that
+ * reference's JSON output and adds the side-by-side ratios.
  */
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, parseBackendChoice } from '../backend.js';
+import fs from 'node:fs';
+import { adapterLine, initBackend, parseBackendChoice, type BackendInfo } from '../backend.js';
+import { UserError } from '../errors.js';
 import { validateConfig } from '../config/load.js';
 import { Catalog } from '../data/sid/catalog.js';
 import { generateSyntheticWorld } from '../data/synthetic.js';
@@ -17,26 +25,59 @@ import { Rng } from '../rng.js';
 import { AdamW } from '../train/optimizer.js';
 import { rlPromptPool, rlStep, type RlPrompt } from '../train/rl.js';
 import { rankerArch } from '../model/load.js';
+import { SHAPES, matmulPeak, runWorkloads, torchRefFlags, workloadTable, type WorkloadFigures } from './workloads.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
-/** Median wall time (ms) of `reps` calls after `warm` warm-up calls. */
-function time(f: () => void, reps: number, warm = 2): number {
-  for (let i = 0; i < warm; i++) f();
+/** Median wall time (ms) of `reps` calls after `warm` warm-up calls; each call ends in a read-back. */
+async function time(f: () => Promise<unknown>, reps: number, warm = 2): Promise<number> {
+  for (let i = 0; i < warm; i++) await f();
   const ms: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
-    f();
+    await f();
     ms.push(performance.now() - t0);
   }
   return ms.sort((a, b) => a - b)[Math.floor(ms.length / 2)];
 }
 
+/** `--shapes beauty|tiny`: the reference's four workloads and figures. */
+async function referenceShapes(name: string, backend: BackendInfo): Promise<void> {
+  const shapes = SHAPES[name];
+  if (!shapes) throw new UserError(`--shapes must be one of ${Object.keys(SHAPES).join(', ')}; got "${name}"`);
+  const iters = arg('--iters');
+  const s = { ...shapes, iters: iters !== undefined ? Number(iters) : shapes.iters };
+  if (!Number.isInteger(s.iters) || s.iters < 1) throw new UserError(`--iters must be a whole number >= 1; got "${iters}"`);
+  const torchFile = arg('--torch');
+  let torch: Partial<WorkloadFigures> & { torch?: string; threads?: number } | undefined;
+  if (torchFile) {
+    // The last JSON line of torch_ref.py's output.
+    const lines = fs.readFileSync(torchFile, 'utf8').trim().split('\n');
+    try {
+      torch = JSON.parse(lines[lines.length - 1]) as typeof torch;
+    } catch {
+      throw new UserError(`--torch ${torchFile}: the last line is not torch_ref.py's JSON output`);
+    }
+  }
+  const f = await runWorkloads(s, (l) => process.stderr.write(`  ${l}\n`));
+  const label = `adagrpo ${backend.name}`;
+  process.stdout.write(
+    `${label}${backend.adapter ? ` (${adapterLine(backend.adapter)})` : ''}, tfjs ${backend.tfjsVersion}, node ${process.version}; shapes ${name} ` +
+      `(torch_ref.py ${torchRefFlags(s)}); policy ${f.params.toLocaleString('en-US')} parameters\n` +
+      workloadTable(label, f, torch ? { label: `PyTorch ${torch.torch ?? ''} ${torch.threads ?? '?'} thread(s)`, figures: torch } : undefined) +
+      `\nmatmul 1024^3: ${f.matmul_gflops} GFLOP/s; the SFT step reaches ${(f.sft_share_of_peak * 100).toFixed(1)}% of it (6 FLOP per parameter per token)\n` +
+      JSON.stringify({ backend: backend.name, adapter: backend.adapter, shapes: s, ...f }) +
+      '\n',
+  );
+}
+
 async function main(): Promise<void> {
   const backend = await initBackend(parseBackendChoice(arg('--backend') ?? 'auto'), (l) => process.stderr.write(l + '\n'));
+  const shapes = arg('--shapes');
+  if (shapes !== undefined) return referenceShapes(shapes, backend);
   const quick = process.argv.includes('--quick');
   const reps = quick ? 3 : 7;
   const config = validateConfig({
@@ -47,11 +88,7 @@ async function main(): Promise<void> {
   const rows: [string, string, string][] = [];
 
   // Matmul peak: a 1024^3 product (2 GFLOP), the reference for the shares below.
-  const a = tf.randomNormal([1024, 1024]);
-  const b = tf.randomNormal([1024, 1024]);
-  const mmMs = time(() => tf.matMul(a, b).dispose(), quick ? 2 : 5, 1);
-  const peak = (2 * 1024 ** 3) / (mmMs / 1000) / 1e9; // GFLOP/s
-  tf.dispose([a, b]);
+  const peak = await matmulPeak(quick ? 2 : 5); // GFLOP/s
   rows.push(['matmul 1024^3', `${peak.toFixed(1)} GFLOP/s`, '(the peak)']);
 
   const t0 = performance.now();
@@ -72,9 +109,9 @@ async function main(): Promise<void> {
   const opt = new AdamW(policy.params, { weightDecay: 0.01, gradClip: 1 });
   const windows = splits.train.slice(0, 64).map((s) => s.slice(-12));
   const batch = buildSequences(layout, codes, windows);
-  const sftMs = time(() => {
+  const sftMs = await time(async () => {
     const { value, grads } = tf.variableGrads(() => policy.sequenceLoss(batch, false, { rng }), [...policy.params.values()]);
-    opt.step(grads, 1e-3);
+    await opt.step(grads, 1e-3, value as tf.Scalar);
     tf.dispose([value, ...Object.values(grads)]);
   }, reps);
   const sftTokS = batch.realTokens / (sftMs / 1000);
@@ -86,14 +123,14 @@ async function main(): Promise<void> {
   const examples = splits.valid.slice(0, 32);
   const prompt = buildPrompts(layout, codes, examples.map((e) => e.history), config.policy.maxHistory);
   const decoder = policyDecoder(policy);
-  const rollMs = time(() => void sample(decoder, prompt, { samples: 8, temperature: 1, rng }), reps);
+  const rollMs = await time(() => sample(decoder, prompt, { samples: 8, temperature: 1, rng }), reps);
   rows.push(['rollouts (32 x 8)', `${((32 * 8) / (rollMs / 1000)).toFixed(0)} rollouts/s`, '']);
   disposePrompts(prompt);
 
   // Eval: beam 20 over 256 users.
   const evalEx = splits.test.slice(0, 256);
   const evalPrompt = buildPrompts(layout, codes, evalEx.map((e) => e.history), config.policy.maxHistory);
-  const evalMs = time(() => void beamSearch(decoder, evalPrompt, { beam: 20 }), quick ? 2 : 3, 1);
+  const evalMs = await time(() => beamSearch(decoder, evalPrompt, { beam: 20 }), quick ? 2 : 3, 1);
   rows.push(['eval beam 20 (256 users)', `${(256 / (evalMs / 1000)).toFixed(0)} users/s`, '']);
   disposePrompts(evalPrompt);
 
@@ -108,7 +145,7 @@ async function main(): Promise<void> {
       const { user, position } = pool[rng.int(pool.length)];
       return { user, history: splits.train[user].subarray(0, position), target: splits.train[user][position] };
     });
-  const rlMs = time(() => void rlStep({ policy, ref, ranker, catalog, optimizer: rlOpt }, prompts(), { config, dataset: world, codes, rng, lr: 1e-4, randomP: 0.1, lambda: 1 }), quick ? 2 : 5, 1);
+  const rlMs = await time(() => rlStep({ policy, ref, ranker, catalog, optimizer: rlOpt }, prompts(), { config, dataset: world, codes, rng, lr: 1e-4, randomP: 0.1, lambda: 1 }), quick ? 2 : 5, 1);
   rows.push(['RL step (32 x 8)', `${(1000 / rlMs).toFixed(2)} steps/s`, `${rlMs.toFixed(0)} ms/step`]);
 
   const w0 = Math.max(...rows.map((r) => r[0].length));
@@ -124,6 +161,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((e) => {
-  process.stderr.write(`${(e as Error).stack}\n`);
-  process.exitCode = 1;
+  if (e instanceof UserError) {
+    process.stderr.write(`bench: ${e.message}\n`);
+    process.exitCode = 2;
+  } else {
+    process.stderr.write(`${(e as Error).stack}\n`);
+    process.exitCode = 1;
+  }
 });

@@ -1,10 +1,10 @@
 /**
  * The CLI entry: the only place that sets exit codes. User errors (config, data, checkpoint,
- * run folder) print one message and exit 2; an interrupted run exits 130 (SIGINT) or 143 (SIGTERM); anything else is a bug
+ * run folder, and file-system faults such as a full disk) print one message and exit 2; an interrupted run exits 130 (SIGINT) or 143 (SIGTERM); anything else is a bug
  * and prints its stack, exit 1.
  */
 import { CommanderError } from 'commander';
-import { isUserError, InterruptedError } from '../errors.js';
+import { fileSystemFault, isUserError, InterruptedError } from '../errors.js';
 import { LockWaitInterrupted } from '../io/lock.js';
 import { buildProgram } from './program.js';
 
@@ -18,8 +18,9 @@ export async function main(argv: string[]): Promise<number> {
       // --help and --version are "errors" with exit code 0; usage errors are user errors.
       return e.exitCode === 0 ? 0 : 2;
     }
-    if (isUserError(e)) {
-      process.stderr.write(`adagrpo: error: ${e.message}\n`);
+    const user = isUserError(e) ? e : fileSystemFault(e);
+    if (user) {
+      process.stderr.write(`adagrpo: error: ${user.message}\n`);
       return 2;
     }
     if (e instanceof InterruptedError || e instanceof LockWaitInterrupted) {

@@ -21,14 +21,35 @@ function isPlainObject(v: unknown): v is Raw {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function readYaml(file: string): { raw: Raw; source: Source } {
+/**
+ * Keys that would reach an object's prototype when assigned (`obj['__proto__'] = v` replaces the
+ * prototype). No config key has these names, so they are refused before any merge or assignment.
+ */
+const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Dot path of the first reserved key anywhere in `v`, or null. */
+function reservedKeyPath(v: unknown, at: string[] = []): string[] | null {
+  if (typeof v !== 'object' || v === null) return null;
+  for (const k of Object.keys(v)) {
+    if (RESERVED_KEYS.has(k)) return [...at, k];
+    const inner = reservedKeyPath((v as Raw)[k], [...at, k]);
+    if (inner) return inner;
+  }
+  return null;
+}
+
+/** `via`: how the file was reached, e.g. `"extends" in child.yaml`, for the not-found message. */
+function readYaml(file: string, via?: string): { raw: Raw; source: Source } {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
+    const from = via ? ` (named by ${via})` : '';
     throw new UserError(
-      code === 'ENOENT' ? `config file not found: ${file}` : `cannot read config file ${file}: ${(e as Error).message}`,
+      code === 'ENOENT'
+        ? `config file not found: ${file}${from}${via ? '; fix the path (it is relative to the file that names it)' : ''}`
+        : `cannot read config file ${file}${from}: ${(e as Error).message}`,
     );
   }
   const lines = new LineCounter();
@@ -42,6 +63,13 @@ function readYaml(file: string): { raw: Raw; source: Source } {
   }
   const raw = doc.toJS() ?? {};
   if (!isPlainObject(raw)) throw new UserError(`${file}: the top level of a config must be a mapping of keys (got ${typeof raw})`);
+  const reserved = reservedKeyPath(raw);
+  if (reserved) {
+    const parent = reserved.length > 1 ? doc.getIn(reserved.slice(0, -1), true) : doc.contents;
+    const key = isMap(parent) ? parent.items.find((p) => isNode(p.key) && (p.key as { value?: unknown }).value === reserved.at(-1))?.key : undefined;
+    const at = isNode(key) && key.range ? `:${lines.linePos(key.range[0]).line}` : '';
+    throw new UserError(`${file}${at}: ${reserved.join('.')}: "${reserved.at(-1)}" is a reserved name, not a config key; remove it`);
+  }
   return { raw, source: { file, doc, lines } };
 }
 
@@ -61,6 +89,8 @@ export function parseSet(expr: string): { path: string[]; value: unknown } {
   const key = expr.slice(0, eq).trim();
   const path = key.split('.');
   if (path.some((p) => p === '')) throw new UserError(`--set key "${key}" has an empty segment`);
+  const reserved = path.find((p) => RESERVED_KEYS.has(p));
+  if (reserved) throw new UserError(`--set ${key}: "${reserved}" is a reserved name, not a config key; see docs/CONFIG.md for the keys`);
   const text = expr.slice(eq + 1);
   let value: unknown;
   try {
@@ -68,6 +98,8 @@ export function parseSet(expr: string): { path: string[]; value: unknown } {
   } catch {
     value = text;
   }
+  const inner = reservedKeyPath(value, path);
+  if (inner) throw new UserError(`--set ${key}: ${inner.join('.')}: "${inner.at(-1)}" is a reserved name, not a config key`);
   return { path, value };
 }
 
@@ -162,7 +194,7 @@ export function loadConfig(file: string | undefined, opts: LoadOptions = {}): Co
     if (ext !== undefined) {
       if (typeof ext !== 'string') throw new UserError(`${file}: "extends" must be a path to another YAML file`);
       const basePath = path.resolve(path.dirname(file), ext);
-      const base = readYaml(basePath);
+      const base = readYaml(basePath, `"extends" in ${file}`);
       if (base.raw.extends !== undefined) {
         throw new UserError(`${basePath}: a base config cannot itself use "extends" (one level only); inline its base`);
       }

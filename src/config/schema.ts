@@ -202,7 +202,10 @@ export const configSchema = z.strictObject({
   upstreamSeed: int(0, 2 ** 31 - 1)
     .optional()
     .describe('Seed of the SFT and ranker stages (default: the run seed). Fix it so that seeds vary the RL stage only, from one SFT policy and ranker.'),
-  backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto').describe('tfjs backend; auto tries tensorflow (GPU, then CPU), wasm, cpu and records the choice.'),
+  backend: z
+    .enum(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'])
+    .default('auto')
+    .describe('tfjs backend; auto tries tensorflow (GPU, then CPU), webgpu on a hardware adapter, wasm, cpu and records the choice, the adapter and why each earlier one was skipped. webgpu also accepts a software adapter (lavapipe), with a warning.'),
   runsDir: z.string().min(1).default('runs').describe('Folder of run folders and of the shared stage cache (_stages/).'),
   data: dataSchema,
   sid: sidSchema,

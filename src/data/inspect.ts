@@ -170,6 +170,7 @@ export function formatDataStats(s: DataStats): string {
     const f = s.filter;
     rows.push(
       ['before filter', `${int(f.before.users)} users, ${int(f.before.items)} items, ${int(f.before.interactions)} interactions`],
+      ...(f.duplicates !== undefined ? [['exact duplicates', `${int(f.duplicates)} rows dropped (same user, item, timestamp)`] as [string, string]] : []),
       ['k-core', `items >= ${f.kcore}, users >= ${f.minUserInteractions} (${f.passes} pass${f.passes > 1 ? 'es' : ''})`],
     );
   }

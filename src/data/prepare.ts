@@ -22,7 +22,7 @@ import { kcore, logCounts } from './kcore.js';
 import { readCsvSource } from './sources/csv.js';
 import { checkInputFile, sha256File } from './sources/files.js';
 import { readMovielensSource } from './sources/movielens.js';
-import { logToDataset, type SourceResult } from './sources/raw.js';
+import { dropDuplicateRows, logToDataset, type SourceResult } from './sources/raw.js';
 import { readSequencesJson } from './sources/sequencesJson.js';
 import { MIN_SPLIT_LENGTH, leaveOneOut, splitSizes } from './splits.js';
 import { generateSyntheticWorld, impressionsFromFlat, impressionsToFlat, type SyntheticWorldTruth } from './synthetic.js';
@@ -39,6 +39,11 @@ export interface FilterReport {
   /** data.kcore: items need >= k interactions; users need >= max(k, 3). */
   kcore: number;
   minUserInteractions: number;
+  /**
+   * Exact duplicate rows (same user, item and timestamp) dropped before the k-core filter; absent
+   * in caches made before they were counted (sequences-json only, which cannot have them).
+   */
+  duplicates?: number;
   passes: number;
   before: { users: number; items: number; interactions: number };
   after: { users: number; items: number; interactions: number };
@@ -95,14 +100,16 @@ function settingsKey(cfg: DataConfig): Record<string, unknown> {
   switch (cfg.source) {
     case 'synthetic':
       return { synthetic: cfg.synthetic };
+    // `duplicates`: exact duplicate rows are dropped (buildFileDataset); caches made before that
+    // kept them, so the key changes for the sources that can have them (sequences-json cannot).
     case 'csv': {
       const { path: _p, itemsPath, itemIdColumn, textColumns, ...columns } = cfg.csv;
-      return { kcore: cfg.kcore, csv: columns, items: itemsPath ? { itemIdColumn, textColumns } : null };
+      return { kcore: cfg.kcore, csv: columns, items: itemsPath ? { itemIdColumn, textColumns } : null, duplicates: 'dropped' };
     }
     case 'sequences-json':
       return { kcore: cfg.kcore };
     case 'movielens':
-      return { kcore: cfg.kcore, minRating: cfg.movielens.minRating, ratings: ext(cfg.movielens.ratings), movies: ext(cfg.movielens.movies) };
+      return { kcore: cfg.kcore, minRating: cfg.movielens.minRating, ratings: ext(cfg.movielens.ratings), movies: ext(cfg.movielens.movies), duplicates: 'dropped' };
   }
 }
 
@@ -154,8 +161,15 @@ export async function buildFileDataset(
   const src = await readSource(cfg);
   const before = logCounts(src.log);
   log(`data: read ${before.interactions} interactions (${before.users} users, ${before.items} items)`);
+  const { log: unique, dropped: duplicates } = dropDuplicateRows(src.log);
+  if (duplicates > 0) {
+    log(
+      `warning: data: dropped ${duplicates} exact duplicate row${duplicates > 1 ? 's' : ''} (same user, item and timestamp) of ` +
+        `${inputFiles(cfg)[0].path}; "adagrpo data inspect" shows the count. Deduplicate the file to silence this.`,
+    );
+  }
   const minUser = Math.max(cfg.kcore, MIN_SPLIT_LENGTH);
-  const filtered = kcore(src.log, cfg.kcore, minUser);
+  const filtered = kcore(unique, cfg.kcore, minUser);
   const after = logCounts(filtered.log);
   if (after.interactions === 0) {
     throw new UserError(
@@ -168,7 +182,7 @@ export async function buildFileDataset(
       `${after.users} users, ${after.items} items, ${after.interactions} interactions`,
   );
   const dataset = logToDataset(filtered.log, { name: dataName(cfg), source: cfg.source, itemText: src.itemText });
-  return { dataset, filter: { kcore: cfg.kcore, minUserInteractions: minUser, passes: filtered.passes, before, after } };
+  return { dataset, filter: { kcore: cfg.kcore, minUserInteractions: minUser, duplicates, passes: filtered.passes, before, after } };
 }
 
 /** Prepare (or load from the cache) the dataset a config describes. */

@@ -32,7 +32,7 @@ export interface CheckpointEvalOptions {
 
 export type CheckpointEvalReport = EvalReport;
 
-export function evaluateCheckpoint(runDir: string, config: Config, inputs: PreparedInputs, o: CheckpointEvalOptions): CheckpointEvalReport {
+export async function evaluateCheckpoint(runDir: string, config: Config, inputs: PreparedInputs, o: CheckpointEvalOptions): Promise<CheckpointEvalReport> {
   const stageDir = resolveStageDir(runDir, o.stage);
   const ckDir = resolveCheckpoint(stageDir, o.checkpoint); // UserError listing what exists
   const state = readCheckpointState(ckDir);
@@ -41,7 +41,7 @@ export function evaluateCheckpoint(runDir: string, config: Config, inputs: Prepa
   const policy = loadPolicy(stageDir, o.checkpoint, config, { codebookSizes: inputs.sids.codebookSizes });
   let result;
   try {
-    result = evaluatePolicy(policy, inputs, config, {
+    result = await evaluatePolicy(policy, inputs, config, {
       split: o.split,
       beam,
       constrained: o.constrained ?? config.eval.constrained,

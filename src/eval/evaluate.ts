@@ -100,7 +100,7 @@ export function rankedList(ex: Example, items: ArrayLike<number>): RankedList {
   return { user: ex.user, target: ex.target, lastItem: ex.history.length > 0 ? ex.history[ex.history.length - 1] : -1, items };
 }
 
-export function evaluatePolicy(policy: Policy, inputs: PreparedInputs, config: Config, opts: EvalOptions): EvalResult {
+export async function evaluatePolicy(policy: Policy, inputs: PreparedInputs, config: Config, opts: EvalOptions): Promise<EvalResult> {
   const t0 = performance.now();
   const beam = opts.beam ?? config.eval.beam;
   const constrained = opts.constrained ?? config.eval.constrained;
@@ -123,7 +123,7 @@ export function evaluatePolicy(policy: Policy, inputs: PreparedInputs, config: C
     try {
       const targets = opts.targetLogProbs ? new Int32Array(idx.length * L) : null; // [B*L]
       idx.forEach((i, b) => targets?.set(codes.subarray(examples[i].target * L, (examples[i].target + 1) * L), b * L));
-      r = beamSearch(decoder, prompt, { beam, mask: constrained ? catalog : null, targets });
+      r = await beamSearch(decoder, prompt, { beam, mask: constrained ? catalog : null, targets });
     } finally {
       disposePrompts(prompt);
     }

@@ -168,9 +168,9 @@ export interface RankerEvalResult {
 }
 
 /** Score the evaluation set with the ranker and compute every row. */
-export function evaluateRanker(ranker: Ranker, dataset: Dataset, splits: Splits, config: Config, opts: RankerEvalOptions = {}): RankerEvalResult {
+export async function evaluateRanker(ranker: Ranker, dataset: Dataset, splits: Splits, config: Config, opts: RankerEvalOptions = {}): Promise<RankerEvalResult> {
   const { set, bucket } = buildRankerEvalSet(dataset, splits, config, opts);
-  const scores = ranker.scoreItems(set.histories, set.items, set.G, opts.batchSize ?? config.eval.batchSize);
+  const scores = await ranker.scoreItems(set.histories, set.items, set.G, opts.batchSize ?? config.eval.batchSize);
   return rankerEvalResult(dataset, set, bucket, scores, {
     split: opts.split ?? 'valid',
     perBucket: opts.perBucket ?? 20,

@@ -80,11 +80,11 @@ export function sampleRecord(
   return { user: ex.user, target: ex.target, llm: beam, rm: rmOrder(beam, beamScores), disc, reliability, gtLogProb };
 }
 
-function beams(policy: Policy, inputs: PreparedInputs, config: Config, opts: StratifyRunOptions, label: string): { rankings: UserRanking[]; seconds: number } {
+async function beams(policy: Policy, inputs: PreparedInputs, config: Config, opts: StratifyRunOptions, label: string): Promise<{ rankings: UserRanking[]; seconds: number }> {
   const users = evalExamples(inputs, opts.split, opts.maxUsers).length;
   const bar = opts.progress?.(label, users);
   try {
-    const r = evaluatePolicy(policy, inputs, config, { split: opts.split, beam: opts.beam, maxUsers: opts.maxUsers, keepRankings: true, targetLogProbs: true, progress: bar });
+    const r = await evaluatePolicy(policy, inputs, config, { split: opts.split, beam: opts.beam, maxUsers: opts.maxUsers, keepRankings: true, targetLogProbs: true, progress: bar });
     return { rankings: r.rankings!, seconds: r.seconds };
   } finally {
     bar?.stop();
@@ -96,10 +96,10 @@ function beams(policy: Policy, inputs: PreparedInputs, config: Config, opts: Str
  * `config.rl.batchSize` samples in split order (the gate's batch size), drawn from an Rng forked
  * from the run's seed, so the same command gives the same tables.
  */
-export function collectStratSamples(policy: Policy, ranker: Ranker, inputs: PreparedInputs, config: Config, opts: StratifyRunOptions): StratifyRunResult {
+export async function collectStratSamples(policy: Policy, ranker: Ranker, inputs: PreparedInputs, config: Config, opts: StratifyRunOptions): Promise<StratifyRunResult> {
   const examples = evalExamples(inputs, opts.split, opts.maxUsers);
   const N = examples.length;
-  const mine = beams(policy, inputs, config, opts, 'beam search');
+  const mine = await beams(policy, inputs, config, opts, 'beam search');
   const W = opts.beam;
 
   const M = config.gate.discriminability.inBatchNegatives;
@@ -116,7 +116,7 @@ export function collectStratSamples(policy: Policy, ranker: Ranker, inputs: Prep
   const C = W + 1 + M;
   const cand = new Int32Array(N * C);
   examples.forEach((ex, i) => cand.set(candidateRow(mine.rankings[i].items, ex.target, negs[i], M), i * C));
-  const logits = ranker.scoreItems(examples.map((ex) => ex.history), cand, C); // [N*C], NaN where -1
+  const logits = await ranker.scoreItems(examples.map((ex) => ex.history), cand, C); // [N*C], NaN where -1
   const rankerSeconds = (performance.now() - t0) / 1000;
 
   const truth = inputs.dataset.truth;
@@ -126,7 +126,7 @@ export function collectStratSamples(policy: Policy, ranker: Ranker, inputs: Prep
 
   let otherSeconds = 0;
   if (opts.otherPolicy) {
-    const other = beams(opts.otherPolicy, inputs, config, opts, 'beam search (compare)');
+    const other = await beams(opts.otherPolicy, inputs, config, opts, 'beam search (compare)');
     otherSeconds = other.seconds;
     other.rankings.forEach((r, i) => {
       if (r.user !== samples[i].user || r.target !== samples[i].target) throw new Error(`compare: sample ${i} differs between the runs`);

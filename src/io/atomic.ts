@@ -7,17 +7,33 @@ import path from 'node:path';
 
 let counter = 0;
 
+/**
+ * A write on an open descriptor fails without a path (a full disk: `ENOSPC, write`); name the
+ * file the user asked for, so the message can say where.
+ */
+function withPath(e: unknown, file: string): unknown {
+  const err = e as NodeJS.ErrnoException;
+  if (e instanceof Error && typeof err.code === 'string' && err.path === undefined) err.path = file;
+  return e;
+}
+
 export function atomicWrite(file: string, data: string | Uint8Array): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${counter++}.tmp`);
-  const fd = fs.openSync(tmp, 'w');
   try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    // A full disk must not also leave a half-written temp file behind.
+    fs.rmSync(tmp, { force: true });
+    throw withPath(e, file);
   }
-  fs.renameSync(tmp, file);
 }
 
 export function atomicWriteJson(file: string, value: unknown, pretty = true): void {
@@ -46,12 +62,16 @@ export function atomicDir(dir: string, fill: (tmpDir: string) => void): void {
     }
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
-    throw e;
+    throw withPath(e, dir);
   }
 }
 
 /** Append one line; metrics.jsonl is append-only, so a crash loses at most the line being written. */
 export function appendLine(file: string, line: string): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.appendFileSync(file, line.endsWith('\n') ? line : line + '\n');
+  try {
+    fs.appendFileSync(file, line.endsWith('\n') ? line : line + '\n');
+  } catch (e) {
+    throw withPath(e, file);
+  }
 }

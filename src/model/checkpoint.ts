@@ -78,14 +78,16 @@ export function stepDirName(step: number): string {
   return `step_${step}`;
 }
 
-export function saveCheckpoint(stageDir: string, tensors: Map<string, tf.Tensor>, state: CheckpointState): string {
+/** Write a checkpoint (atomically). Tensors are read back asynchronously, all queued at once. */
+export async function saveCheckpoint(stageDir: string, tensors: Map<string, tf.Tensor>, state: CheckpointState): Promise<string> {
   const dir = path.join(stageDir, 'checkpoints', stepDirName(state.step));
   const entries: IndexEntry[] = [];
   const chunks: Buffer[] = [];
   let offset = 0;
-  for (const [name, t] of tensors) {
+  const values = await Promise.all([...tensors.values()].map((t) => t.data()));
+  for (const [k, [name, t]] of [...tensors].entries()) {
     const dtype = t.dtype === 'int32' ? 'int32' : 'float32';
-    const data = t.dataSync();
+    const data = values[k];
     const typed = dtype === 'int32' ? Int32Array.from(data) : Float32Array.from(data);
     const buf = Buffer.from(typed.buffer, typed.byteOffset, typed.byteLength);
     entries.push({ name, shape: t.shape.slice(), dtype, offset, length: buf.byteLength });

@@ -133,11 +133,14 @@ function gatherBeamsAxis2(x: tf.Tensor, parents: tf.Tensor2D): tf.Tensor {
   return tf.reshape(tf.transpose(gatherBeams(byBeam, parents), [0, 2, 1, 3]), [B, H, S2, m, dh]);
 }
 
-/** Constraint mask of `level` for the prefixes [B, S, level] (one read-back) -> [B, S, K] (or [B, K] when prefixes is null). */
-function maskFor(mask: NextMask, prefixes: tf.Tensor3D | null, B: number, level: number, K: number): tf.Tensor {
+/**
+ * Constraint mask of `level` for the prefixes [B, S, level] (one asynchronous read-back: the
+ * trie lives in JS) -> [B, S, K] (or [B, K] when prefixes is null). The caller owns the tensor.
+ */
+async function maskFor(mask: NextMask, prefixes: tf.Tensor3D | null, B: number, level: number, K: number): Promise<tf.Tensor> {
   if (!prefixes) return tf.tensor2d(mask.nextMask(new Int32Array(0), B, 0), [B, K]);
   const [, S] = prefixes.shape;
-  const pre = prefixes.dataSync() as Int32Array;
+  const pre = (await prefixes.data()) as Int32Array;
   return tf.tensor3d(mask.nextMask(pre, B * S, level), [B, S, K]);
 }
 
@@ -146,7 +149,7 @@ function maskFor(mask: NextMask, prefixes: tf.Tensor3D | null, B: number, level:
  * beam by every code of that level and keeps the top W by summed log-prob. Returns the final
  * beams sorted by score.
  */
-export function beamSearch(decoder: Decoder, prompt: PromptBatch, opts: BeamOptions): BeamResult {
+export async function beamSearch(decoder: Decoder, prompt: PromptBatch, opts: BeamOptions): Promise<BeamResult> {
   const B = prompt.batch;
   const L = decoder.levels;
   const W = opts.beam;
@@ -156,11 +159,14 @@ export function beamSearch(decoder: Decoder, prompt: PromptBatch, opts: BeamOpti
   let prefix: tf.Tensor3D | null = null; // [B, S, l]
   let last: tf.Tensor2D | null = null; // [B, S] codes chosen at the latest level
   let parents: tf.Tensor2D | null = null; // [B, S] parent beam of each beam, null at level 0
+  let m: tf.Tensor | null = null; // the constraint mask of the current level
   try {
     const K0 = decoder.codebookSizes[0];
+    if (mask) m = await maskFor(mask, null, B, 0, K0);
+    const m0 = m;
     const first = tf.tidy(() => {
       let lp = tf.logSoftmax(session.logits0); // [B, K0]
-      if (mask) lp = tf.add(lp, maskFor(mask, null, B, 0, K0));
+      if (m0) lp = tf.add(lp, m0);
       const { values, indices } = tf.topk(lp, Math.min(W, K0));
       return { values, indices, prefix: tf.expandDims(indices, 2) };
     });
@@ -173,9 +179,12 @@ export function beamSearch(decoder: Decoder, prompt: PromptBatch, opts: BeamOpti
       const S = logits.shape[1];
       const curPrefix: tf.Tensor3D = prefix;
       const curScores: tf.Tensor2D = scores;
+      disposeAll([m]);
+      m = mask ? await maskFor(mask, curPrefix, B, level, K) : null;
+      const mk = m;
       const next = tf.tidy(() => {
         let cand = tf.add(tf.expandDims(curScores, 2), tf.logSoftmax(logits)); // [B, S, K]
-        if (mask) cand = tf.add(cand, maskFor(mask, curPrefix, B, level, K));
+        if (mk) cand = tf.add(cand, mk);
         const { values, indices } = tf.topk(tf.reshape(cand, [B, S * K]), Math.min(W, S * K)); // [B, S']
         const kk = tf.scalar(K, 'int32');
         const par = tf.floorDiv(indices, kk) as tf.Tensor2D;
@@ -192,8 +201,8 @@ export function beamSearch(decoder: Decoder, prompt: PromptBatch, opts: BeamOpti
     }
     const S = prefix.shape[1];
     const k = Math.min(opts.topK ?? W, S);
-    const codes = (prefix.dataSync() as Int32Array).slice();
-    const sc = scores.dataSync() as Float32Array;
+    const codes = (await prefix.data()) as Int32Array;
+    const sc = (await scores.data()) as Float32Array;
     const outCodes = new Int32Array(B * k * L);
     const outScores = new Float32Array(B * k);
     for (let b = 0; b < B; b++) {
@@ -203,11 +212,13 @@ export function beamSearch(decoder: Decoder, prompt: PromptBatch, opts: BeamOpti
     let targetLogProbs: Float32Array | null = null;
     if (opts.targets) {
       const t = opts.targets;
-      targetLogProbs = tf.tidy(() => tf.sum(session.score(tf.tensor3d(t, [B, 1, L], 'int32')), [1, 2]).dataSync() as Float32Array);
+      const lp = tf.tidy(() => tf.sum(session.score(tf.tensor3d(t, [B, 1, L], 'int32')), [1, 2])); // [B]
+      targetLogProbs = (await lp.data()) as Float32Array;
+      lp.dispose();
     }
     return { batch: B, k, levels: L, codes: outCodes, scores: outScores, targetLogProbs };
   } finally {
-    disposeAll([scores, prefix, last, parents]);
+    disposeAll([scores, prefix, last, parents, m]);
     session.dispose();
   }
 }
@@ -242,7 +253,7 @@ export interface SampleResult {
  * noise), with the noise drawn from a seed taken from `rng`: a run's samples are a function of
  * its seed on every backend. One forward per level for all B*G sequences.
  */
-export function sample(decoder: Decoder, prompt: PromptBatch, opts: SampleOptions): SampleResult {
+export async function sample(decoder: Decoder, prompt: PromptBatch, opts: SampleOptions): Promise<SampleResult> {
   const B = prompt.batch;
   const G = opts.samples;
   const L = decoder.levels;
@@ -257,36 +268,39 @@ export function sample(decoder: Decoder, prompt: PromptBatch, opts: SampleOption
       const logits = level === 0 ? null : session.advance(null, codes[level - 1] as tf.Tensor2D, level); // [B, G, K]
       const seed = opts.rng.nextU32();
       const prefix = mask && level > 0 ? (tf.stack(codes, 2) as tf.Tensor3D) : null;
+      const m = mask ? await maskFor(mask, prefix, B, level, K) : null; // [B, K] at level 0, else [B, G, K]
       const out = tf.tidy(() => {
         const z = logits ?? tf.broadcastTo(tf.expandDims(session.logits0, 1), [B, G, K]); // [B, G, K]
         const lsm = tf.logSoftmax(z);
         let s = tf.div(z, opts.temperature);
-        if (mask) s = tf.add(s, mask && level === 0 ? tf.expandDims(maskFor(mask, null, B, 0, K), 1) : maskFor(mask, prefix, B, level, K));
+        if (m) s = tf.add(s, level === 0 ? tf.expandDims(m, 1) : m);
         const u = tf.randomUniform([B, G, K], 1e-20, 1, 'float32', seed);
         const code = tf.cast(tf.argMax(tf.add(s, tf.neg(tf.log(tf.neg(tf.log(u))))), -1), 'int32'); // [B, G]
         return { code, lp: pick(lsm, code), ent: entropy(lsm) };
       });
       if (logits) logits.dispose();
-      if (prefix) prefix.dispose();
+      disposeAll([prefix, m]);
       codes.push(out.code);
       lps.push(out.lp);
       ents.push(out.ent);
     }
-    const read = (ts: tf.Tensor[]) => tf.tidy(() => tf.stack(ts, 2).dataSync());
-    let targetLogProbs: Float32Array | null = null;
-    if (opts.targets) {
-      const t = opts.targets;
-      targetLogProbs = tf.tidy(() => session.score(tf.tensor3d(t, [B, 1, L], 'int32')).dataSync() as Float32Array);
+    // The read-backs, all queued before the first await so a GPU drains its queue once.
+    const stacked = tf.tidy(() => [tf.stack(codes, 2), tf.stack(lps, 2), tf.stack(ents, 2)]); // [B, G, L] each
+    const tlp = opts.targets ? tf.tidy(() => session.score(tf.tensor3d(opts.targets!, [B, 1, L], 'int32'))) : null; // [B, 1, L]
+    try {
+      const [c, lp, ent, t] = await Promise.all([...stacked.map((x) => x.data()), tlp?.data() ?? null]);
+      return {
+        batch: B,
+        samples: G,
+        levels: L,
+        codes: c as Int32Array,
+        logProbs: lp as Float32Array,
+        entropies: ent as Float32Array,
+        targetLogProbs: (t as Float32Array | null) ?? null,
+      };
+    } finally {
+      disposeAll([...stacked, tlp]);
     }
-    return {
-      batch: B,
-      samples: G,
-      levels: L,
-      codes: read(codes) as Int32Array,
-      logProbs: read(lps) as Float32Array,
-      entropies: read(ents) as Float32Array,
-      targetLogProbs,
-    };
   } finally {
     tf.dispose([...codes, ...lps, ...ents]);
     session.dispose();

@@ -182,7 +182,7 @@ export class Ranker {
    * Host-side convenience: logits for B histories x G candidates, chunked by `batchSize`
    * histories per pass. `items` is [B*G] row-major; entries < 0 (no item) score as NaN.
    */
-  scoreItems(histories: ArrayLike<Int32Array>, items: Int32Array, G: number, batchSize = 256): Float32Array {
+  async scoreItems(histories: ArrayLike<Int32Array>, items: Int32Array, G: number, batchSize = 256): Promise<Float32Array> {
     const B = histories.length;
     if (items.length !== B * G) throw new Error(`scoreItems: ${items.length} items for ${B} histories x ${G}`);
     const out = new Float32Array(B * G);
@@ -199,7 +199,7 @@ export class Ranker {
       const h = tf.tensor2d(hist, [n, H], 'int32');
       const c = tf.tensor2d(cand, [n, G], 'int32');
       const l = this.logits(h, c);
-      out.set(l.dataSync() as Float32Array, start * G);
+      out.set((await l.data()) as Float32Array, start * G);
       tf.dispose([h, c, l]);
     }
     for (let i = 0; i < B * G; i++) if (items[i] < 0) out[i] = NaN;

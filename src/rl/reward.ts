@@ -60,7 +60,7 @@ export interface RolloutScores {
  * @param items [B*G] rollout items, -1 where the generated tuple is no catalog item
  * @param targets [B] ground-truth items
  */
-export function rolloutRewards(
+export async function rolloutRewards(
   ranker: Ranker,
   histories: ArrayLike<Int32Array>,
   items: Int32Array,
@@ -68,10 +68,10 @@ export function rolloutRewards(
   targets: ArrayLike<number>,
   cfg: RewardConfig,
   batchSize = 256,
-): RolloutScores {
+): Promise<RolloutScores> {
   const B = histories.length;
   if (targets.length !== B) throw new Error(`rolloutRewards: ${B} histories but ${targets.length} targets`);
-  const logits = ranker.scoreItems(histories, items, G, batchSize);
+  const logits = await ranker.scoreItems(histories, items, G, batchSize);
   const valid = new Uint8Array(B * G);
   const isGroundTruth = new Uint8Array(B * G);
   for (let b = 0; b < B; b++) {

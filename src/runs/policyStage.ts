@@ -19,3 +19,17 @@ export function requireRunDir(runDir: string, flag = '--run'): void {
     throw new UserError(`${flag}: run folder ${runDir} does not exist. Run folders are made by "adagrpo train" under runsDir (default runs/).`);
   }
 }
+
+/**
+ * A UserError unless the process may write into `dir` (a read-only mount, or a folder without
+ * write permission), checked before a long computation whose result could not be saved.
+ */
+export function requireWritable(dir: string, why: string): void {
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (e) {
+    throw new UserError(
+      `${dir} is read-only (${(e as NodeJS.ErrnoException).code}); ${why}. Make it writable, or copy the run folder somewhere writable and pass that.`,
+    );
+  }
+}

@@ -54,6 +54,8 @@ export class Run {
     readonly dir: string,
     readonly config: Config,
     meta: RunMeta,
+    /** Made by this process (not resumed): see discardIfEmpty. */
+    private readonly fresh = false,
   ) {
     this.metricsPath = metricsFile(dir);
     this.meta = meta;
@@ -62,12 +64,23 @@ export class Run {
   /** Create a new run folder; refuses to touch an existing one. */
   static create(config: Config, argv: string[]): Run {
     const dir = runDirFor(config);
+    checkRunsDir(config.runsDir);
     if (fs.existsSync(dir)) {
       throw new UserError(
         `run folder ${dir} already exists. Continue it with --resume, or pick another --set name=... / --set seed=... to start a new run.`,
       );
     }
     fs.mkdirSync(dir, { recursive: true });
+    try {
+      return Run.fill(dir, config, argv);
+    } catch (e) {
+      // A folder without its config.yaml and meta.json is no run (a full disk, say): leave none.
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  private static fill(dir: string, config: Config, argv: string[]): Run {
     const now = new Date().toISOString();
     const meta: RunMeta = {
       argv,
@@ -81,7 +94,7 @@ export class Run {
       sessions: [{ startedAt: now, argv, resumed: false }],
     };
     atomicWrite(path.join(dir, 'config.yaml'), configToYaml(config));
-    const run = new Run(dir, config, meta);
+    const run = new Run(dir, config, meta, true);
     run.saveMeta();
     return run;
   }
@@ -115,7 +128,7 @@ export class Run {
   }
 
   setBackend(b: BackendInfo): void {
-    this.meta.backend = { name: b.name, package: b.package };
+    this.meta.backend = { name: b.name, package: b.package, adapter: b.adapter, skipped: b.skipped, warnings: b.warnings };
     this.saveMeta();
   }
 
@@ -131,8 +144,42 @@ export class Run {
     this.saveMeta();
   }
 
+  /**
+   * Remove the folder of a run made by this process that failed before it logged a metrics row or
+   * saved a checkpoint of its own (bad data, a bad SID file, a damaged cache entry): it holds
+   * nothing a new `train` does not write again, and left behind it would make that `train` refuse
+   * with "already exists". Returns whether it was removed.
+   */
+  discardIfEmpty(): boolean {
+    if (!this.fresh) return false;
+    const logged = fs.existsSync(this.metricsPath) && fs.statSync(this.metricsPath).size > 0;
+    // The run's own stages (rl, a baseline's model) keep their checkpoints in <run>/<stage>/checkpoints.
+    const saved = fs.readdirSync(this.dir, { withFileTypes: true }).some((d) => d.isDirectory() && fs.existsSync(path.join(this.dir, d.name, 'checkpoints')));
+    if (logged || saved) return false;
+    fs.rmSync(this.dir, { recursive: true, force: true });
+    return true;
+  }
+
   private saveMeta(): void {
     writeMeta(this.dir, this.meta);
+  }
+}
+
+/**
+ * runsDir must be a folder the process can write (or not exist yet: it is made). Checked before a
+ * run folder is made, so the message names the setting rather than a failed mkdir.
+ */
+function checkRunsDir(runsDir: string): void {
+  if (!fs.existsSync(runsDir)) return;
+  if (!fs.statSync(runsDir).isDirectory()) {
+    throw new UserError(`runsDir ${runsDir} is a file, not a folder. Move the file away, or set runsDir to a folder (--set runsDir=...).`);
+  }
+  try {
+    fs.accessSync(runsDir, fs.constants.W_OK);
+  } catch (e) {
+    throw new UserError(
+      `runsDir ${runsDir} is read-only (${(e as NodeJS.ErrnoException).code}). Make it writable, or set runsDir to a writable folder (--set runsDir=...).`,
+    );
   }
 }
 
@@ -142,7 +189,19 @@ export function readRunConfig(dir: string): Config {
   if (!fs.existsSync(file)) {
     throw new UserError(`${dir} is not a run folder (no config.yaml). Run folders are made by "adagrpo train".`);
   }
-  const raw = YAML.parse(fs.readFileSync(file, 'utf8')) as unknown;
+  const lines = new YAML.LineCounter();
+  const doc = YAML.parseDocument(fs.readFileSync(file, 'utf8'), { lineCounter: lines, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const at = lines.linePos(doc.errors[0].pos[0]);
+    throw new UserError(
+      `${file}:${at.line}:${at.col}: malformed YAML in the run's config (${doc.errors[0].message.split('\n')[0]}). ` +
+        `It is written only by "adagrpo train": restore it (meta.json's argv shows how the run was started), or train the run again under a new name.`,
+    );
+  }
+  const raw = doc.toJS() as unknown;
+  if (raw === null || raw === undefined) {
+    throw new UserError(`${file} is empty. It is written only by "adagrpo train": restore it, or train the run again under a new name.`);
+  }
   return validateConfig(raw, [], new Set(), `run config ${file}`);
 }
 

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { UserError } from '../errors.js';
 import { readJsonFile, writeJsonFile } from '../io/json.js';
 
 const upstreamSchema = z.object({ data: z.string(), sid: z.string(), sft: z.string().optional(), ranker: z.string().optional() });
@@ -28,4 +29,25 @@ export function readUpstream(runDir: string): Upstream {
 
 export function writeUpstream(runDir: string, u: z.infer<typeof upstreamSchema>): void {
   writeJsonFile(upstreamFile(runDir), upstreamSchema, u);
+}
+
+/**
+ * A UserError unless the data (and semantic IDs, when given) a command has just keyed or prepared
+ * are those the run was trained on, as upstream.json records them. Without this, `eval` on a run
+ * whose data file was edited scores it on other data and overwrites its results. A run folder
+ * without upstream.json (it never got past the data stage) has nothing to check.
+ */
+export function assertTrainedOn(runDir: string, now: { data: string; sid?: string }, command: string): void {
+  const rec = readUpstream(runDir);
+  const problems: string[] = [];
+  if (rec.data !== undefined && rec.data !== now.data) problems.push(`data hash ${rec.data} in ${upstreamFile(runDir)}, but the data files now hash to ${now.data}`);
+  else if (rec.sid !== undefined && now.sid !== undefined && rec.sid !== now.sid) {
+    problems.push(`semantic-ID hash ${rec.sid} in ${upstreamFile(runDir)}, but the semantic IDs now hash to ${now.sid}`);
+  }
+  if (problems.length === 0) return;
+  throw new UserError(
+    `${command}: ${runDir} was trained on other data than its config now gives: ${problems.join('; ')}. ` +
+      `Its results would come from other data than it learned from. Restore the input files its config.yaml names ` +
+      `(or the semantic-ID file), or train a new run on the new data.`,
+  );
 }

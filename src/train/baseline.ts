@@ -8,7 +8,6 @@
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import { prepareInputs } from '../data/inputs.js';
-import { InterruptedError } from '../errors.js';
 import { evaluatePopularFor } from '../eval/popular.js';
 import { evaluateSasrec } from '../eval/sasrec.js';
 import { loadSasrec } from '../model/load.js';
@@ -19,7 +18,8 @@ import { writeEvalReport, type EvalReport } from '../runs/evalReport.js';
 import { truncateMetrics } from '../runs/metrics.js';
 import type { Run } from '../runs/run.js';
 import { isStageComplete } from '../runs/stages.js';
-import { writeUpstream } from '../runs/upstream.js';
+import { assertTrainedOn, writeUpstream } from '../runs/upstream.js';
+import { endFailedRun } from './run.js';
 import { sasrecArch, trainSasrec } from './sasrec.js';
 
 export const BASELINE_MODELS = ['sasrec'] as const;
@@ -48,6 +48,8 @@ export async function baselineRun(run: Run, o: BaselineRunOptions): Promise<Base
   const config = run.config;
   try {
     const inputs = await prepareInputs(config, o.log);
+    // A resumed run continues only on the data it started on.
+    if (o.resume) assertTrainedOn(run.dir, { data: inputs.manifest.hash, sid: inputs.sidHash }, 'baseline --resume');
     writeUpstream(run.dir, { data: inputs.manifest.hash, sid: inputs.sidHash });
     const stageDir = path.join(run.dir, 'sasrec');
     if (!isStageComplete(stageDir)) {
@@ -104,7 +106,7 @@ export async function baselineRun(run: Run, o: BaselineRunOptions): Promise<Base
     run.finish('completed');
     return { reports, popular };
   } catch (e) {
-    run.finish(e instanceof InterruptedError ? 'interrupted' : 'failed', e);
+    endFailedRun(run, e, o.log);
     throw e;
   }
 }

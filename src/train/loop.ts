@@ -104,9 +104,9 @@ export async function runStageLoop(spec: StageSpec): Promise<LoopResult> {
   // Rows this stage logged after the checkpoint it continues from would otherwise appear twice.
   if (ctx.resume) ctx.rewindMetrics(resumed ? step : -1);
 
-  const save = (atStep: number) => {
+  const save = async (atStep: number) => {
     if (lastSaved === atStep) return;
-    saveCheckpoint(ctx.stageDir, new Map<string, tf.Tensor>([...spec.params, ...spec.optimizer.stateTensors()]), {
+    await saveCheckpoint(ctx.stageDir, new Map<string, tf.Tensor>([...spec.params, ...spec.optimizer.stateTensors()]), {
       formatVersion: CHECKPOINT_FORMAT,
       stage,
       step: atStep,
@@ -126,7 +126,7 @@ export async function runStageLoop(spec: StageSpec): Promise<LoopResult> {
     // The first validation always names a best, so `best` exists even if the metric is NaN.
     if (best.step < 0 || metric > best.metric) {
       best = { step: atStep, metric };
-      save(atStep);
+      await save(atStep);
       setPointer(ctx.stageDir, 'best', atStep, metric);
     }
     return metric;
@@ -139,7 +139,7 @@ export async function runStageLoop(spec: StageSpec): Promise<LoopResult> {
     // A stage resumed at step 0 validated (and logged) its initial weights before it stopped.
     if (!resumed && step === 0 && (total === 0 || spec.validateInitial)) {
       const metric = await validate(0);
-      save(0);
+      await save(0);
       bar.log(`${stage} step 0: ${spec.metricName} ${metric.toFixed(4)}`);
     }
     bar.update(step);
@@ -172,10 +172,10 @@ export async function runStageLoop(spec: StageSpec): Promise<LoopResult> {
       // A step is synchronous tfjs work: give the event loop a turn so SIGINT/SIGTERM are seen.
       await new Promise((resolve) => setImmediate(resolve));
       const stopping = ctx.signal.aborted && step < total;
-      if (step % spec.schedule.checkpointEvery === 0 || step === total || stopping) save(step);
+      if (step % spec.schedule.checkpointEvery === 0 || step === total || stopping) await save(step);
       if (stopping) throw new InterruptedError(stage, step, undefined, ctx.signal.reason);
     }
-    save(step);
+    await save(step);
     setPointer(ctx.stageDir, 'final', step);
   } finally {
     bar.stop();

@@ -25,6 +25,8 @@ export interface StepStats {
   gradNorm: number;
   /** Whether clipping scaled the gradients down. */
   clipped: boolean;
+  /** The loss passed to `step`, read back with the norm. */
+  loss?: number;
 }
 
 /**
@@ -64,8 +66,13 @@ export class AdamW {
    * Apply one update at learning rate `lr`. `grads` is keyed like `params` or by the tfjs
    * variable name (what tf.variableGrads returns); a variable without a gradient (the loss does
    * not touch it) is skipped. Grad tensors are not disposed here.
+   *
+   * The gradient norm (for clipping) is the step's one read-back, asynchronous so that a GPU
+   * backend works (docs/PERFORMANCE.md); pass the step's `loss` to have it read in the same
+   * transfer. A non-finite loss or norm skips the update: the caller sees it in the returned
+   * stats and stops, and the last checkpoint stays good.
    */
-  step(gradsIn: Record<string, tf.Tensor>, lr: number): StepStats {
+  async step(gradsIn: Record<string, tf.Tensor>, lr: number, loss?: tf.Scalar): Promise<StepStats> {
     const grads: Record<string, tf.Tensor> = {};
     for (const [n, p] of this.params) {
       const g = gradsIn[n] ?? gradsIn[p.name];
@@ -73,12 +80,16 @@ export class AdamW {
     }
     const names = Object.keys(grads);
     if (names.length === 0) throw new Error('AdamW.step: no gradient matches any parameter (keys or variable names)');
-    const normT = tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]))))));
-    const gradNorm = (normT.dataSync() as Float32Array)[0];
-    normT.dispose();
-    // An overflowing gradient must not reach the moments or the weights: the caller sees the
-    // non-finite norm and stops, and the last checkpoint stays good.
-    if (!Number.isFinite(gradNorm)) return { gradNorm, clipped: false };
+    const both = tf.tidy(() => {
+      const norm = tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n])))));
+      return loss ? tf.stack([norm, tf.cast(loss, 'float32')]) : tf.reshape(norm, [1]); // [1 or 2]
+    });
+    const read = (await both.data()) as Float32Array;
+    both.dispose();
+    const gradNorm = read[0];
+    const lossValue = loss ? read[1] : undefined;
+    // An overflowing gradient must not reach the moments or the weights.
+    if (!Number.isFinite(gradNorm) || (lossValue !== undefined && !Number.isFinite(lossValue))) return { gradNorm, clipped: false, loss: lossValue };
     this.t += 1;
     const clip = this.opts.gradClip;
     const scale = clip > 0 && gradNorm > clip ? clip / (gradNorm + 1e-6) : 1;
@@ -98,7 +109,7 @@ export class AdamW {
         p.assign(decay > 0 ? tf.sub(p, tf.mul(tf.add(update, tf.mul(p, decay)), lr)) : tf.sub(p, tf.mul(update, lr)));
       }
     });
-    return { gradNorm, clipped: scale !== 1 };
+    return { gradNorm, clipped: scale !== 1, loss: lossValue };
   }
 
   /** Moment tensors by name, for checkpoints. */

@@ -16,7 +16,7 @@ import type { Run } from '../runs/run.js';
 import type { Progress } from '../progress.js';
 import type { StageContext } from './context.js';
 import { isStageComplete, writeStageRecord } from '../runs/stages.js';
-import { writeUpstream, type Upstream } from '../runs/upstream.js';
+import { assertTrainedOn, writeUpstream, type Upstream } from '../runs/upstream.js';
 import { type PreparedInputs, prepareInputs } from '../data/inputs.js';
 
 export const STAGES = ['data', 'sft', 'ranker', 'rl'] as const;
@@ -87,6 +87,8 @@ export async function runPipeline(opts: PipelineOptions): Promise<{ inputs: Prep
   outcomes.push({ stage: 'data', dir: inputs.dataDir, hash: inputs.manifest.hash, reused: false, seconds: (Date.now() - t0) / 1000, summary: {} });
   // What this run stands on, so that `report` can check exactly that compared runs share it.
   const upstreamHashes: Upstream & { data: string; sid: string } = { data: inputs.manifest.hash, sid: inputs.sidHash };
+  // A resumed run continues only on the data it started on: its checkpoints learned from that.
+  if (opts.resume) assertTrainedOn(run.dir, upstreamHashes, 'train --resume');
   writeUpstream(run.dir, upstreamHashes);
 
   // 2-4. Trainable stages, each with its own forked random stream.

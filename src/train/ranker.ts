@@ -269,8 +269,8 @@ function subset(set: LabelledSet, rows: number[]): LabelledSet {
 }
 
 /** AUC (pooled) and GAUC (per user, impression-weighted) of the ranker on a labelled log. */
-export function logAuc(ranker: Ranker, set: LabelledSet, batchSize: number): { auc: number; gauc: number } {
-  const scores = ranker.scoreItems(set.histories, set.items, set.G, batchSize);
+export async function logAuc(ranker: Ranker, set: LabelledSet, batchSize: number): Promise<{ auc: number; gauc: number }> {
+  const scores = await ranker.scoreItems(set.histories, set.items, set.G, batchSize);
   const groups = new Int32Array(set.items.length);
   for (let r = 0; r < set.users.length; r++) groups.fill(set.users[r], r * set.G, (r + 1) * set.G);
   return { auc: auc(scores, set.labels), gauc: gauc(scores, set.labels, groups, 'impressions').gauc };
@@ -287,7 +287,7 @@ export interface StepResult {
 }
 
 /** Forward + BCE + backward + AdamW on one batch. Leaves no tensors behind. */
-export function rankerStep(ranker: Ranker, opt: AdamW, batch: Batch, lr: number): StepResult {
+export async function rankerStep(ranker: Ranker, opt: AdamW, batch: Batch, lr: number): Promise<StepResult> {
   const H = ranker.arch.maxHistory;
   const hist = tf.tensor2d(batch.history, [batch.B, H], 'int32');
   const cand = tf.tensor2d(batch.items, [batch.B, batch.G], 'int32');
@@ -298,13 +298,14 @@ export function rankerStep(ranker: Ranker, opt: AdamW, batch: Batch, lr: number)
     diag = [tf.keep(out.meanProbPos), tf.keep(out.meanProbNeg)];
     return out.loss;
   }, [...ranker.params.values()]);
-  const loss = value.dataSync()[0];
-  const [pPos, pNeg] = diag.map((t) => t.dataSync()[0]);
-  let gradNorm = NaN;
-  // A non-finite loss must not reach the weights: the caller stops with the last good checkpoint.
-  if (Number.isFinite(loss)) gradNorm = opt.step(grads, lr).gradNorm; // AdamW maps tfjs variable names to its keys
-  tf.dispose([hist, cand, labels, value, ...diag, ...Object.values(grads)]);
-  return { loss, meanProbPos: pPos, meanProbNeg: pNeg, gradNorm };
+  const probs = tf.stack(diag); // [2]: queued before the step's read-back, read after it
+  // A non-finite loss must not reach the weights (AdamW skips the update): the caller stops with
+  // the last good checkpoint. AdamW maps tfjs variable names to its keys.
+  const stats = await opt.step(grads, lr, value as tf.Scalar);
+  const [pPos, pNeg] = await probs.data();
+  tf.dispose([hist, cand, labels, value, probs, ...diag, ...Object.values(grads)]);
+  const loss = stats.loss!;
+  return { loss, meanProbPos: pPos, meanProbNeg: pNeg, gradNorm: Number.isFinite(loss) ? stats.gradNorm : NaN };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -353,11 +354,11 @@ export async function trainRanker(ctx: StageContext): Promise<RankerStageResult>
       optimizer: opt,
       logEvery: 10,
       extra: () => ({ numItems: ranker.numItems, arch: ranker.arch }) satisfies RankerExtra,
-      step: (_step, lr, rng) => ({ ...rankerStep(ranker, opt, data.train.next(rng, rc.batchSize), lr) }),
+      step: async (_step, lr, rng) => ({ ...(await rankerStep(ranker, opt, data.train.next(rng, rc.batchSize), lr)) }),
       summarize: (reports, seconds) => ({ ...meanReports(reports), stepsPerSec: seconds > 0 ? reports.length / seconds : 0 }),
       progressFields: (m) => ({ loss: m.loss, 'p+': m.meanProbPos, 'p-': m.meanProbNeg }),
-      validate: (step) => {
-        const v = logAuc(ranker, data.valid, config.eval.batchSize);
+      validate: async (step) => {
+        const v = await logAuc(ranker, data.valid, config.eval.batchSize);
         ctx.metrics({ kind: 'eval', split: 'valid-log', step, auc: v.auc, gauc: v.gauc });
         return v.auc;
       },
@@ -376,7 +377,7 @@ export async function trainRanker(ctx: StageContext): Promise<RankerStageResult>
   let evalResult: RankerEvalResult | undefined;
   const bestRanker = best.step === step ? ranker : loadRanker(ctx.stageDir, 'best', config, { configHash });
   try {
-    evalResult = evaluateRanker(bestRanker, inputs.dataset, inputs.splits, config, { split: 'valid' });
+    evalResult = await evaluateRanker(bestRanker, inputs.dataset, inputs.splits, config, { split: 'valid' });
     atomicWriteJson(path.join(ctx.stageDir, 'eval-best-valid.json'), evalResult);
     ctx.log(`ranker (best, step ${best.step}) on ${evalResult.split}:\n${formatRankerEval(evalResult)}`);
     ctx.metrics({ kind: 'rankerEval', step: best.step, ...summaryRow(evalResult) });

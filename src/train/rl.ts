@@ -104,7 +104,7 @@ export interface RlStepOptions {
 }
 
 /** One RL step on B prompts. All tensors it makes are released before it returns. */
-export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOptions): RlStepStats {
+export async function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOptions): Promise<RlStepStats> {
   const { config, codes, rng } = opts;
   const rc = config.rl;
   const B = prompts.length;
@@ -121,7 +121,7 @@ export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOption
     // 1. Rollouts from pi_old, with the ground truth's log-prob from the same prompt cache.
     // rl.constrained masks the sampler with the catalog trie; the log-probs stay the policy's own
     // (unmasked), so pi and pi_old in the ratio are the same function and NLL is unchanged.
-    const roll = sample(policyDecoder(models.policy), prompt, { samples: G, temperature: rc.temperature, rng, targets: gtCodes, mask: rc.constrained ? models.catalog : null });
+    const roll = await sample(policyDecoder(models.policy), prompt, { samples: G, temperature: rc.temperature, rng, targets: gtCodes, mask: rc.constrained ? models.catalog : null });
     const rolloutItems = new Int32Array(B * G); // -1 = hallucination
     for (let i = 0; i < B * G; i++) rolloutItems[i] = models.catalog.lookup(roll.codes.subarray(i * L, (i + 1) * L));
 
@@ -134,7 +134,7 @@ export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOption
       cand[b * C + G] = targets[b];
       cand.set(negs[b], b * C + G + 1);
     }
-    const logits = models.ranker.scoreItems(histories, cand, C); // [B*C], NaN where -1
+    const logits = await models.ranker.scoreItems(histories, cand, C); // [B*C], NaN where -1
     const rolloutLogits = new Float32Array(B * G);
     const valid = new Uint8Array(B * G);
     const isGt = new Uint8Array(B * G);
@@ -223,14 +223,15 @@ export function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStepOption
           kept.push(tf.keep(tf.mean(nll)), tf.keep(tf.sum(tf.mul(grpo.perSample, tf.tensor1d(gate)))), tf.keep(grpo.diagnostics.kl), tf.keep(grpo.diagnostics.clipFrac));
           return totalLoss({ nll, grpo: anyAdmitted ? grpo.perSample : null, gate, wNll: rule.wNll, lambda: opts.lambda });
         }, vars);
-        const lossValue = value.dataSync()[0];
-        const [nllV, grpoSum, klV, clipV] = kept.map((t) => t.dataSync()[0]);
-        tf.dispose(kept);
-        value.dispose();
-        // A non-finite loss must not reach the weights; AdamW itself skips a non-finite gradient.
-        // Either way the step reports it and the stage loop stops before anything is saved.
-        const gradNorm = Number.isFinite(lossValue) ? models.optimizer.step(grads, opts.lr).gradNorm : Number.NaN;
-        tf.dispose(grads);
+        // Two read-backs per update: the loss with the gradient norm, then the diagnostics (queued
+        // before the first). A non-finite loss or gradient never reaches the weights (AdamW skips
+        // it); the step reports it and the stage loop stops before anything is saved.
+        const diagT = tf.stack(kept); // [4]
+        const stats = await models.optimizer.step(grads, opts.lr, value as tf.Scalar);
+        const [nllV, grpoSum, klV, clipV] = await diagT.data();
+        tf.dispose([value, diagT, ...kept, ...Object.values(grads)]);
+        const lossValue = stats.loss!;
+        const gradNorm = Number.isFinite(lossValue) ? stats.gradNorm : Number.NaN;
         const nAdmitted = admit.reduce((s, c) => s + c, 0);
         last = { loss: lossValue, nll: nllV, grpo: nAdmitted > 0 ? grpoSum / nAdmitted : 0, kl: klV, clipFrac: clipV, gradNorm };
         if (!Number.isFinite(lossValue) || !Number.isFinite(gradNorm)) break;
@@ -316,20 +317,20 @@ export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
       logEvery: 1,
       // codebookSizes: what loadPolicy needs to rebuild the policy for eval.
       extra: () => ({ codebookSizes: policy.layout.codebookSizes }),
-      step: (_step, lr, rng) => {
+      step: async (_step, lr, rng) => {
         const prompts: RlPrompt[] = [];
         for (let b = 0; b < rc.batchSize; b++) {
           const { user, position } = pool[rng.int(pool.length)];
           const seq = inputs.splits.train[user];
           prompts.push({ user, history: seq.subarray(0, position), target: seq[position] });
         }
-        const stats = rlStep({ policy, ref, ranker, catalog, optimizer }, prompts, { config, dataset: inputs.dataset, codes: inputs.sids.codes, rng, lr, randomP, lambda });
+        const stats = await rlStep({ policy, ref, ranker, catalog, optimizer }, prompts, { config, dataset: inputs.dataset, codes: inputs.sids.codes, rng, lr, randomP, lambda });
         return { ...stats };
       },
       summarize: (reports, seconds) => ({ ...reports[reports.length - 1], seconds }),
       progressFields: (m) => ({ loss: m.loss, nll: m.nll, adm: m.admission, rew: m.rewardMean, kl: m.kl, inval: m.fracInvalid }),
-      validate: (atStep) => {
-        const m = evaluatePolicy(policy, inputs, config, { split: 'valid', maxUsers: config.eval.maxUsers });
+      validate: async (atStep) => {
+        const m = await evaluatePolicy(policy, inputs, config, { split: 'valid', maxUsers: config.eval.maxUsers });
         ctx.metrics({ step: atStep, kind: 'valid', ...m.metrics });
         return m.metrics['hr@10'];
       },

@@ -60,7 +60,7 @@ export async function trainRun(run: Run, backendName: string, opts: Omit<Pipelin
       const stage = opts.until === 'rl' ? 'rl' : 'sft';
       for (const checkpoint of ['best', 'final'] as const) {
         const same = checkpoint === 'final' && reports[0] && pointerStep(run.dir, stage, 'final') === reports[0].step;
-        const r = same ? reuseReport(reports[0], 'final') : evaluateCheckpoint(run.dir, config, inputs, { stage, checkpoint, split: 'test', backendName, maxUsers: config.eval.testMaxUsers });
+        const r = same ? reuseReport(reports[0], 'final') : await evaluateCheckpoint(run.dir, config, inputs, { stage, checkpoint, split: 'test', backendName, maxUsers: config.eval.testMaxUsers });
         run.logMetrics(stage, { kind: 'test', checkpoint, step: r.step, ...r.metrics });
         reports.push(r);
       }
@@ -68,7 +68,26 @@ export async function trainRun(run: Run, backendName: string, opts: Omit<Pipelin
     run.finish('completed');
     return { inputs, outcomes, reports };
   } catch (e) {
-    run.finish(e instanceof InterruptedError || e instanceof LockWaitInterrupted ? 'interrupted' : 'failed', e);
+    endFailedRun(run, e, opts.log);
     throw e;
+  }
+}
+
+/**
+ * After a run's command failed with `e`: a new run that logged and saved nothing is removed (so
+ * the same command works once the cause is fixed); any other is marked interrupted or failed in
+ * meta.json. Shared by train, sweep and baseline.
+ */
+export function endFailedRun(run: Run, e: unknown, log: (line: string) => void): void {
+  const interrupted = e instanceof InterruptedError || e instanceof LockWaitInterrupted;
+  if (!interrupted && run.discardIfEmpty()) {
+    log(`removed ${run.dir}: the run failed before it logged or saved anything; fix the problem and run the same command again`);
+    return;
+  }
+  try {
+    run.finish(interrupted ? 'interrupted' : 'failed', e);
+  } catch (f) {
+    // A full disk can refuse meta.json too; the first error is the one the user must see.
+    log(`could not record the run's end in meta.json: ${(f as Error).message}`);
   }
 }

@@ -79,7 +79,7 @@ export async function trainSasrec(ctx: StageContext): Promise<SasrecStageResult>
       onResume: (state) => {
         dataSeed = state.extra!.dataSeed as number;
       },
-      step: (step, lr, rng) => {
+      step: async (step, lr, rng) => {
         plan ??= new BatchPlan(users, Int32Array.from(train, (s) => Math.min(s.length, T + 1)), sc.batchSize, dataSeed);
         const stepRng = new Rng(mixSeed(dataSeed, step, 0x5a5));
         const windows = plan.batch(step).map((u) => trainingWindow(train[u], T + 1, 'all', stepRng));
@@ -109,8 +109,9 @@ export async function trainSasrec(ctx: StageContext): Promise<SasrecStageResult>
           const lsm = tf.reshape(tf.logSoftmax(model.scoreAll(h)), [N * I]);
           return tf.neg(tf.mean(tf.gather(lsm, tf.tensor1d(target.map((t, n) => n * I + t), 'int32')))) as tf.Scalar;
         }, vars);
-        const loss = value.dataSync()[0];
-        const gradNorm = Number.isFinite(loss) ? optimizer.step(grads, lr).gradNorm : Number.NaN;
+        const stats = await optimizer.step(grads, lr, value as tf.Scalar); // one read-back: loss and gradient norm
+        const loss = stats.loss!;
+        const gradNorm = Number.isFinite(loss) ? stats.gradNorm : Number.NaN;
         tf.dispose([value, itemsT, rowsT, ...Object.values(grads)]);
         return { loss, gradNorm, positions: N };
       },

@@ -143,19 +143,19 @@ export async function trainSft(ctx: StageContext): Promise<SftResult> {
       onResume: (state) => {
         dataSeed = (state.extra as unknown as SftExtra).dataSeed;
       },
-      step: (step, lr, rng) => {
+      step: async (step, lr, rng) => {
         plan ??= new BatchPlan(users, Int32Array.from(train, (s) => Math.min(s.length, maxItems)), sc.batchSize, dataSeed);
         const stepRng = new Rng(mixSeed(dataSeed, step, 0x5f7));
         const windows = plan.batch(step).map((u) => trainingWindow(train[u], maxItems, sc.targets, stepRng));
         const batch = buildSequences(layout, codes, windows);
         try {
           const { value, grads } = tf.variableGrads(() => policy.sequenceLoss(batch, lastOnly, { rng }), vars);
-          const loss = (value.dataSync() as Float32Array)[0];
-          value.dispose();
-          // A non-finite loss: no update (the loop stops the stage).
-          const gradNorm = Number.isFinite(loss) ? optimizer.step(grads, lr).gradNorm : Number.NaN;
-          tf.dispose(Object.values(grads));
-          return { loss, gradNorm, tokens: batch.realTokens };
+          // One read-back per step, the loss with the gradient norm. A non-finite loss: no update
+          // (AdamW skips it; the loop stops the stage).
+          const stats = await optimizer.step(grads, lr, value as tf.Scalar);
+          tf.dispose([value, ...Object.values(grads)]);
+          const loss = stats.loss!;
+          return { loss, gradNorm: Number.isFinite(loss) ? stats.gradNorm : Number.NaN, tokens: batch.realTokens };
         } finally {
           disposeSequences(batch);
         }
@@ -166,8 +166,8 @@ export async function trainSft(ctx: StageContext): Promise<SftResult> {
         return { loss: m.loss, gradNorm: reports[reports.length - 1].gradNorm, tokensPerSec: seconds > 0 ? tokens / seconds : 0 };
       },
       progressFields: (m) => ({ loss: m.loss, 'tok/s': Math.round(m.tokensPerSec) }),
-      validate: (atStep) => {
-        const v = evaluatePolicy(policy, inputs, config, { split: 'valid' });
+      validate: async (atStep) => {
+        const v = await evaluatePolicy(policy, inputs, config, { split: 'valid' });
         ctx.metrics({ step: atStep, kind: 'valid', users: v.users, beam: v.beam, seconds: v.seconds, ...v.metrics });
         return v.metrics[`hr@${selK}`];
       },

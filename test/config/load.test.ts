@@ -86,6 +86,31 @@ test('extends: one level, objects merged, lists replaced; a chain is refused', (
   assert.match(messageOf(() => loadConfig(c2)), /policy\.dimm: unknown key \(.*badbase\.yaml:2\)/);
 });
 
+test('a missing extends target says it was named by "extends" in which file', () => {
+  const dir = tmpDir();
+  const child = writeFile(dir, 'child.yaml', 'extends: nowhere.yaml\nname: child\n');
+  const m = messageOf(() => loadConfig(child));
+  assert.match(m, /config file not found: .*nowhere\.yaml \(named by "extends" in .*child\.yaml\)/);
+  assert.match(m, /relative to the file that names it/);
+});
+
+test('reserved keys (__proto__, constructor, prototype) are refused plainly, in --set and in files; Object.prototype stays untouched', () => {
+  const keysBefore = Object.getOwnPropertyNames(Object.prototype).sort();
+  for (const set of ['__proto__.x=1', 'constructor.x=1', 'rl.prototype=1', 'rl.__proto__.polluted=1']) {
+    const m = messageOf(() => loadConfig(undefined, { sets: [set] }));
+    assert.match(m, /is a reserved name, not a config key/, set);
+    assert.equal(m.split('\n').length, 1, `one plain line, not a list of bogus unknown keys: ${m}`);
+  }
+  // The value of --set is YAML: a mapping may hide the key one level down.
+  assert.match(messageOf(() => loadConfig(undefined, { sets: ['rl={__proto__: {polluted: 1}}'] })), /rl\.__proto__: .*reserved name/);
+  const dir = tmpDir();
+  const f = writeFile(dir, 'c.yaml', 'name: x\nrl:\n  __proto__:\n    polluted: 1\n');
+  assert.match(messageOf(() => loadConfig(f)), /c\.yaml:3: rl\.__proto__: .*reserved name/);
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  assert.equal(({} as Record<string, unknown>).x, undefined);
+  assert.deepEqual(Object.getOwnPropertyNames(Object.prototype).sort(), keysBefore);
+});
+
 test('cross-field rules name the key', () => {
   assert.match(messageOf(() => validateConfig({ policy: { dim: 64, heads: 3 } })), /policy\.heads: must divide policy\.dim/);
   assert.match(messageOf(() => validateConfig({ data: { source: 'csv' } })), /data\.csv\.path: required when data\.source is csv/);

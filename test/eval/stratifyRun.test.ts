@@ -14,7 +14,7 @@ import { prepareInputs } from '../../src/data/inputs.js';
 
 const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-9, `${a} != ${b}`);
 
-test('one sample: beam | truth | in-batch candidates, RM order, d_i over distinct valid negatives, reliability', () => {
+test('one sample: beam | truth | in-batch candidates, RM order, d_i over distinct valid negatives, reliability', async () => {
   // Beam [7, invalid, 3, 9] for truth 3, in-batch negatives [5, 7] (M = 2): C = 4 + 1 + 2.
   const beam = Int32Array.from([7, -1, 3, 9]);
   const inBatch = Int32Array.from([5, 7]);
@@ -72,7 +72,7 @@ test('log pi(truth | x) comes from the beam search: equal to the beam score wher
   try {
     const before = tf.memory().numTensors;
     // 30 users in batches of 7: the last batch is short.
-    const r = evaluatePolicy(policy, inputs, config, { split: 'valid', maxUsers: 0, keepRankings: true, targetLogProbs: true }).rankings!;
+    const r = (await evaluatePolicy(policy, inputs, config, { split: 'valid', maxUsers: 0, keepRankings: true, targetLogProbs: true })).rankings!;
     assert.equal(tf.memory().numTensors, before);
     assert.equal(r.length, 30);
     let found = 0;
@@ -85,7 +85,7 @@ test('log pi(truth | x) comes from the beam search: equal to the beam score wher
     });
     assert.ok(found >= 3, `only ${found} truths in the beams`);
     // Without the option nothing extra is computed.
-    assert.equal(evaluatePolicy(policy, inputs, config, { split: 'valid', maxUsers: 3, keepRankings: true }).rankings![0].targetLogProb, undefined);
+    assert.equal((await evaluatePolicy(policy, inputs, config, { split: 'valid', maxUsers: 3, keepRankings: true })).rankings![0].targetLogProb, undefined);
   } finally {
     policy.dispose();
   }

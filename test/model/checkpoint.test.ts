@@ -24,7 +24,7 @@ test('save, resolve and load round-trip tensors and state exactly', async () => 
   const dir = tmpDir();
   const w = tf.tensor2d([[1.5, -2.25], [3, 4e-7]]);
   const ids = tf.tensor1d([7, -1], 'int32');
-  saveCheckpoint(dir, new Map<string, tf.Tensor>([['w', w], ['ids', ids]]), state(10));
+  await saveCheckpoint(dir, new Map<string, tf.Tensor>([['w', w], ['ids', ids]]), state(10));
   setPointer(dir, 'best', 10, 0.5);
   const loaded = loadCheckpoint(resolveCheckpoint(dir, 'best'), { stage: 'sft', configHash: 'abc' });
   assert.deepEqual(Array.from(loaded.tensors.get('w')!.dataSync()), Array.from(w.dataSync()));
@@ -44,7 +44,7 @@ test('prune keeps the newest and every pointed-to step', async () => {
   await initBackend('auto');
   const dir = tmpDir();
   const t = tf.scalar(1);
-  for (const s of [1, 2, 3, 4, 5]) saveCheckpoint(dir, new Map([['t', t]]), state(s));
+  for (const s of [1, 2, 3, 4, 5]) await saveCheckpoint(dir, new Map([['t', t]]), state(s));
   setPointer(dir, 'best', 2);
   pruneCheckpoints(dir, 2);
   assert.deepEqual(fs.readdirSync(path.join(dir, 'checkpoints')).sort(), ['step_2', 'step_4', 'step_5']);

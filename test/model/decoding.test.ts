@@ -78,7 +78,7 @@ function close(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: st
   for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= tol, `${what}[${i}]: ${a[i]} vs ${b[i]}`);
 }
 
-test('beam search on the stub returns the exact top K with exact scores', () => {
+test('beam search on the stub returns the exact top K with exact scores', async () => {
   // W=3, prompt 0. Level 0 keeps 0 (.5), 1 (.3), 2 (.2). Level 1 candidates: (0,0)=.275
   // (0,1)=.225 (1,0)=.27 (1,1)=.03 (2,0)=.12 (2,1)=.08 -> keep (0,0), (1,0), (0,1). Level 2:
   // (0,0,0)=.1925 (0,0,1)=.0825 (1,0,0)=.189 (1,0,1)=.081 (0,1,0)=.045 (0,1,1)=.18
@@ -87,29 +87,29 @@ test('beam search on the stub returns the exact top K with exact scores', () => 
   // (2,0,0)=.21 (2,0,1)=.09 (1,0,0)=.189 (1,0,1)=.081 (2,1,0)=.04 (2,1,1)=.16
   // -> (2,0,0) .21, (1,0,0) .189, (2,1,1) .16.
   const prompt = emptyPrompts(2);
-  const r = beamSearch(stub, prompt, { beam: 3, targets: Int32Array.from([0, 1, 1, 2, 0, 0]) });
+  const r = await beamSearch(stub, prompt, { beam: 3, targets: Int32Array.from([0, 1, 1, 2, 0, 0]) });
   assert.equal(r.k, 3);
   assert.deepEqual(tuples(r.codes, 3), [[0, 0, 0], [1, 0, 0], [0, 1, 1], [2, 0, 0], [1, 0, 0], [2, 1, 1]]);
   close(r.scores, [0.1925, 0.189, 0.18, 0.21, 0.189, 0.16].map(Math.log), 1e-6, 'scores');
   // Ground truth (0,1,1) for prompt 0 = .18; (2,0,0) for prompt 1 = .21.
   close(r.targetLogProbs!, [Math.log(0.18), Math.log(0.21)], 1e-6, 'target log-probs');
   // W=2 and top-1: prompt 0 level 1 keeps (0,0) .275 and (1,0) .27 -> (0,0,0) .1925.
-  const r2 = beamSearch(stub, prompt, { beam: 2, topK: 1 });
+  const r2 = await beamSearch(stub, prompt, { beam: 2, topK: 1 });
   assert.deepEqual(tuples(r2.codes, 3), [[0, 0, 0], [2, 0, 0]]);
   close(r2.scores, [Math.log(0.1925), Math.log(0.21)], 1e-6, 'scores W=2');
   disposePrompts(prompt);
 });
 
-test('constrained beam search on the stub returns only catalog items, with exact scores', () => {
+test('constrained beam search on the stub returns only catalog items, with exact scores', async () => {
   // Catalog: (0,1,1), (2,0,0), (1,1,0), (2,1,1). Prompt 0, W=2: level 0 keeps 0 (.5), 1 (.3);
   // level 1 only (0,1)=.225 and (1,1)=.03 are valid; level 2: (0,1,1)=.18 and (1,1,0)=.006.
   const catalog = new Catalog({ levels: 3, codebookSizes: [3, 2, 2], codes: Int32Array.from([0, 1, 1, 2, 0, 0, 1, 1, 0, 2, 1, 1]) });
   const prompt = emptyPrompts(1);
-  const r = beamSearch(stub, prompt, { beam: 2, mask: catalog });
+  const r = await beamSearch(stub, prompt, { beam: 2, mask: catalog });
   assert.deepEqual(tuples(r.codes, 3), [[0, 1, 1], [1, 1, 0]]);
   close(r.scores, [Math.log(0.18), Math.log(0.006)], 1e-6, 'scores');
   // W=6 > the 4 items: the last two beams have no candidate left (score -Infinity).
-  const r6 = beamSearch(stub, prompt, { beam: 6, mask: catalog });
+  const r6 = await beamSearch(stub, prompt, { beam: 6, mask: catalog });
   const valid = tuples(r6.codes, 3).filter((_, i) => r6.scores[i] > -Infinity);
   // All 4 items, by probability: (0,1,1) .18, (2,0,0) .084, (2,1,1) .064, (1,1,0) .006.
   assert.deepEqual(valid, [[0, 1, 1], [2, 0, 0], [2, 1, 1], [1, 1, 0]]);
@@ -117,10 +117,10 @@ test('constrained beam search on the stub returns only catalog items, with exact
   disposePrompts(prompt);
 });
 
-test('sampling on the stub: frequencies follow the policy, log-probs are exact, constrained samples are valid', () => {
+test('sampling on the stub: frequencies follow the policy, log-probs are exact, constrained samples are valid', async () => {
   const prompt = emptyPrompts(1);
   const G = 4000;
-  const r = sample(stub, prompt, { samples: G, temperature: 1, rng: new Rng(3), targets: Int32Array.from([0, 1, 1]) });
+  const r = await sample(stub, prompt, { samples: G, temperature: 1, rng: new Rng(3), targets: Int32Array.from([0, 1, 1]) });
   const ts = tuples(r.codes, 3);
   const freq = ts.filter((t) => t.join() === '0,0,0').length / G;
   // p(0,0,0) = .1925; binomial sd = sqrt(.1925*.8075/4000) = .0062: allow 4 sd.
@@ -131,13 +131,13 @@ test('sampling on the stub: frequencies follow the policy, log-probs are exact, 
   // Entropy at level 0: -(.5 ln .5 + .3 ln .3 + .2 ln .2) = 1.0296530
   assert.ok(Math.abs(r.entropies[0] - 1.029653) < 1e-5);
   // Same seed, same samples.
-  const again = sample(stub, prompt, { samples: G, temperature: 1, rng: new Rng(3) });
+  const again = await sample(stub, prompt, { samples: G, temperature: 1, rng: new Rng(3) });
   assert.deepEqual(again.codes, r.codes);
   // Temperature -> 0 is greedy: (0,0,0).
-  const cold = sample(stub, prompt, { samples: 20, temperature: 1e-4, rng: new Rng(4) });
+  const cold = await sample(stub, prompt, { samples: 20, temperature: 1e-4, rng: new Rng(4) });
   assert.ok(tuples(cold.codes, 3).every((t) => t.join() === '0,0,0'));
   const catalog = new Catalog({ levels: 3, codebookSizes: [3, 2, 2], codes: Int32Array.from([0, 1, 1, 2, 0, 0, 1, 1, 0, 2, 1, 1]) });
-  const cons = sample(stub, prompt, { samples: 500, temperature: 1.5, rng: new Rng(5), mask: catalog });
+  const cons = await sample(stub, prompt, { samples: 500, temperature: 1.5, rng: new Rng(5), mask: catalog });
   assert.ok(tuples(cons.codes, 3).every((t) => catalog.lookup(t) >= 0));
   disposePrompts(prompt);
 });
@@ -177,7 +177,7 @@ function referenceBeam(lp: number[][], all: number[][], W: number, allowed?: (t:
   return beams;
 }
 
-test('beam search of the policy matches a reference beam over teacher-forced scores, constrained or not', () => {
+test('beam search of the policy matches a reference beam over teacher-forced scores, constrained or not', async () => {
   const pol = Policy.create(policyConfig, layout, new Rng(9));
   const dec = policyDecoder(pol);
   const catalog = new Catalog({ levels: 3, codebookSizes: [5, 4, 3], codes });
@@ -185,7 +185,7 @@ test('beam search of the policy matches a reference beam over teacher-forced sco
   const { tuples: all, lp } = allTuples(pol, prompt);
   for (const W of [1, 4, 60]) {
     for (const constrained of [false, true]) {
-      const r = beamSearch(dec, prompt, { beam: W, mask: constrained ? catalog : null });
+      const r = await beamSearch(dec, prompt, { beam: W, mask: constrained ? catalog : null });
       for (let b = 0; b < 3; b++) {
         const isPrefix = (p: number[]) => catalog.allowedNext(p.slice(0, -1)).includes(p[p.length - 1]);
         const ref = referenceBeam(lp[b], all, W, constrained ? isPrefix : undefined).filter((x) => x.s > -Infinity);
@@ -207,20 +207,20 @@ test('beam search of the policy matches a reference beam over teacher-forced sco
   pol.dispose();
 });
 
-test('decoding the policy leaves the tensor count flat', () => {
+test('decoding the policy leaves the tensor count flat', async () => {
   const pol = Policy.create(policyConfig, layout, new Rng(2));
   const dec = policyDecoder(pol);
   const catalog = new Catalog({ levels: 3, codebookSizes: [5, 4, 3], codes });
   const prompt = buildPrompts(layout, codes, [[0, 1], [3]], 4);
   const rng = new Rng(1);
-  const work = () => {
-    beamSearch(dec, prompt, { beam: 5, mask: catalog, targets: Int32Array.from([0, 1, 2, 1, 0, 0]) });
-    beamSearch(dec, prompt, { beam: 7 });
-    sample(dec, prompt, { samples: 6, temperature: 1, rng, mask: catalog, targets: Int32Array.from([0, 1, 2, 1, 0, 0]) });
+  const work = async () => {
+    await beamSearch(dec, prompt, { beam: 5, mask: catalog, targets: Int32Array.from([0, 1, 2, 1, 0, 0]) });
+    await beamSearch(dec, prompt, { beam: 7 });
+    await sample(dec, prompt, { samples: 6, temperature: 1, rng, mask: catalog, targets: Int32Array.from([0, 1, 2, 1, 0, 0]) });
   };
-  work();
+  await work();
   const before = tf.memory().numTensors;
-  for (let i = 0; i < 3; i++) work();
+  for (let i = 0; i < 3; i++) await work();
   assert.equal(tf.memory().numTensors, before);
   disposePrompts(prompt);
   pol.dispose();

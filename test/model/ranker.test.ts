@@ -23,7 +23,7 @@ function allCandidates(B: number, G: number, seed: number): Int32Array {
   return Int32Array.from({ length: B * G }, () => rng.int(I));
 }
 
-test('packHistories right-aligns the last H items and pads on the left', () => {
+test('packHistories right-aligns the last H items and pads on the left', async () => {
   // H = 3, pad = 99: [3,1,4,1,5,9,2] -> [5,9,2]; [6] -> [99,99,6]; [] -> pads.
   assert.deepEqual([...packHistories(histories, 0, 3, 3, 99)], [5, 9, 2, 99, 99, 6, 99, 99, 99]);
   assert.deepEqual([...packHistories(histories, 3, 4, 3, 99)], [14, 0, 7]);
@@ -37,19 +37,19 @@ for (const encoder of ['pooling', 'attention'] as const) {
     const G = 6;
     const items = allCandidates(histories.length, G, 11);
     const before = tf.memory().numTensors;
-    const batched = ranker.scoreItems(histories, items, G);
+    const batched = await ranker.scoreItems(histories, items, G);
     // Chunking over histories gives the same numbers.
-    const chunked = ranker.scoreItems(histories, items, G, 3);
+    const chunked = await ranker.scoreItems(histories, items, G, 3);
     for (let b = 0; b < histories.length; b++) {
       for (let g = 0; g < G; g++) {
-        const one = ranker.scoreItems([histories[b]], Int32Array.of(items[b * G + g]), 1)[0];
+        const one = (await ranker.scoreItems([histories[b]], Int32Array.of(items[b * G + g]), 1))[0];
         assert.ok(Math.abs(batched[b * G + g] - one) < 1e-5, `${encoder} b=${b} g=${g}: ${batched[b * G + g]} vs ${one}`);
         assert.ok(Math.abs(chunked[b * G + g] - one) < 1e-5);
       }
     }
     assert.equal(tf.memory().numTensors, before, 'scoring leaks no tensors');
     // Only the last maxHistory items matter.
-    const cut = ranker.scoreItems([histories[0].subarray(2)], items.subarray(0, G), G);
+    const cut = await ranker.scoreItems([histories[0].subarray(2)], items.subarray(0, G), G);
     for (let g = 0; g < G; g++) assert.ok(Math.abs(cut[g] - batched[g]) < 1e-6);
     ranker.dispose();
   });
@@ -58,8 +58,8 @@ for (const encoder of ['pooling', 'attention'] as const) {
 test('scoreItems marks invalid candidates (-1) as NaN without disturbing the others', async () => {
   await initBackend('wasm');
   const ranker = Ranker.create(I, { dim: 8, hidden: 8, encoder: 'pooling', maxHistory: 4 }, new Rng(2));
-  const s = ranker.scoreItems([histories[1]], Int32Array.of(3, -1, 4), 3);
-  const ref = ranker.scoreItems([histories[1]], Int32Array.of(3, 0, 4), 3);
+  const s = await ranker.scoreItems([histories[1]], Int32Array.of(3, -1, 4), 3);
+  const ref = await ranker.scoreItems([histories[1]], Int32Array.of(3, 0, 4), 3);
   assert.ok(Number.isNaN(s[1]));
   assert.equal(s[0], ref[0]);
   assert.equal(s[2], ref[2]);
@@ -100,10 +100,10 @@ test('the cpu backend gives the same scores as wasm', async () => {
   const arch: RankerArch = { dim: 8, hidden: 8, encoder: 'attention', maxHistory: 5 };
   const r = Ranker.create(I, arch, new Rng(4));
   const items = allCandidates(histories.length, 3, 5);
-  const onWasm = r.scoreItems(histories, items, 3);
+  const onWasm = await r.scoreItems(histories, items, 3);
   await tf.setBackend('cpu');
   try {
-    const onCpu = r.scoreItems(histories, items, 3);
+    const onCpu = await r.scoreItems(histories, items, 3);
     for (let i = 0; i < onWasm.length; i++) assert.ok(Math.abs(onWasm[i] - onCpu[i]) < 1e-5);
   } finally {
     await tf.setBackend('wasm');

@@ -10,7 +10,7 @@ import { rewards, rolloutRewards, sigmoid } from '../../src/rl/reward.js';
 
 const close = (a: number, b: number, tol = 1e-6) => assert.ok(Math.abs(a - b) <= tol, `${a} != ${b}`);
 
-test('rewards: sigmoid of the logit, reward.invalid for a non-item, plus reward.hit on the ground truth', () => {
+test('rewards: sigmoid of the logit, reward.invalid for a non-item, plus reward.hit on the ground truth', async () => {
   const cfg = { invalid: -1, hit: 0.5 };
   // logit 0 -> .5; logit ln 3 -> 3/4, + hit .5 = 1.25; invalid -> -1 (even if flagged as truth); logit -2 -> 1/(1+e^2).
   const r = rewards([0, Math.log(3), 5, -2, 7], [1, 1, 0, 1, 0], [0, 1, 0, 0, 1], cfg);
@@ -28,7 +28,7 @@ test('rewards: sigmoid of the logit, reward.invalid for a non-item, plus reward.
   assert.deepEqual([...rewards([0, 0], [0, 1], [0, 1], d)], [-1, 0.5]);
 });
 
-test('sigmoid is finite and exact at extreme logits', () => {
+test('sigmoid is finite and exact at extreme logits', async () => {
   assert.equal(sigmoid(-1000), 0);
   assert.equal(sigmoid(1000), 1);
   close(sigmoid(1), 1 / (1 + Math.exp(-1)), 1e-15);
@@ -43,7 +43,7 @@ test('rolloutRewards scores B x G rollouts in one call, equal to scoring each al
   const items = Int32Array.of(0, -1, 5, 11, 11, 2, -1, -1, 9);
   const targets = [5, 11, 3];
   const before = tf.memory().numTensors;
-  const out = rolloutRewards(ranker, histories, items, 3, targets, cfg, 2);
+  const out = await rolloutRewards(ranker, histories, items, 3, targets, cfg, 2);
   assert.equal(tf.memory().numTensors, before);
   assert.deepEqual([...out.valid], [1, 0, 1, 1, 1, 1, 0, 0, 1]);
   assert.deepEqual([...out.isGroundTruth], [0, 0, 1, 1, 1, 0, 0, 0, 0]);
@@ -55,7 +55,7 @@ test('rolloutRewards scores B x G rollouts in one call, equal to scoring each al
         assert.ok(Number.isNaN(out.logits[i]));
         continue;
       }
-      const single = ranker.scoreItems([histories[b]], Int32Array.of(items[i]), 1)[0];
+      const single = (await ranker.scoreItems([histories[b]], Int32Array.of(items[i]), 1))[0];
       close(out.logits[i], single, 1e-5);
       close(out.rewards[i], sigmoid(single) + (items[i] === targets[b] ? 0.25 : 0), 1e-5);
     }

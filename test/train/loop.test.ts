@@ -51,13 +51,13 @@ function stage(stageDir: string, rows: Row[], o: { abortAfter?: number; nanAt?: 
     params,
     optimizer,
     logEvery: 2,
-    step: (step, lr, rng) => {
+    step: async (step, lr, rng) => {
       // loss = (w - target)^2 with a target drawn from the stage stream: resume must continue it.
       const target = 3 + rng.next();
       const { value, grads } = tf.variableGrads(() => tf.square(tf.sub(w, target)) as tf.Scalar, [w]);
       const loss = step + 1 === o.nanAt ? Number.NaN : value.dataSync()[0];
       value.dispose();
-      const gradNorm = Number.isFinite(loss) ? optimizer.step(grads, lr).gradNorm : Number.NaN;
+      const gradNorm = Number.isFinite(loss) ? (await optimizer.step(grads, lr)).gradNorm : Number.NaN;
       tf.dispose(Object.values(grads));
       if (step + 1 === o.abortAfter) abort.abort('SIGTERM');
       return { loss, gradNorm };

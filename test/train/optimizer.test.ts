@@ -13,7 +13,7 @@ test('one AdamW step matches the hand-computed update', async () => {
   const p = tf.tidy(() => tf.variable(tf.tensor1d([1, -2]), true, 'w'));
   const opt = new AdamW(new Map([['w', p]]), { weightDecay: 0.1, gradClip: 0 });
   const g = tf.tensor1d([0.5, 4]);
-  const stats = opt.step({ w: g }, 0.1);
+  const stats = await opt.step({ w: g }, 0.1);
   const got = Array.from(p.dataSync());
   assert.ok(Math.abs(got[0] - 0.89) < 1e-6 && Math.abs(got[1] + 2.08) < 1e-6, `got ${got}`);
   assert.ok(Math.abs(stats.gradNorm - Math.hypot(0.5, 4)) < 1e-5);
@@ -31,7 +31,7 @@ test('gradient clipping scales by clip/norm; noDecay exempts a variable', async 
   const p = tf.variable(tf.tensor1d([0, 0]), true, 'b');
   const opt = new AdamW(new Map([['b', p]]), { weightDecay: 0.5, gradClip: 1, noDecay: (n) => n === 'b' });
   const g = tf.tensor1d([3, 4]);
-  const stats = opt.step({ b: g }, 0.01);
+  const stats = await opt.step({ b: g }, 0.01);
   assert.equal(stats.clipped, true);
   const m = Array.from(opt.stateTensors().get('adam_m/b')!.dataSync());
   assert.ok(Math.abs(m[0] - 0.06) < 1e-6 && Math.abs(m[1] - 0.08) < 1e-6, `m=${m}`);
@@ -42,7 +42,7 @@ test('gradient clipping scales by clip/norm; noDecay exempts a variable', async 
   p.dispose();
 });
 
-test('learning rate: linear warmup then cosine to lr*minLrRatio', () => {
+test('learning rate: linear warmup then cosine to lr*minLrRatio', async () => {
   const s = { lr: 1, warmupSteps: 10, minLrRatio: 0.1 };
   assert.equal(learningRate(0, s, 110), 0.1);
   assert.equal(learningRate(9, s, 110), 1);
@@ -57,11 +57,11 @@ test('a non-finite gradient changes nothing: not the weights, not the moments, n
   const p = tf.tidy(() => tf.variable(tf.tensor1d([1, -2]), true, 'w'));
   const opt = new AdamW(new Map([['w', p]]), { weightDecay: 0.1, gradClip: 1 });
   const g = tf.tensor1d([0.5, 4]);
-  opt.step({ w: g }, 0.1);
+  await opt.step({ w: g }, 0.1);
   const weights = Array.from(p.dataSync());
   const moments = [...opt.stateTensors().values()].map((t) => Array.from(t.dataSync()));
   const bad = tf.tensor1d([Number.NaN, 1]);
-  const stats = opt.step({ w: bad }, 0.1);
+  const stats = await opt.step({ w: bad }, 0.1);
   assert.ok(Number.isNaN(stats.gradNorm));
   assert.deepEqual(Array.from(p.dataSync()), weights);
   assert.deepEqual([...opt.stateTensors().values()].map((t) => Array.from(t.dataSync())), moments);

@@ -57,13 +57,13 @@ test('BCE with logits on a hand-computed case, and stable at extreme logits', as
   tf.dispose([z, y, out.loss, out.meanProbPos, out.meanProbNeg, big.loss, big.meanProbPos, big.meanProbNeg]);
 });
 
-test('exposure weights are count^alpha; alpha 0 is uniform', () => {
+test('exposure weights are count^alpha; alpha 0 is uniform', async () => {
   assert.deepEqual([...exposureWeights([0, 1, 4], 0)], [1, 1, 1]);
   assert.deepEqual([...exposureWeights([0, 1, 4], 1)], [0, 1, 4]);
   assert.deepEqual([...exposureWeights([0, 1, 4], 0.5)], [0, 1, 2]);
 });
 
-test('synthetic world: training on logged impressions, 5% held out as the validation log', () => {
+test('synthetic world: training on logged impressions, 5% held out as the validation log', async () => {
   const d = rankerData(world, worldSplits, config.ranker, new Rng(1));
   const n = world.truth!.impressions.length;
   assert.equal(d.kind, 'impressions');
@@ -78,7 +78,7 @@ test('synthetic world: training on logged impressions, 5% held out as the valida
   for (let r = 0; r < 7; r++) assert.ok(b.labels.subarray(r * 5, r * 5 + 5).some((l) => l === 1));
 });
 
-test('real logs: each training position is a positive with exposure-sampled negatives', () => {
+test('real logs: each training position is a positive with exposure-sampled negatives', async () => {
   const pos = trainingPositives(worldSplits);
   let expected = 0;
   for (const s of worldSplits.train) expected += s.length - 1;
@@ -114,10 +114,10 @@ test('repeated training steps leave the tensor count flat and lower the loss', a
   const opt = new AdamW(ranker.params, { weightDecay: 0.01, gradClip: 1 });
   const rng = new Rng(3);
   const batch = d.train.next(rng, 32);
-  const first = rankerStep(ranker, opt, batch, 1e-2);
+  const first = await rankerStep(ranker, opt, batch, 1e-2);
   const count = tf.memory().numTensors;
   let last = first;
-  for (let i = 0; i < 15; i++) last = rankerStep(ranker, opt, batch, 1e-2);
+  for (let i = 0; i < 15; i++) last = await rankerStep(ranker, opt, batch, 1e-2);
   assert.equal(tf.memory().numTensors, count);
   assert.ok(last.loss < first.loss, `${last.loss} < ${first.loss}`);
   assert.ok(Number.isFinite(first.gradNorm));
@@ -125,7 +125,7 @@ test('repeated training steps leave the tensor count flat and lower the loss', a
   const emb = ranker.params.get('ranker/b2')!;
   emb.assign(tf.tensor1d([NaN]));
   const w1 = ranker.params.get('ranker/w1c')!.dataSync().slice();
-  const bad = rankerStep(ranker, opt, batch, 1e-2);
+  const bad = await rankerStep(ranker, opt, batch, 1e-2);
   assert.ok(Number.isNaN(bad.loss));
   assert.deepEqual([...ranker.params.get('ranker/w1c')!.dataSync()], [...w1]);
   opt.dispose();

@@ -70,7 +70,7 @@ test('rlStep: tensors do not leak, the reference never changes, diagnostics are 
   const rng = new Rng(2);
   let stats;
   for (let i = 0; i < 3; i++) {
-    stats = rlStep(m, prompts(), { config, dataset, codes, rng, lr: 1e-2, randomP: 0.5, lambda: config.rl.lambda });
+    stats = await rlStep(m, prompts(), { config, dataset, codes, rng, lr: 1e-2, randomP: 0.5, lambda: config.rl.lambda });
   }
   assert.equal(tf.memory().numTensors, before, 'tensor count after 3 steps');
   assert.deepEqual(snapshot(m.ref), refBefore, 'pi_ref moved');
@@ -94,12 +94,12 @@ test('the nll algorithm makes the same update as the SFT loss on the same target
   const a = models(3, 1);
   const b = models(3, 1);
   const ps = prompts();
-  rlStep(a, ps, { config: nllConfig, dataset, codes, rng: new Rng(4), lr: 1e-2, randomP: 0, lambda: 1 });
+  await rlStep(a, ps, { config: nllConfig, dataset, codes, rng: new Rng(4), lr: 1e-2, randomP: 0, lambda: 1 });
   // SFT on the same (history, target) windows, last item only: mean NLL per item token.
   const windows = ps.map((p) => Int32Array.from([...p.history.slice(-config.policy.maxHistory), p.target]));
   const batch = buildSequences(layout, codes, windows);
   const { grads, value } = tf.variableGrads(() => b.policy.sequenceLoss(batch, true), [...b.policy.params.values()]);
-  b.optimizer.step(grads, 1e-2);
+  await b.optimizer.step(grads, 1e-2);
   tf.dispose([...Object.values(grads), value]);
   disposeSequences(batch);
   for (const [n, v] of a.policy.params) {
@@ -111,7 +111,7 @@ test('the nll algorithm makes the same update as the SFT loss on the same target
   dispose(b);
 });
 
-test('ranker reliability is the share of candidate pairs ordered as the truth orders them', () => {
+test('ranker reliability is the share of candidate pairs ordered as the truth orders them', async () => {
   // Scores [3, 1, 2] vs utilities [0.9, 0.1, 0.5]: pairs (0,1) agree, (0,2) agree, (1,2) agree -> 1.
   assert.equal(rankerReliability([3, 1, 2], [0.9, 0.1, 0.5]), 1);
   // Swap one: scores [3, 2, 1]: (1,2) disagrees -> 2/3. A score tie counts one half.
@@ -129,7 +129,7 @@ test('rl.constrained: no rollout is outside the catalog, unconstrained ones are;
     const rng = new Rng(4);
     let sum = 0;
     for (let i = 0; i < 3; i++) {
-      const s = rlStep(m, prompts(), { config: cfg, dataset, codes, rng, lr: 1e-2, randomP: 0.5, lambda: cfg.rl.lambda });
+      const s = await rlStep(m, prompts(), { config: cfg, dataset, codes, rng, lr: 1e-2, randomP: 0.5, lambda: cfg.rl.lambda });
       sum += s.fracInvalid;
       assert.ok(s.fracZeroStd >= 0 && s.fracZeroStd <= 1, `${name}: fracZeroStd ${s.fracZeroStd}`);
     }

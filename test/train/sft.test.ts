@@ -88,7 +88,7 @@ function finalTensors(stageDir: string): Map<string, Float32Array> {
   return out;
 }
 
-test('windows and epoch batches', () => {
+test('windows and epoch batches', async () => {
   const seq = Int32Array.from([10, 11, 12, 13, 14, 15]);
   const rng = new Rng(1);
   // all: the whole sequence when it fits, else maxItems consecutive items.
@@ -136,7 +136,7 @@ test('SFT trains, validates, checkpoints with best/final pointers, and the polic
   tf.dispose([...state.tensors.values()]);
 
   const policy = loadPolicy(dir, 'best', config, { codebookSizes: [8, 8] });
-  const r = evaluatePolicy(policy, inputs, config, { split: 'test', maxUsers: 0 });
+  const r = await evaluatePolicy(policy, inputs, config, { split: 'test', maxUsers: 0 });
   assert.equal(r.users, 24);
   assert.ok(r.metrics['hr@10'] >= 0 && r.metrics.validity > 0);
   policy.dispose();
@@ -206,9 +206,9 @@ test('the tensor count stays flat over training runs and evaluations', async () 
   await trainSft(context(config, inputs, dir));
   assert.equal(tf.memory().numTensors, before);
   const policy = loadPolicy(dir, 'final', config);
-  evaluatePolicy(policy, inputs, config, { split: 'valid' });
+  await evaluatePolicy(policy, inputs, config, { split: 'valid' });
   const mid = tf.memory().numTensors;
-  for (let i = 0; i < 3; i++) evaluatePolicy(policy, inputs, config, { split: 'test', constrained: i % 2 === 0 });
+  for (let i = 0; i < 3; i++) await evaluatePolicy(policy, inputs, config, { split: 'test', constrained: i % 2 === 0 });
   assert.equal(tf.memory().numTensors, mid);
   policy.dispose();
   assert.equal(tf.memory().numTensors, before);

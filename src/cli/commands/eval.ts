@@ -12,11 +12,13 @@ import { evaluateCheckpoint } from '../../eval/checkpointEval.js';
 import { evaluateRanker, formatRankerEval } from '../../eval/rankerEval.js';
 import { atomicWriteJson } from '../../io/atomic.js';
 import { resolveCheckpoint } from '../../model/checkpoint.js';
-import { defaultStage, requireRunDir } from '../../runs/policyStage.js';
+import { defaultStage, requireRunDir, requireWritable } from '../../runs/policyStage.js';
 import { readRunConfig } from '../../runs/run.js';
 import { createProgress } from '../progress.js';
 import { loadRanker } from '../../model/load.js';
 import { prepareInputs } from '../../data/inputs.js';
+import { dataKey } from '../../data/prepare.js';
+import { assertTrainedOn } from '../../runs/upstream.js';
 import { resolveStageDir } from '../../runs/stages.js';
 
 interface EvalFlags {
@@ -85,14 +87,18 @@ export function registerEval(program: Command): Command {
       } else {
         resolveCheckpoint(resolveStageDir(runDir, flags.stage ?? defaultStage(runDir)), flags.checkpoint);
       }
+      // Before anything is prepared or written: the run must be scored on the data it learned from.
+      assertTrainedOn(runDir, { data: (await dataKey(config.data)).hash }, 'eval');
+      requireWritable(runDir, 'eval writes its results into the run folder');
       const backend = await initBackend(flags.backend ?? config.backend, log);
       const inputs = await prepareInputs(config, log);
+      assertTrainedOn(runDir, { data: inputs.manifest.hash, sid: inputs.sidHash }, 'eval');
 
       if (flags.ranker) {
         const ranker = loadRanker(resolveStageDir(runDir, 'ranker'), flags.checkpoint, config);
         let result;
         try {
-          result = evaluateRanker(ranker, inputs.dataset, inputs.splits, config, { split: flags.split, maxUsers });
+          result = await evaluateRanker(ranker, inputs.dataset, inputs.splits, config, { split: flags.split, maxUsers });
         } finally {
           ranker.dispose();
         }
@@ -108,7 +114,7 @@ export function registerEval(program: Command): Command {
       const bar = createProgress(`eval ${stage}/${flags.checkpoint} ${flags.split}`, users, { plain: !flags.progress });
       let report;
       try {
-        report = evaluateCheckpoint(runDir, config, inputs, {
+        report = await evaluateCheckpoint(runDir, config, inputs, {
           stage,
           checkpoint: flags.checkpoint,
           split: flags.split,

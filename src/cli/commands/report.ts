@@ -4,6 +4,7 @@
  * folder or --out. The statistics live in src/experiments/; this file reads flags and writes.
  */
 import { Command } from 'commander';
+import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../../errors.js';
 import { atomicWrite } from '../../io/atomic.js';
@@ -45,6 +46,10 @@ export function registerReport(program: Command): Command {
       const metrics = flags.metrics.split(',').map((m) => m.trim()).filter(Boolean);
       if (metrics.length === 0) throw new UserError('--metrics: give at least one metric, e.g. hr@10');
       const conditions = parseBaseline(flags.baseline);
+      // Before any work: --out is a folder the report files go into, never a file to overwrite.
+      if (flags.out !== undefined && fs.existsSync(flags.out) && !fs.statSync(flags.out).isDirectory()) {
+        throw new UserError(`--out ${flags.out} is an existing file; --out names a folder for report.md, report.csv and report-paired.csv. Pass a folder (new or existing).`);
+      }
 
       const { runs, sweepDirs, notes } = collectRuns(folders);
       const available = new Set(runs.flatMap((r) => Object.values(r.test).flatMap((m) => Object.keys(m ?? {}))));

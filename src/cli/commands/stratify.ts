@@ -14,10 +14,12 @@ import { atomicWrite, atomicWriteJson } from '../../io/atomic.js';
 import { readCheckpointState, resolveCheckpoint } from '../../model/checkpoint.js';
 import type { Policy } from '../../model/policy.js';
 import type { Ranker } from '../../model/ranker.js';
-import { defaultStage, requireRunDir } from '../../runs/policyStage.js';
+import { defaultStage, requireRunDir, requireWritable } from '../../runs/policyStage.js';
 import { readRunConfig } from '../../runs/run.js';
 import { createProgress } from '../progress.js';
 import { prepareInputs } from '../../data/inputs.js';
+import { dataKey } from '../../data/prepare.js';
+import { assertTrainedOn } from '../../runs/upstream.js';
 import { resolveStageDir } from '../../runs/stages.js';
 import { loadRanker, loadPolicy } from '../../model/load.js';
 
@@ -141,8 +143,15 @@ export function registerStratify(program: Command): Command {
         other = { dir: flags.compare, config: oc, stage: os, stageDir: osDir, step: checkpointStep(osDir, flags.checkpoint) };
       }
 
+      // Both runs must be scored on the data they learned from (equal configs do not prove it:
+      // a data file can change between two trainings).
+      const runs = other ? [runDir, other.dir] : [runDir];
+      const key = (await dataKey(config.data)).hash;
+      for (const d of runs) assertTrainedOn(d, { data: key }, flags.compare === undefined ? 'stratify' : 'stratify --compare');
+      requireWritable(runDir, 'stratify writes its tables into the run folder');
       const backend = await initBackend(flags.backend ?? config.backend, log);
       const inputs = await prepareInputs(config, log);
+      for (const d of runs) assertTrainedOn(d, { data: inputs.manifest.hash, sid: inputs.sidHash }, flags.compare === undefined ? 'stratify' : 'stratify --compare');
       const sizes = { codebookSizes: inputs.sids.codebookSizes };
       let policy: Policy | undefined;
       let otherPolicy: Policy | undefined;
@@ -152,7 +161,7 @@ export function registerStratify(program: Command): Command {
         policy = loadPolicy(stageDir, flags.checkpoint, config, sizes);
         ranker = loadRanker(rankerDir, 'best', config);
         if (other) otherPolicy = loadPolicy(other.stageDir, flags.checkpoint, other.config, sizes);
-        run = collectStratSamples(policy, ranker, inputs, config, {
+        run = await collectStratSamples(policy, ranker, inputs, config, {
           split: flags.split,
           beam,
           maxUsers,

@@ -4,10 +4,12 @@
  * UserError naming the file, the line and the column.
  */
 import fs from 'node:fs';
+import readline from 'node:readline';
 import { parse, CsvError } from 'csv-parse';
 import { UserError } from '../../errors.js';
 import type { DataConfig } from '../../config/schema.js';
-import { checkInputFile } from './files.js';
+import { Transform } from 'node:stream';
+import { checkInputFile, Utf8Check } from './files.js';
 import { RawLogBuilder, type RawLog, type SourceResult } from './raw.js';
 
 export interface CsvColumn {
@@ -50,15 +52,28 @@ export async function streamCsv(opts: CsvStreamOptions): Promise<number> {
   });
   const input = fs.createReadStream(file);
   input.on('error', (e) => parser.destroy(e));
-  input.pipe(parser);
+  const utf8 = utf8Guard(file);
+  utf8.on('error', (e) => parser.destroy(e));
+  input.pipe(utf8).pipe(parser);
   let rows = 0;
+  // Line where the last complete record ended (the header is line 1): an unclosed quote opens after it.
+  let lastLine = 1;
   try {
     for await (const rec of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
       rows++;
+      lastLine = rec.info.lines;
       opts.onRow(rec.record, rec.info.lines);
     }
   } catch (e) {
     if (e instanceof UserError) throw e;
+    if (e instanceof CsvError && e.code === 'CSV_QUOTE_NOT_CLOSED') {
+      // csv-parse reports the end of the file, where it gave up; the user needs the opening quote.
+      const open = await unclosedQuoteLine(file, lastLine + 1);
+      throw new UserError(
+        `${file}:${open}: malformed CSV: a quoted field opens on this line and is never closed ` +
+          `(the parser read to the end of the file, line ${(e as CsvError & { lines?: number }).lines}, looking for its closing quote). Close the quote or remove it.`,
+      );
+    }
     if (e instanceof CsvError) {
       const line = (e as CsvError & { lines?: number }).lines;
       throw new UserError(`${file}${line ? `:${line}` : ''}: malformed CSV: ${e.message}`);
@@ -69,6 +84,51 @@ export async function streamCsv(opts: CsvStreamOptions): Promise<number> {
   }
   if (rows === 0) throw new UserError(`${file}: no data rows (only a header, or nothing but blank lines)`);
   return rows;
+}
+
+/**
+ * Passes the bytes through unchanged and fails, naming file:line, at the first byte that is not
+ * UTF-8: decoding it as U+FFFD would silently merge distinct ids.
+ */
+function utf8Guard(file: string): Transform {
+  const check = new Utf8Check();
+  const bad = (what: string) =>
+    new UserError(
+      `${file}:${check.line}: ${what} (byte offset ${check.offset}). CSV files are read as UTF-8; ` +
+        `convert the file (e.g. iconv -f latin1 -t utf-8 ${file} > fixed.csv) or fix that line.`,
+    );
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      const k = check.push(chunk);
+      if (k >= 0) done(bad(`byte 0x${chunk[k].toString(16).padStart(2, '0')} is not valid UTF-8`));
+      else done(null, chunk);
+    },
+    flush(done) {
+      done(check.complete ? null : bad('the file ends inside a multi-byte UTF-8 character'));
+    },
+  });
+}
+
+/**
+ * Line of the quote that is still open at the end of the file, scanning from line `from` (the
+ * first line of the record that never ended). Quotes toggle: a doubled quote ("") inside a quoted
+ * field toggles twice. Only called after the parser failed, so the second read costs nothing in
+ * the normal case.
+ */
+export async function unclosedQuoteLine(file: string, from: number): Promise<number> {
+  const lines = readline.createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity });
+  let line = 0;
+  let open = false;
+  let openedAt = from;
+  for await (const text of lines) {
+    line++;
+    if (line < from) continue;
+    for (let k = text.indexOf('"'); k >= 0; k = text.indexOf('"', k + 1)) {
+      open = !open;
+      if (open) openedAt = line;
+    }
+  }
+  return openedAt;
 }
 
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;

@@ -39,3 +39,51 @@ export function decodeText(buf: Buffer): string {
     return buf.toString('latin1');
   }
 }
+
+/**
+ * Streaming UTF-8 check of a file's bytes, chunk by chunk, that knows the line it is on. The
+ * well-formed sequences are those of the Unicode standard (Table 3-7): no overlong forms, no
+ * surrogates, nothing above U+10FFFF. Text sources refuse invalid bytes rather than decode them as
+ * U+FFFD, which would merge distinct ids.
+ */
+export class Utf8Check {
+  /** 1-based line of the next byte. */
+  line = 1;
+  /** Bytes read so far. */
+  offset = 0;
+  private need = 0;
+  private lo = 0x80;
+  private hi = 0xbf;
+
+  /** Index in `chunk` of the first byte that makes the input invalid, or -1. */
+  push(chunk: Uint8Array): number {
+    for (let k = 0; k < chunk.length; k++) {
+      const b = chunk[k];
+      if (this.need > 0) {
+        if (b < this.lo || b > this.hi) return k;
+        this.need--;
+        this.lo = 0x80;
+        this.hi = 0xbf;
+      } else if (b === 0x0a) this.line++;
+      else if (b >= 0x80) {
+        if (b >= 0xc2 && b <= 0xdf) this.need = 1;
+        else if (b >= 0xe0 && b <= 0xef) {
+          this.need = 2;
+          if (b === 0xe0) this.lo = 0xa0;
+          if (b === 0xed) this.hi = 0x9f;
+        } else if (b >= 0xf0 && b <= 0xf4) {
+          this.need = 3;
+          if (b === 0xf0) this.lo = 0x90;
+          if (b === 0xf4) this.hi = 0x8f;
+        } else return k;
+      }
+      this.offset++;
+    }
+    return -1;
+  }
+
+  /** False when the input ended inside a multi-byte sequence. */
+  get complete(): boolean {
+    return this.need === 0;
+  }
+}

@@ -87,6 +87,30 @@ export function rawLogFromRows(rows: [string, string, number][]): RawLog {
   return b.build();
 }
 
+/**
+ * The log without exact duplicate rows (same user, item and timestamp; the first is kept, input
+ * order otherwise unchanged). A doubled row is an export error, not a second interaction: kept,
+ * it makes the validation target equal the test target. Returns the number dropped.
+ */
+export function dropDuplicateRows(log: RawLog): { log: RawLog; dropped: number } {
+  const seen = new Set<string>();
+  const keep: number[] = [];
+  for (let n = 0; n < log.user.length; n++) {
+    const key = `${log.user[n]} ${log.item[n]} ${log.time[n]}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    keep.push(n);
+  }
+  const dropped = log.user.length - keep.length;
+  if (dropped === 0) return { log, dropped };
+  const pick = <T extends Int32Array | Float64Array>(a: T): T => {
+    const out = new (a.constructor as new (n: number) => T)(keep.length);
+    keep.forEach((n, j) => (out[j] = a[n]));
+    return out;
+  };
+  return { log: { ...log, user: pick(log.user), item: pick(log.item), time: pick(log.time) }, dropped };
+}
+
 const CANONICAL_INT = /^(0|[1-9][0-9]{0,14})$/;
 
 /**
