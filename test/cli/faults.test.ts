@@ -9,7 +9,7 @@
  *   --resume finishes the run with the uninterrupted run's numbers.
  * - SIGTERM during a sweep: exit 143; the same command continues it.
  * Concurrent writers to one run folder or stage-cache entry are the lock module's tests
- * (src/runs/lock.ts), not here.
+ * (src/io/lock.ts: test/io/lock.test.ts and test/cli/shards.test.ts), not here.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
