@@ -169,7 +169,7 @@ export class Run {
  * runsDir must be a folder the process can write (or not exist yet: it is made). Checked before a
  * run folder is made, so the message names the setting rather than a failed mkdir.
  */
-function checkRunsDir(runsDir: string): void {
+export function checkRunsDir(runsDir: string): void {
   if (!fs.existsSync(runsDir)) return;
   if (!fs.statSync(runsDir).isDirectory()) {
     throw new UserError(`runsDir ${runsDir} is a file, not a folder. Move the file away, or set runsDir to a folder (--set runsDir=...).`);

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { initBackend } from '../../backend.js';
 import { loadConfig } from '../../config/load.js';
 import { acquireLock } from '../../io/lock.js';
-import { runDirFor, type Run } from '../../runs/run.js';
+import { checkRunsDir, runDirFor, type Run } from '../../runs/run.js';
 import { STAGES, type StageName } from '../../train/pipeline.js';
 import { openRun, trainRun } from '../../train/run.js';
 import { addConfigOptions, printConfig, type ConfigFlags } from '../options.js';
@@ -46,6 +46,8 @@ export function registerTrain(program: Command): Command {
       // The backend first: if it cannot start, no run folder is left behind claiming to run.
       const backend = await initBackend(config.backend, log);
       // One writer per run folder: a second train (or --resume) of a run in progress exits 2 naming the holder.
+      // (runsDir is checked first: the lock file lives in it, and a bad runsDir deserves its own message.)
+      checkRunsDir(config.runsDir);
       const runLock = await acquireLock(runDirFor(config), {
         what: `the run folder ${runDirFor(config)}`,
         purpose: flags.resume ? 'train --resume' : 'train',
