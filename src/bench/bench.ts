@@ -3,12 +3,14 @@
  * their share of the backend's measured matmul peak (docs/METHOD.md 6, docs/PERFORMANCE.md).
  * Timing lives here, never in tests.
  *
- *   npm run bench [-- --backend auto|tensorflow|webgpu|wasm|cpu] [--quick]
+ *   npm run bench [-- --backend auto|tensorflow|webgpu|wasm|cpu] [--quick] [--history N]
  *   npm run bench -- --shapes beauty [--iters N] [--torch torch.json] [--backend ...]
  *
  * `--shapes beauty` (or `tiny`) times the four workloads of the PyTorch reference at its shapes
  * (src/bench/workloads.ts) and prints the same figures, plus a JSON line; `--torch` takes that
- * reference's JSON output and adds the side-by-side ratios.
+ * reference's JSON output and adds the side-by-side ratios. `--history N` measures what history
+ * length costs: SFT windows of N+1 items and rollout and beam prompts of N items (random items
+ * of the same world), with policy.maxHistory = N.
  */
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
@@ -79,10 +81,15 @@ async function main(): Promise<void> {
   const shapes = arg('--shapes');
   if (shapes !== undefined) return referenceShapes(shapes, backend);
   const quick = process.argv.includes('--quick');
+  const historyArg = arg('--history');
+  const history = historyArg === undefined ? undefined : Number(historyArg);
+  if (history !== undefined && !(Number.isInteger(history) && history >= 1 && history <= 200)) {
+    throw new Error(`--history expects an integer in [1, 200] (policy.maxHistory), got ${historyArg}`);
+  }
   const reps = quick ? 3 : 7;
   const config = validateConfig({
     sid: { levels: 3, codebookSize: 64 },
-    policy: { layers: 2, dim: 64, heads: 2, dropout: 0.1, maxHistory: 20 },
+    policy: { layers: 2, dim: 64, heads: 2, dropout: 0.1, maxHistory: history ?? 20 },
     rl: { batchSize: 32, numGenerations: 8 },
   });
   const rows: [string, string, string][] = [];
@@ -105,9 +112,13 @@ async function main(): Promise<void> {
   const policy = Policy.create(config.policy, layout, rng);
   const paramCount = policy.numParams();
 
-  // SFT: one AdamW step on 64 sequences of 12 items.
+  // Random histories of exactly `n` items (--history): the world's own sequences are 5-20 long.
+  const longRng = new Rng(7);
+  const randomHistory = (n: number) => Int32Array.from({ length: n }, () => longRng.int(world.itemIds.length));
+
+  // SFT: one AdamW step on 64 sequences of 12 items (--history N: N+1 items).
   const opt = new AdamW(policy.params, { weightDecay: 0.01, gradClip: 1 });
-  const windows = splits.train.slice(0, 64).map((s) => s.slice(-12));
+  const windows = history ? Array.from({ length: 64 }, () => randomHistory(history + 1)) : splits.train.slice(0, 64).map((s) => s.slice(-12));
   const batch = buildSequences(layout, codes, windows);
   const sftMs = await time(async () => {
     const { value, grads } = tf.variableGrads(() => policy.sequenceLoss(batch, false, { rng }), [...policy.params.values()]);
@@ -121,7 +132,8 @@ async function main(): Promise<void> {
 
   // Rollouts: G = 8 samples for 32 prompts.
   const examples = splits.valid.slice(0, 32);
-  const prompt = buildPrompts(layout, codes, examples.map((e) => e.history), config.policy.maxHistory);
+  const histories = (ex: { history: Int32Array }[]) => ex.map((e) => (history ? randomHistory(history) : e.history));
+  const prompt = buildPrompts(layout, codes, histories(examples), config.policy.maxHistory);
   const decoder = policyDecoder(policy);
   const rollMs = await time(() => sample(decoder, prompt, { samples: 8, temperature: 1, rng }), reps);
   rows.push(['rollouts (32 x 8)', `${((32 * 8) / (rollMs / 1000)).toFixed(0)} rollouts/s`, '']);
@@ -129,7 +141,7 @@ async function main(): Promise<void> {
 
   // Eval: beam 20 over 256 users.
   const evalEx = splits.test.slice(0, 256);
-  const evalPrompt = buildPrompts(layout, codes, evalEx.map((e) => e.history), config.policy.maxHistory);
+  const evalPrompt = buildPrompts(layout, codes, histories(evalEx), config.policy.maxHistory);
   const evalMs = await time(() => beamSearch(decoder, evalPrompt, { beam: 20 }), quick ? 2 : 3, 1);
   rows.push(['eval beam 20 (256 users)', `${(256 / (evalMs / 1000)).toFixed(0)} users/s`, '']);
   disposePrompts(evalPrompt);
@@ -151,7 +163,8 @@ async function main(): Promise<void> {
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max(...rows.map((r) => r[1].length));
   process.stdout.write(
-    `backend ${backend.name} (${backend.package}), tfjs ${backend.tfjsVersion}, node ${process.version}; policy ${paramCount} parameters\n` +
+    `backend ${backend.name} (${backend.package}), tfjs ${backend.tfjsVersion}, node ${process.version}; policy ${paramCount} parameters` +
+      `${history ? `; history ${history} items (${history * 3} prompt tokens)` : ''}\n` +
       rows.map(([n, v, x]) => `${n.padEnd(w0)}  ${v.padStart(w1)}  ${x}`).join('\n') +
       '\n',
   );

@@ -3,6 +3,9 @@ import { Command, Option } from 'commander';
 import { BACKEND_CHOICES } from '../backend.js';
 import { configToYaml, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { UserError } from '../errors.js';
+import type { ProgressFactory } from '../progress.js';
+import { progressFactory } from './progress.js';
 
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -30,4 +33,22 @@ export function configFromFlags(flags: ConfigFlags): Config {
 /** Print the resolved config for --dry-run. */
 export function printConfig(config: Config): void {
   process.stdout.write(configToYaml(config));
+}
+
+/** `--no-progress` and `--log-every`: bars on a terminal, else plain lines at a fixed cadence. */
+export function addProgressOptions(cmd: Command): Command {
+  return cmd
+    .option('--no-progress', 'plain log lines instead of progress bars (also when stderr is not a terminal)')
+    .option('--log-every <seconds>', 'seconds between plain progress lines (with --no-progress or without a terminal)', '10');
+}
+
+export interface ProgressFlags {
+  progress: boolean;
+  logEvery: string;
+}
+
+export function progressFromFlags(flags: ProgressFlags): ProgressFactory {
+  const s = Number(flags.logEvery);
+  if (!Number.isFinite(s) || s < 0) throw new UserError(`--log-every expects a number of seconds >= 0, got "${flags.logEvery}"`);
+  return progressFactory({ plain: !flags.progress, everyMs: s * 1000 });
 }

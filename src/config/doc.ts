@@ -3,7 +3,7 @@
  * from the validation; a test fails when the committed file is stale.
  */
 import { z } from 'zod';
-import { configSchema } from './schema.js';
+import { PATH_KEYS, configSchema } from './schema.js';
 
 interface JsonSchema {
   type?: string;
@@ -14,10 +14,14 @@ interface JsonSchema {
   maximum?: number;
   exclusiveMinimum?: number;
   items?: JsonSchema;
+  anyOf?: JsonSchema[];
+  const?: unknown;
   properties?: Record<string, JsonSchema>;
 }
 
 function typeOf(s: JsonSchema): string {
+  if (s.anyOf) return s.anyOf.map(typeOf).join(' or ');
+  if (s.const !== undefined) return `\`${String(s.const)}\``;
   if (s.enum) return s.enum.map((v) => `\`${String(v)}\``).join(' \\| ');
   let t = s.type === 'array' ? `list of ${s.items ? typeOf(s.items) : 'values'}` : (s.type ?? 'any');
   const lo = s.exclusiveMinimum !== undefined ? `> ${s.exclusiveMinimum}` : s.minimum !== undefined ? `≥ ${s.minimum}` : '';
@@ -50,6 +54,18 @@ export function configReference(): string {
     'overrides one key (the value is read as YAML); `extends: base.yaml` merges one base file first.',
     'Unknown keys, wrong types and out-of-range values are errors, reported together with their dot',
     'path and line. `adagrpo train --config X --dry-run` prints the resolved config.',
+    '',
+    '## Paths',
+    '',
+    'A relative path written in a config file resolves against the folder of that file, so a config',
+    'works from any working directory: `data: { csv: { path: logs.csv } }` in `exp/my.yaml` reads',
+    '`exp/logs.csv`. A key that comes from an `extends` base resolves against the base file\'s folder.',
+    'A path given with `--set` resolves against the working directory, like every command-line path;',
+    'so do the defaults (`runsDir: runs`, `data.processedDir: data/processed`). The run folder\'s',
+    '`config.yaml` records the resolved, absolute paths. Path keys:',
+    PATH_KEYS.map((k) => `\`${k}\``).join(', ') + '.',
+    '',
+    '## Keys',
     '',
     '| key | type | default | meaning |',
     '|---|---|---|---|',

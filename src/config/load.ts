@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML, { LineCounter, isMap, isNode, type Document } from 'yaml';
 import { UserError } from '../errors.js';
-import { configSchema, crossFieldIssues, type Config } from './schema.js';
+import { PATH_KEYS, configSchema, crossFieldIssues, type Config } from './schema.js';
 
 type Raw = Record<string, unknown>;
 
@@ -71,6 +71,26 @@ function readYaml(file: string, via?: string): { raw: Raw; source: Source } {
     throw new UserError(`${file}${at}: ${reserved.join('.')}: "${reserved.at(-1)}" is a reserved name, not a config key; remove it`);
   }
   return { raw, source: { file, doc, lines } };
+}
+
+/**
+ * Relative paths of a config file name files beside it, wherever the command runs: every key of
+ * PATH_KEYS that the file sets is made absolute against the file's own folder (the base file's
+ * folder for keys that come from `extends`). `--set` values are not touched: they stay relative
+ * to the working directory, like every other command-line path.
+ */
+export function resolveFilePaths(raw: Raw, file: string): Raw {
+  const dir = path.dirname(path.resolve(file));
+  for (const key of PATH_KEYS) {
+    const keys = key.split('.');
+    let parent: unknown = raw;
+    for (const k of keys.slice(0, -1)) parent = isPlainObject(parent) ? parent[k] : undefined;
+    if (!isPlainObject(parent)) continue;
+    const leaf = keys[keys.length - 1];
+    const v = parent[leaf];
+    if (typeof v === 'string' && v !== '' && !path.isAbsolute(v)) parent[leaf] = path.resolve(dir, v);
+  }
+  return raw;
 }
 
 /** Objects merge key by key; arrays and scalars from `over` replace those in `base`. */
@@ -181,8 +201,9 @@ export function validateConfig(raw: unknown, sources: Source[] = [], setPaths = 
 }
 
 /**
- * Load a config file. Paths inside it (data files, sid.file) stay as written: they are resolved
- * against the working directory, like every CLI path.
+ * Load a config file. Relative paths inside it (data files, sid.file, runsDir, ...: PATH_KEYS)
+ * resolve against the folder of the file that sets them, so a config works from any working
+ * directory; paths given with `--set` resolve against the working directory.
  */
 export function loadConfig(file: string | undefined, opts: LoadOptions = {}): Config {
   const sources: Source[] = [];
@@ -195,12 +216,14 @@ export function loadConfig(file: string | undefined, opts: LoadOptions = {}): Co
       if (typeof ext !== 'string') throw new UserError(`${file}: "extends" must be a path to another YAML file`);
       const basePath = path.resolve(path.dirname(file), ext);
       const base = readYaml(basePath, `"extends" in ${file}`);
+      resolveFilePaths(base.raw, basePath);
       if (base.raw.extends !== undefined) {
         throw new UserError(`${basePath}: a base config cannot itself use "extends" (one level only); inline its base`);
       }
       sources.push(base.source);
       raw = deepMerge(raw, base.raw);
     }
+    resolveFilePaths(top.raw, file);
     sources.push(top.source);
     raw = deepMerge(raw, top.raw);
   }

@@ -37,7 +37,10 @@ export const syntheticSchema = section({
 });
 
 export const dataSchema = section({
-  source: z.enum(['synthetic', 'csv', 'sequences-json', 'movielens']).default('synthetic').describe('Where interactions come from: the built-in synthetic world, a CSV log, LC-Rec/LETTER JSON, or MovieLens.'),
+  source: z
+    .enum(['synthetic', 'csv', 'sequences-json', 'sequences-txt', 'movielens'])
+    .default('synthetic')
+    .describe('Where interactions come from: the built-in synthetic world, a CSV log, LC-Rec/LETTER JSON, a plain-text sequence file, or MovieLens.'),
   name: z.string().min(1).optional().describe('Name used for the processed-data cache folder; defaults to the source.'),
   processedDir: z.string().min(1).default('data/processed').describe('Cache of prepared data and semantic IDs, keyed by a hash of their inputs.'),
   kcore: int(0).default(5).describe('k-core filter: repeat dropping users and items with fewer than k interactions; 0 disables.'),
@@ -56,6 +59,14 @@ export const dataSchema = section({
     inter: z.string().min(1).optional().describe('`*.inter.json`: {"<user>": [item, ...]} in time order.'),
     item: z.string().min(1).optional().describe('`*.item.json`: {"<item>": {title, description, ...}}.'),
   }),
+  sequencesTxt: section({
+    path: z.string().min(1).optional().describe('Plain-text sequences in time order, no timestamps (see `layout`).'),
+    layout: z
+      .enum(['user-items', 'user-item-pairs'])
+      .default('user-items')
+      .describe('user-items: one line per user, `user item item ...`; user-item-pairs: one `user item` interaction per line, the file in time order.'),
+    delimiter: z.string().min(1).max(1).optional().describe('Field delimiter (one character); unset = any run of spaces and tabs.'),
+  }),
   movielens: section({
     ratings: z.string().min(1).optional().describe('`ratings.dat` (user::item::rating::ts) or `ratings.csv` (userId,movieId,rating,timestamp).'),
     movies: z.string().min(1).optional().describe('movies.dat or movies.csv: titles become item text.'),
@@ -67,7 +78,13 @@ export const sidSchema = section({
   method: z.enum(['rq-kmeans', 'file']).default('rq-kmeans').describe('How items get semantic IDs: residual k-means over item embeddings, or an existing *.index.json.'),
   embedding: z.enum(['cf', 'text', 'latent']).default('cf').describe('Item embedding clustered by rq-kmeans; `latent` is the synthetic world\'s true item vectors.'),
   levels: int(1, 8).default(3).describe('Code levels L built by rq-kmeans (a dedup level is appended if items collide).'),
-  codebookSize: int(2, 4096).default(256).describe('Codes per level K.'),
+  codebookSize: z
+    .union([int(2, 4096), z.literal('auto')])
+    .default(256)
+    .describe('Codes per level K, or `auto`: the smallest of 8, 16, ..., 1024 whose collision rate is at most sid.collisionTarget (recorded in the IDs\' sid.json).'),
+  collisionTarget: prob()
+    .default(0.05)
+    .describe('For codebookSize auto: the largest acceptable share of items that share their code tuple with another item before the dedup level.'),
   kmeansIters: int(1).default(25).describe('Lloyd iterations per level.'),
   embeddingDim: int(2, 512).default(32).describe('Dimension of the SVD embedding for `cf` and `text`.'),
   seed: int(0, 2 ** 31 - 1).default(0).describe('Seed of k-means++ init and SVD: IDs are data preprocessing, shared by every run seed.'),
@@ -94,6 +111,9 @@ const schedule = {
 export const sftSchema = section({
   steps: int(0).default(1000).describe('Optimizer steps of supervised training.'),
   batchSize: int(1).default(64).describe('Sequences per step.'),
+  microBatchSize: int(0)
+    .default(0)
+    .describe('Sequences per forward/backward pass: the step\'s gradient is accumulated over passes of this many (less memory, the same step up to float rounding; dropout masks differ). 0 = the whole batch in one pass.'),
   targets: z.enum(['all', 'last']).default('all').describe('all: NLL on every item of the sequence window (causal LM, like SASRec); last: only the final item.'),
   ...schedule,
   checkpointEvery: int(1).default(500).describe('Save a checkpoint every this many steps (and at the end).'),
@@ -109,6 +129,9 @@ export const rankerSchema = section({
   maxHistory: int(1, 200).default(20).describe('Items of history the ranker sees.'),
   steps: int(0).default(1000).describe('Optimizer steps of ranker training.'),
   batchSize: int(1).default(256).describe('Histories per step: impressions (synthetic), or observed next items each with its sampled negatives (real logs).'),
+  microBatchSize: int(0)
+    .default(0)
+    .describe('Histories per forward/backward pass: the step\'s gradient is accumulated over passes of this many (less memory, the same step up to float rounding). 0 = the whole batch in one pass.'),
   ...schedule,
   lr: posNum().default(3e-3).describe('Peak learning rate of the ranker (3e-3 reaches the held-out-log AUC plateau in 1000 steps; 1e-2 overfits).'),
   exposureBias: z.number().min(0).max(3).default(1.0).describe('Real logs: negatives drawn ∝ popularity^exposureBias (0 = uniform).'),
@@ -127,6 +150,9 @@ export const rlSchema = section({
   algorithm: z.enum(ALGORITHMS).default('adagrpo').describe('Which gate: nll (c=0), grpo (no NLL, c=1), grpo+nll (c=1), adagrpo (hard AND disc), random-gate, hard-only, disc-only.'),
   steps: int(0).default(200).describe('RL optimizer steps (each samples fresh rollouts).'),
   batchSize: int(1).default(32).describe('Prompts per step.'),
+  microBatchSize: int(0)
+    .default(0)
+    .describe('Prompts (with their G rollouts) of the policy update per forward/backward pass: the step\'s gradient is accumulated over passes of this many (less memory, the same step up to float rounding; RL runs without dropout). 0 = the whole batch in one pass.'),
   numGenerations: int(2, 256).default(8).describe('G: rollouts per prompt.'),
   temperature: posNum().default(1.0).describe('Sampling temperature of the rollouts.'),
   constrained: z
@@ -168,6 +194,9 @@ export const sasrecSchema = section({
   checkpointEvery: int(1).default(500).describe('Save a checkpoint every this many steps (and at the end).'),
 });
 
+/** Discriminability estimators of the gate (docs/METHOD.md 2.5; src/rl/discriminability.ts). */
+export const ESTIMATORS = ['margin', 'ensemble', 'exposure'] as const;
+
 export const gateSchema = section({
   difficulty: section({
     statistic: z.enum(['gtRank', 'gtProb', 'hitRate', 'entropy']).default('gtRank').describe('Policy-side difficulty: gtRank (share of rollouts more likely than the truth ≥ τ), gtProb (p(y|x) < τ), hitRate (hits < τ), entropy (≥ τ).'),
@@ -176,6 +205,19 @@ export const gateSchema = section({
   discriminability: section({
     rho: prob().default(0.8).describe('Threshold ρ on d_i, the share of negatives the ranker scores below the ground truth.'),
     inBatchNegatives: int(0, 1000).default(5).describe('M: ground-truth items of other samples in the batch used as extra negatives.'),
+    estimator: z
+      .enum(ESTIMATORS)
+      .default('margin')
+      .describe('How d_i is estimated: margin (the ranker\'s own scores), ensemble (lower confidence bound of K bootstrap rankers\' margins), exposure (comparisons weighted by the ranker\'s held-out accuracy per exposure bucket).'),
+    ensemble: section({
+      size: int(2, 16).default(4).describe('K: ensemble members, the reward ranker included (K−1 are trained at the start of RL).'),
+      steps: int(0).default(0).describe('Training steps of each bootstrap member (0 = ranker.steps).'),
+      z: z.number().min(0).default(1).describe('A negative counts when mean − z·sd of the members\' margins is above 0.'),
+    }),
+    exposure: section({
+      buckets: int(1, 20).default(4).describe('Quantile buckets of logged exposure among exposed items (never-exposed items are a bucket of their own).'),
+      prior: z.number().min(0).default(50).describe('Pseudo-pairs at chance (½) added to each bucket pair\'s held-out accuracy.'),
+    }),
   }),
 });
 
@@ -220,6 +262,31 @@ export const configSchema = z.strictObject({
 });
 
 export type Config = z.output<typeof configSchema>;
+
+/**
+ * Keys that change how a step is computed but not what (memory against speed, like the backend):
+ * a run may resume with other values, and stage caches do not key on them.
+ */
+export const COMPUTE_ONLY_KEYS = ['backend', 'sft.microBatchSize', 'ranker.microBatchSize', 'rl.microBatchSize'] as const;
+
+/**
+ * Keys that hold a file or folder path. A relative path written in a config file resolves against
+ * that file's folder (src/config/load.ts); one given with `--set` against the working directory.
+ */
+export const PATH_KEYS = [
+  'runsDir',
+  'data.processedDir',
+  'data.csv.path',
+  'data.csv.itemsPath',
+  'data.sequencesJson.inter',
+  'data.sequencesJson.item',
+  'data.sequencesTxt.path',
+  'data.movielens.ratings',
+  'data.movielens.movies',
+  'sid.file',
+  'rl.lambdaMatchRun',
+  'rl.randomGate.matchRun',
+] as const;
 export type DataConfig = Config['data'];
 export type SyntheticConfig = DataConfig['synthetic'];
 export type SidConfig = Config['sid'];
@@ -242,9 +309,13 @@ export function crossFieldIssues(c: Config): { path: string; message: string }[]
   if (c.data.source === 'csv' && !c.data.csv.path) out.push({ path: 'data.csv.path', message: 'required when data.source is csv' });
   if (c.data.source === 'sequences-json' && !c.data.sequencesJson.inter)
     out.push({ path: 'data.sequencesJson.inter', message: 'required when data.source is sequences-json' });
+  if (c.data.source === 'sequences-txt' && !c.data.sequencesTxt.path)
+    out.push({ path: 'data.sequencesTxt.path', message: 'required when data.source is sequences-txt' });
   if (c.data.source === 'movielens' && !c.data.movielens.ratings)
     out.push({ path: 'data.movielens.ratings', message: 'required when data.source is movielens' });
   if (c.sid.method === 'file' && !c.sid.file) out.push({ path: 'sid.file', message: 'required when sid.method is file' });
+  if (c.sid.codebookSize === 'auto' && c.sid.method !== 'rq-kmeans')
+    out.push({ path: 'sid.codebookSize', message: '"auto" chooses the size for rq-kmeans; sid.method file takes the sizes from its file' });
   if (c.sid.embedding === 'latent' && c.sid.method === 'rq-kmeans' && c.data.source !== 'synthetic')
     out.push({ path: 'sid.embedding', message: '"latent" exists only for the synthetic world; use cf or text' });
   if (c.sasrec.dim % c.sasrec.heads !== 0) out.push({ path: 'sasrec.heads', message: `must divide sasrec.dim (${c.sasrec.dim})` });

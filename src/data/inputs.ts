@@ -2,6 +2,7 @@
  * Data and semantic IDs for a config: both cached on disk (data/processed/...), so every command
  * that needs them (train, eval, stratify, data inspect) calls this and pays only a load.
  */
+import type { ProgressFactory } from '../progress.js';
 import type { Config } from '../config/schema.js';
 import { prepareData } from './prepare.js';
 import { buildSemanticIds } from './sid/build.js';
@@ -19,12 +20,13 @@ export interface PreparedInputs {
   sidHash: string;
 }
 
-export async function prepareInputs(config: Config, log: (line: string) => void = () => {}): Promise<PreparedInputs> {
-  const data = await prepareData(config.data, { log });
+export async function prepareInputs(config: Config, log: (line: string) => void = () => {}, progress?: ProgressFactory): Promise<PreparedInputs> {
+  const data = await prepareData(config.data, { log, progress });
   const { sids, hash } = await buildSemanticIds(
     config.sid,
     { dataset: data.dataset, splits: data.splits, dataHash: data.manifest.hash, cacheDir: data.dir },
     log,
+    progress,
   );
   return {
     dataset: data.dataset,

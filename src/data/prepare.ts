@@ -20,10 +20,12 @@ import { atomicDir, atomicWrite, atomicWriteJson } from '../io/atomic.js';
 import { withLock } from '../io/lock.js';
 import { kcore, logCounts } from './kcore.js';
 import { readCsvSource } from './sources/csv.js';
-import { checkInputFile, sha256File } from './sources/files.js';
+import type { ProgressFactory } from '../progress.js';
+import { checkInputFile, fileMB, sha256File } from './sources/files.js';
 import { readMovielensSource } from './sources/movielens.js';
 import { dropDuplicateRows, logToDataset, type SourceResult } from './sources/raw.js';
 import { readSequencesJson } from './sources/sequencesJson.js';
+import { readSequencesTxtSource } from './sources/sequencesTxt.js';
 import { MIN_SPLIT_LENGTH, leaveOneOut, splitSizes } from './splits.js';
 import { generateSyntheticWorld, impressionsFromFlat, impressionsToFlat, type SyntheticWorldTruth } from './synthetic.js';
 import type { DataManifest, Dataset, Splits } from './types.js';
@@ -67,29 +69,25 @@ export interface PreparedData {
 
 export interface PrepareOptions {
   log?: (line: string) => void;
+  /** Progress of reading large inputs (the plain lines keep a cadence; see src/cli/progress.ts). */
+  progress?: ProgressFactory;
   /** Rebuild even when the cache folder exists. */
   force?: boolean;
 }
 
 /** Input files of a config, with the config key that names each. */
 export function inputFiles(cfg: DataConfig): { key: string; path: string }[] {
-  const files: { key: string; path: string | undefined }[] =
+  const byKey = (...keys: [string, string | undefined][]) => keys.map(([key, p]) => ({ key, path: p }));
+  const files =
     cfg.source === 'csv'
-      ? [
-          { key: 'data.csv.path', path: cfg.csv.path },
-          { key: 'data.csv.itemsPath', path: cfg.csv.itemsPath },
-        ]
+      ? byKey(['data.csv.path', cfg.csv.path], ['data.csv.itemsPath', cfg.csv.itemsPath])
       : cfg.source === 'sequences-json'
-        ? [
-            { key: 'data.sequencesJson.inter', path: cfg.sequencesJson.inter },
-            { key: 'data.sequencesJson.item', path: cfg.sequencesJson.item },
-          ]
-        : cfg.source === 'movielens'
-          ? [
-              { key: 'data.movielens.ratings', path: cfg.movielens.ratings },
-              { key: 'data.movielens.movies', path: cfg.movielens.movies },
-            ]
-          : [];
+        ? byKey(['data.sequencesJson.inter', cfg.sequencesJson.inter], ['data.sequencesJson.item', cfg.sequencesJson.item])
+        : cfg.source === 'sequences-txt'
+          ? byKey(['data.sequencesTxt.path', cfg.sequencesTxt.path])
+          : cfg.source === 'movielens'
+            ? byKey(['data.movielens.ratings', cfg.movielens.ratings], ['data.movielens.movies', cfg.movielens.movies])
+            : [];
   if (files[0] && !files[0].path) throw new UserError(`${files[0].key}: required when data.source is ${cfg.source}`);
   return files.filter((f): f is { key: string; path: string } => f.path !== undefined);
 }
@@ -108,6 +106,8 @@ function settingsKey(cfg: DataConfig): Record<string, unknown> {
     }
     case 'sequences-json':
       return { kcore: cfg.kcore };
+    case 'sequences-txt':
+      return { kcore: cfg.kcore, layout: cfg.sequencesTxt.layout, delimiter: cfg.sequencesTxt.delimiter ?? null };
     case 'movielens':
       return { kcore: cfg.kcore, minRating: cfg.movielens.minRating, ratings: ext(cfg.movielens.ratings), movies: ext(cfg.movielens.movies), duplicates: 'dropped' };
   }
@@ -139,14 +139,18 @@ export async function dataKey(cfg: DataConfig): Promise<DataKey> {
   return { hash, dir: path.join(cfg.processedDir, `${dataName(cfg)}-${hash}`), key, inputs };
 }
 
-async function readSource(cfg: DataConfig): Promise<SourceResult> {
+async function readSource(cfg: DataConfig, log: (line: string) => void, progress?: ProgressFactory): Promise<SourceResult> {
   switch (cfg.source) {
     case 'csv':
-      return readCsvSource(cfg.csv);
+      return readCsvSource(cfg.csv, progress);
     case 'sequences-json':
       if (!cfg.sequencesJson.inter) throw new UserError('data.sequencesJson.inter: required when data.source is sequences-json');
+      log(`data: parsing ${cfg.sequencesJson.inter} (${fileMB(cfg.sequencesJson.inter).toFixed(1)} MB, one JSON document)`);
       return readSequencesJson(cfg.sequencesJson.inter, cfg.sequencesJson.item);
+    case 'sequences-txt':
+      return readSequencesTxtSource(cfg.sequencesTxt, progress);
     case 'movielens':
+      log(`data: reading ${cfg.movielens.ratings} (${fileMB(cfg.movielens.ratings ?? '').toFixed(1)} MB)`);
       return readMovielensSource(cfg.movielens);
     case 'synthetic':
       throw new Error('readSource: the synthetic world has no source files');
@@ -157,8 +161,9 @@ async function readSource(cfg: DataConfig): Promise<SourceResult> {
 export async function buildFileDataset(
   cfg: DataConfig,
   log: (line: string) => void = () => {},
+  progress?: ProgressFactory,
 ): Promise<{ dataset: Dataset; filter: FilterReport }> {
-  const src = await readSource(cfg);
+  const src = await readSource(cfg, log, progress);
   const before = logCounts(src.log);
   log(`data: read ${before.interactions} interactions (${before.users} users, ${before.items} items)`);
   const { log: unique, dropped: duplicates } = dropDuplicateRows(src.log);
@@ -169,6 +174,7 @@ export async function buildFileDataset(
     );
   }
   const minUser = Math.max(cfg.kcore, MIN_SPLIT_LENGTH);
+  log(`data: ${cfg.kcore}-core filter (users >= ${minUser}, items >= ${cfg.kcore})...`);
   const filtered = kcore(unique, cfg.kcore, minUser);
   const after = logCounts(filtered.log);
   if (after.interactions === 0) {
@@ -205,17 +211,17 @@ export async function prepareData(cfg: DataConfig, opts: PrepareOptions = {}): P
   // while the others sharing this processed-data folder wait, then load what it built.
   const hit = cached();
   if (hit) return hit;
-  return withLock(k.dir, { what: `the prepared data ${k.dir}`, purpose: 'preparing data', wait: true, log }, async () => cached() ?? buildPrepared(cfg, k, t0, log));
+  return withLock(k.dir, { what: `the prepared data ${k.dir}`, purpose: 'preparing data', wait: true, log }, async () => cached() ?? buildPrepared(cfg, k, t0, log, opts.progress));
 }
 
-async function buildPrepared(cfg: DataConfig, k: DataKey, t0: number, log: (line: string) => void): Promise<PreparedData> {
+async function buildPrepared(cfg: DataConfig, k: DataKey, t0: number, log: (line: string) => void, progress?: ProgressFactory): Promise<PreparedData> {
   log(`data: preparing ${dataName(cfg)} from ${cfg.source}${k.inputs.length ? ` (${k.inputs.map((f) => f.path).join(', ')})` : ''}`);
   let dataset: Dataset;
   let filter: FilterReport | null = null;
   if (cfg.source === 'synthetic') {
     dataset = generateSyntheticWorld(cfg.synthetic, dataName(cfg));
   } else {
-    ({ dataset, filter } = await buildFileDataset(cfg, log));
+    ({ dataset, filter } = await buildFileDataset(cfg, log, progress));
   }
   const splits = leaveOneOut(dataset);
   let interactions = 0;

@@ -37,7 +37,7 @@ export interface SyntheticTruth {
 
 export interface Dataset {
   name: string;
-  source: 'synthetic' | 'csv' | 'sequences-json' | 'movielens';
+  source: 'synthetic' | 'csv' | 'sequences-json' | 'sequences-txt' | 'movielens';
   /** External id of each item index. */
   itemIds: string[];
   /** External id of each user index. */

@@ -205,7 +205,12 @@ export interface StratifyTables {
   hasCompare: boolean;
   table1: Table1Row[];
   table2: (CellStats & { difficulty: string })[];
-  table3: (CellStats & { difficulty: string; discriminability: string })[];
+  /**
+   * Per difficulty bin, then over all samples ('all'); `gatePrecision` (synthetic world): this
+   * cell's RM reliability minus that of the same difficulty's other discriminability cells, so on
+   * the d≥ρ row it is the gate's precision, admitted minus rejected (docs/METHOD.md 2.5).
+   */
+  table3: (CellStats & { difficulty: string; discriminability: string; gatePrecision: number })[];
 }
 
 export interface StratifyOptions {
@@ -287,9 +292,13 @@ export function stratify(samples: readonly StratSample[], opts: StratifyOptions)
 
   const table2 = dBins.map((b, bi) => ({ difficulty: b.label, ...cell(all.filter((i) => dOf[i] === bi)) }));
   table2.push({ difficulty: 'all', ...cell(all) });
-  const table3 = dBins.flatMap((b, bi) =>
-    qBins.map((q, qi) => ({ difficulty: b.label, discriminability: q.label, ...cell(all.filter((i) => dOf[i] === bi && qOf[i] === qi)) })),
-  );
+  const rowsOf = (label: string, inBin: (i: number) => boolean) =>
+    qBins.map((q, qi) => {
+      const rest = mean(all.filter((i) => inBin(i) && qOf[i] !== qi).map((i) => samples[i].reliability));
+      const c = cell(all.filter((i) => inBin(i) && qOf[i] === qi));
+      return { difficulty: label, discriminability: q.label, ...c, gatePrecision: c.reliability - rest };
+    });
+  const table3 = [...dBins.flatMap((b, bi) => rowsOf(b.label, (i) => dOf[i] === bi)), ...rowsOf('all', () => true)];
   return {
     n: N,
     hrK,
@@ -393,8 +402,19 @@ export function formatMarkdown(t: StratifyTables, m: StratifyMeta): string {
   out.push(markdownTable(h2, t.table2.map((r) => [r.difficulty, ...cc.values(r)]), { right: h2.map((_, c) => c > 0) }));
 
   out.push('', `## Table 3: difficulty x discriminability`, '');
-  const h3 = ['difficulty', 'discriminability', ...cc.header];
-  out.push(markdownTable(h3, t.table3.map((r) => [r.difficulty, r.discriminability, ...cc.values(r)]), { right: h3.map((_, c) => c > 1) }));
+  const h3 = ['difficulty', 'discriminability', ...cc.header, ...(t.hasReliability ? ['gate precision'] : [])];
+  out.push(
+    markdownTable(h3, t.table3.map((r) => [r.difficulty, r.discriminability, ...cc.values(r), ...(t.hasReliability ? [signed(r.gatePrecision)] : [])]), {
+      right: h3.map((_, c) => c > 1),
+    }),
+  );
+  if (t.hasReliability) {
+    out.push(
+      '',
+      'gate precision = RM reliability of this cell minus that of the same difficulty\'s other discriminability cells: ' +
+        'on a d>=rho row, admitted minus rejected (the gate\'s precision; > 0 when the gate admits samples on which the ranker is truly more reliable).',
+    );
+  }
   return out.join('\n') + '\n';
 }
 
@@ -427,6 +447,9 @@ export function formatCsv(t: StratifyTables): string {
     for (const [s, v] of stats) rows.push([table, diff, disc, s, csvNum(v)]);
   };
   for (const r of t.table2) cellRows('2', r.difficulty, 'all', r);
-  for (const r of t.table3) cellRows('3', r.difficulty, r.discriminability, r);
+  for (const r of t.table3) {
+    cellRows('3', r.difficulty, r.discriminability, r);
+    if (t.hasReliability) rows.push(['3', r.difficulty, r.discriminability, 'gate_precision', csvNum(r.gatePrecision)]);
+  }
   return toCsv(['table', 'difficulty', 'discriminability', 'statistic', 'value'], rows);
 }

@@ -5,13 +5,14 @@
  * (inBatchNegatives, negativeSet, discriminability), so it is exactly the d_i the gate would see
  * with the beam as rollouts.
  */
-import type { Progress } from '../progress.js';
+import type { ProgressFactory } from '../progress.js';
 import type { Config } from '../config/schema.js';
 import { trueUtility } from '../data/synthetic.js';
 import type { Example, SyntheticTruth } from '../data/types.js';
 import type { Policy } from '../model/policy.js';
 import type { Ranker } from '../model/ranker.js';
 import { discriminability, inBatchNegatives, negativeSet } from '../rl/gates.js';
+import type { Discriminator } from '../rl/discriminability.js';
 import { Rng } from '../rng.js';
 import { evalExamples, evaluatePolicy, type UserRanking } from './evaluate.js';
 import { rmOrder, type StratSample } from './stratify.js';
@@ -25,7 +26,9 @@ export interface StratifyRunOptions {
   maxUsers: number;
   /** --compare: the other run's policy, beam-searched on the same samples. */
   otherPolicy?: Policy;
-  progress?: (label: string, total: number) => Progress;
+  /** The run's gate.discriminability.estimator (default: the margin test), so d_i is the d_i its gate used. */
+  discriminator?: Discriminator;
+  progress?: ProgressFactory;
 }
 
 export interface StratifyRunResult {
@@ -61,12 +64,14 @@ export function sampleRecord(
   logits: ArrayLike<number>,
   truth: SyntheticTruth | null,
   gtLogProb: number,
+  /** d_i of the negatives N_i (default: the margin test on `logits`). */
+  discOf?: (negatives: Int32Array) => number,
 ): StratSample {
   const W = beam.length;
   const scoreOf = new Map<number, number>();
   for (let c = 0; c < cand.length; c++) if (cand[c] >= 0) scoreOf.set(cand[c], logits[c]);
   const negSet = negativeSet({ gtItem: ex.target, rolloutItems: beam }, inBatch); // the beam plays the rollouts
-  const disc = discriminability(scoreOf.get(ex.target)!, Array.from(negSet, (n) => scoreOf.get(n)!));
+  const disc = discOf ? discOf(negSet) : discriminability(scoreOf.get(ex.target)!, Array.from(negSet, (n) => scoreOf.get(n)!));
   let reliability = Number.NaN;
   if (truth) {
     const last = ex.history.length > 0 ? ex.history[ex.history.length - 1] : -1;
@@ -82,7 +87,7 @@ export function sampleRecord(
 
 async function beams(policy: Policy, inputs: PreparedInputs, config: Config, opts: StratifyRunOptions, label: string): Promise<{ rankings: UserRanking[]; seconds: number }> {
   const users = evalExamples(inputs, opts.split, opts.maxUsers).length;
-  const bar = opts.progress?.(label, users);
+  const bar = opts.progress?.(label, users, 'users');
   try {
     const r = await evaluatePolicy(policy, inputs, config, { split: opts.split, beam: opts.beam, maxUsers: opts.maxUsers, keepRankings: true, targetLogProbs: true, progress: bar });
     return { rankings: r.rankings!, seconds: r.seconds };
@@ -116,12 +121,17 @@ export async function collectStratSamples(policy: Policy, ranker: Ranker, inputs
   const C = W + 1 + M;
   const cand = new Int32Array(N * C);
   examples.forEach((ex, i) => cand.set(candidateRow(mine.rankings[i].items, ex.target, negs[i], M), i * C));
-  const logits = await ranker.scoreItems(examples.map((ex) => ex.history), cand, C); // [N*C], NaN where -1
+  const histories = examples.map((ex) => ex.history);
+  const bar = opts.progress?.(`ranker scores (${C} candidates per user)`, N, 'users');
+  const logits = await ranker.scoreItems(histories, cand, C); // [N*C], NaN where -1
+  bar?.update(N);
+  bar?.stop();
+  const estimate = await opts.discriminator?.forBatch(histories, cand, C, logits);
   const rankerSeconds = (performance.now() - t0) / 1000;
 
   const truth = inputs.dataset.truth;
   const samples = examples.map((ex, i) =>
-    sampleRecord(ex, mine.rankings[i].items, negs[i], cand.subarray(i * C, (i + 1) * C), logits.subarray(i * C, (i + 1) * C), truth, mine.rankings[i].targetLogProb!),
+    sampleRecord(ex, mine.rankings[i].items, negs[i], cand.subarray(i * C, (i + 1) * C), logits.subarray(i * C, (i + 1) * C), truth, mine.rankings[i].targetLogProb!, estimate && ((negSet) => estimate(i, ex.target, negSet).d)),
   );
 
   let otherSeconds = 0;

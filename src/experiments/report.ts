@@ -15,10 +15,10 @@ import { markdownTable, toCsv } from '../io/tables.js';
 import { hashOf, stableStringify } from '../hash.js';
 import { readEvalReport } from '../runs/evalReport.js';
 import { readMeta, type RunStatus } from '../runs/meta.js';
-import { meanOverRlSteps, readMetrics } from '../runs/metrics.js';
+import { meanOverRlSteps, readMetrics, type MetricsRow } from '../runs/metrics.js';
 import { readRunConfig } from '../runs/run.js';
 import { readUpstream, type Upstream } from '../runs/upstream.js';
-import { meanCi, pairedTTest, type MeanCi, type PairedTest } from '../stats.js';
+import { mean, meanCi, pairedTTest, type MeanCi, type PairedTest } from '../stats.js';
 import { readSweepRecord, stagePointers, type SweepRunEntry } from './sweep.js';
 import { parseValue } from './grid.js';
 
@@ -375,7 +375,29 @@ export interface TrainingRow {
   admission: MeanCi;
   effectiveRlWeight: MeanCi;
   steps: number[];
+  /**
+   * The gate's precision (docs/METHOD.md 2.5), synthetic world: the ranker's true pairwise agreement
+   * on admitted and on rejected samples, and admitted − rejected. Per run, the mean over the RL
+   * steps that have a finite value (a step that admits nothing has no admitted mean); the
+   * difference over the steps that have both. Then mean and CI over runs.
+   */
+  reliabilityAdmitted: MeanCi;
+  reliabilityRejected: MeanCi;
+  precision: MeanCi;
+  /** The same from the estimator's held-out-logs proxy (every dataset): a proxy, not the truth. */
+  proxyAdmitted: MeanCi;
+  proxyRejected: MeanCi;
+  proxyGap: MeanCi;
 }
+
+/** Mean over RL steps (last row of a step) of f(row), skipping steps where it is not finite. */
+function finiteMeanOverSteps(rows: readonly MetricsRow[], f: (row: MetricsRow) => number): number {
+  const byStep = new Map<number, MetricsRow>();
+  for (const r of rows) if (r.stage === 'rl' && r.kind === 'train') byStep.set(r.step, r);
+  return mean([...byStep.values()].map(f));
+}
+
+const num = (v: unknown) => (typeof v === 'number' ? v : Number.NaN);
 
 /**
  * Mean admission rate and effective RL weight (λ·mean c) over each run's RL steps: what the
@@ -386,14 +408,31 @@ export function trainingSummary(groups: readonly ConfigGroup[]): TrainingRow[] {
   return groups.map((group) => {
     const perRun = group.runs.map((r) => {
       const rows = readMetrics(r.dir, { stage: 'rl', kind: 'train' });
-      return { admission: meanOverRlSteps(rows, 'admission'), eff: meanOverRlSteps(rows, 'effectiveRlWeight'), steps: new Set(rows.map((x) => x.step)).size };
+      const over = (f: (row: MetricsRow) => number) => finiteMeanOverSteps(rows, f);
+      return {
+        admission: meanOverRlSteps(rows, 'admission'),
+        eff: meanOverRlSteps(rows, 'effectiveRlWeight'),
+        steps: new Set(rows.map((x) => x.step)).size,
+        relA: over((x) => num(x.reliabilityAdmitted)),
+        relR: over((x) => num(x.reliabilityRejected)),
+        prec: over((x) => num(x.reliabilityAdmitted) - num(x.reliabilityRejected)),
+        proxA: over((x) => num(x.proxyAdmitted)),
+        proxR: over((x) => num(x.proxyRejected)),
+        proxGap: over((x) => num(x.proxyAdmitted) - num(x.proxyRejected)),
+      };
     });
-    const finite = (xs: number[]) => xs.filter(Number.isFinite);
+    const ci = (f: (p: (typeof perRun)[number]) => number) => meanCi(perRun.map(f)); // meanCi drops non-finite runs
     return {
       group,
-      admission: meanCi(finite(perRun.map((p) => p.admission))),
-      effectiveRlWeight: meanCi(finite(perRun.map((p) => p.eff))),
+      admission: ci((p) => p.admission),
+      effectiveRlWeight: ci((p) => p.eff),
       steps: perRun.map((p) => p.steps),
+      reliabilityAdmitted: ci((p) => p.relA),
+      reliabilityRejected: ci((p) => p.relR),
+      precision: ci((p) => p.prec),
+      proxyAdmitted: ci((p) => p.proxA),
+      proxyRejected: ci((p) => p.proxR),
+      proxyGap: ci((p) => p.proxGap),
     };
   });
 }
@@ -406,6 +445,8 @@ const signed = (v: number) => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${v.toF
 export const fmtP = (p: number) => (!Number.isFinite(p) ? '-' : p < 1e-4 ? '<0.0001' : p.toFixed(4));
 /** `0.1234 ± 0.0040`; the ± part is omitted for a single seed (no interval). */
 export const fmtCi = (ci: MeanCi) => (ci.n === 0 ? '-' : Number.isFinite(ci.half) ? `${f4(ci.mean)} ± ${f4(ci.half)}` : f4(ci.mean));
+/** `+0.0123 [+0.0050, +0.0196]`: a difference with its 95% CI. */
+const fmtSignedCi = (ci: MeanCi) => (ci.n === 0 ? '-' : Number.isFinite(ci.half) ? `${signed(ci.mean)} [${signed(ci.low)}, ${signed(ci.high)}]` : signed(ci.mean));
 const mdTable = (header: string[], rows: string[][]) => markdownTable(header, rows, { pad: false });
 
 export interface ReportInput {
@@ -473,6 +514,34 @@ export function renderMarkdown(r: ReportInput): string {
       r.training.map((t) => [t.group.label, String(t.group.runs.length), fmtCi(t.admission), fmtCi(t.effectiveRlWeight), [...new Set(t.steps)].join(',')]),
     ),
   );
+  const gated = r.training.filter((t) => t.reliabilityAdmitted.n > 0 || t.proxyAdmitted.n > 0);
+  if (gated.length > 0) {
+    out.push(
+      '',
+      '## Gate precision',
+      '',
+      'Synthetic world: the ranker\'s true pairwise agreement (over the truth and its negatives) on the samples the gate admitted and on those it ' +
+        'rejected, and admitted − rejected (> 0: the gate admits samples on which the reward is truly more reliable). Proxy: the same from the ' +
+        'estimator\'s held-out-logs proxy of reliability (margin: d itself; ensemble: member agreement; exposure: calibrated bucket accuracy): ' +
+        'a proxy, not the true agreement. Mean over each run\'s RL steps, then over seeds (± 95% CI).',
+      '',
+    );
+    out.push(
+      mdTable(
+        ['configuration', 'n', 'true agreement, admitted', 'rejected', 'admitted − rejected', 'proxy, admitted', 'proxy, rejected', 'proxy gap'],
+        gated.map((t) => [
+          t.group.label,
+          String(t.group.runs.length),
+          fmtCi(t.reliabilityAdmitted),
+          fmtCi(t.reliabilityRejected),
+          fmtSignedCi(t.precision),
+          fmtCi(t.proxyAdmitted),
+          fmtCi(t.proxyRejected),
+          fmtSignedCi(t.proxyGap),
+        ]),
+      ),
+    );
+  }
   if (r.notes.length) out.push('', '## Notes', '', ...r.notes.map((n) => `- ${n}`));
   return out.join('\n') + '\n';
 }

@@ -530,6 +530,19 @@ export function buildPrompts(layout: SidLayout, codes: Int32Array, histories: Ar
   };
 }
 
+/** Rows [start, end) of a prompt batch (same padded length); free with disposePrompts. */
+export function slicePrompts(p: PromptBatch, start: number, end: number): PromptBatch {
+  const n = end - start;
+  return {
+    batch: n,
+    length: p.length,
+    tokens: tf.slice(p.tokens, [start, 0], [n, p.length]), // [n, T]
+    positions: tf.slice(p.positions, [start, 0], [n, p.length]), // [n, T]
+    keyBias: tf.slice(p.keyBias, [start, 0, 0, 0], [n, 1, 1, p.length]), // [n, 1, 1, T]
+    promptLen: tf.slice(p.promptLen, [start], [n]), // [n]
+  };
+}
+
 export function disposePrompts(p: PromptBatch): void {
   tf.dispose([p.tokens, p.positions, p.keyBias, p.promptLen]);
 }

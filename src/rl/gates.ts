@@ -6,6 +6,7 @@
  */
 import type { Algorithm, GateConfig } from '../config/schema.js';
 import type { Rng } from '../rng.js';
+import { marginDisc } from './discriminability.js';
 
 /** What the gate sees of one sample, all from the rollout pass (pi_old, no gradient). */
 export interface GateSample {
@@ -90,19 +91,8 @@ export function negativeSet(s: Pick<GateSample, 'gtItem' | 'rolloutItems'>, inBa
   return Int32Array.from(out);
 }
 
-/**
- * d_i = share of negatives n with R(x, y) > R(x, n), ties counting ½. NaN when there is no
- * negative (then the sample is not discriminable: nothing shows the ranker separates anything).
- */
-export function discriminability(gtScore: number, negativeScores: ArrayLike<number>): number {
-  if (negativeScores.length === 0) return Number.NaN;
-  let wins = 0;
-  for (let k = 0; k < negativeScores.length; k++) {
-    if (gtScore > negativeScores[k]) wins += 1;
-    else if (gtScore === negativeScores[k]) wins += 0.5;
-  }
-  return wins / negativeScores.length;
-}
+/** Today's margin test (docs/METHOD.md 2.5); the other estimators are in ./discriminability.ts. */
+export const discriminability = marginDisc;
 
 export interface GateDiagnostics {
   /** [B] difficulty statistic values. */

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import YAML from 'yaml';
-import type { Config } from '../config/schema.js';
+import { COMPUTE_ONLY_KEYS, type Config } from '../config/schema.js';
 import { diffPaths } from '../config/diff.js';
 import { configToYaml, validateConfig } from '../config/load.js';
 import { UserError } from '../errors.js';
@@ -99,9 +99,14 @@ export class Run {
     return run;
   }
 
-  /** Open an existing run to continue it; its own config.yaml is the config. */
-  static resume(dir: string, argv: string[]): Run {
-    const config = readRunConfig(dir);
+  /**
+   * Open an existing run to continue it; its own config.yaml is the config, except that the
+   * COMPUTE_ONLY_KEYS (backend, micro-batch sizes) of `current` apply when given: a run that ran
+   * out of memory continues with a smaller micro-batch.
+   */
+  static resume(dir: string, argv: string[], current?: Config): Run {
+    const saved = readRunConfig(dir);
+    const config = current ? withComputeOnlyKeys(saved, current) : saved;
     const meta = readMeta(dir);
     if (meta.status === 'completed') {
       throw new UserError(`run ${dir} has already completed; nothing to resume. Start a new run with another name or seed.`);
@@ -165,6 +170,18 @@ export class Run {
   }
 }
 
+/** `saved` with the COMPUTE_ONLY_KEYS values of `current`. */
+function withComputeOnlyKeys(saved: Config, current: Config): Config {
+  const raw = structuredClone(saved) as unknown as Record<string, Record<string, unknown>>;
+  const from = current as unknown as Record<string, Record<string, unknown>>;
+  for (const key of COMPUTE_ONLY_KEYS) {
+    const [a, b] = key.split('.');
+    if (b === undefined) raw[a] = from[a];
+    else raw[a][b] = from[a][b];
+  }
+  return validateConfig(raw, [], new Set(), 'run config');
+}
+
 /**
  * runsDir must be a folder the process can write (or not exist yet: it is made). Checked before a
  * run folder is made, so the message names the setting rather than a failed mkdir.
@@ -207,9 +224,11 @@ export function readRunConfig(dir: string): Config {
 
 /**
  * Dot paths at which `config` differs from the config saved in the run folder `dir` (the backend
- * may differ: it does not change what is computed). A run may only continue with its own config.
+ * and micro-batch sizes may differ: COMPUTE_ONLY_KEYS change how, not what, is computed). A run
+ * may only continue with its own config.
  */
 export function savedConfigDiff(dir: string, config: Config): string[] {
-  return diffPaths(readRunConfig(dir), config).filter((k) => k !== 'backend');
+  const free = new Set<string>(COMPUTE_ONLY_KEYS);
+  return diffPaths(readRunConfig(dir), config).filter((k) => !free.has(k));
 }
 

@@ -6,18 +6,20 @@
  * folders hold a `stage.json` naming that cache entry.
  */
 import path from 'node:path';
-import type { Config } from '../config/schema.js';
+import * as tf from '@tensorflow/tfjs';
+import { COMPUTE_ONLY_KEYS, type Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { hashOf } from '../hash.js';
 import { acquireLock } from '../io/lock.js';
 import { Rng } from '../rng.js';
 import { truncateMetrics } from '../runs/metrics.js';
 import type { Run } from '../runs/run.js';
-import type { Progress } from '../progress.js';
+import type { ProgressFactory } from '../progress.js';
 import type { StageContext } from './context.js';
 import { isStageComplete, writeStageRecord } from '../runs/stages.js';
 import { assertTrainedOn, writeUpstream, type Upstream } from '../runs/upstream.js';
 import { type PreparedInputs, prepareInputs } from '../data/inputs.js';
+import { checkTrainingMemory, explainWasmAbort } from './memory.js';
 
 export const STAGES = ['data', 'sft', 'ranker', 'rl'] as const;
 export type StageName = (typeof STAGES)[number];
@@ -32,9 +34,21 @@ export interface StageOutcome {
   summary: Record<string, unknown>;
 }
 
+/** The config without COMPUTE_ONLY_KEYS: how a step is split into passes does not name a stage. */
+function computedConfig(config: Config): Config {
+  const copy = structuredClone(config) as unknown as Record<string, Record<string, unknown>>;
+  for (const key of COMPUTE_ONLY_KEYS) {
+    const [a, b] = key.split('.');
+    if (b === undefined) delete copy[a];
+    else delete copy[a][b];
+  }
+  return copy as unknown as Config;
+}
+
 /** What each trainable stage depends on: change any of it and the stage is trained anew. */
-export function stageKey(stage: 'sft' | 'ranker' | 'rl', config: Config, inputs: PreparedInputs): Record<string, unknown> {
-  const base = { seed: stageSeed(stage, config), data: inputs.manifest.hash };
+export function stageKey(stage: 'sft' | 'ranker' | 'rl', fullConfig: Config, inputs: PreparedInputs): Record<string, unknown> {
+  const config = computedConfig(fullConfig);
+  const base = { seed: stageSeed(stage, fullConfig), data: inputs.manifest.hash };
   // The test evaluation after training reads the stages but does not shape them.
   const { testMaxUsers, ...evalOfStages } = config.eval;
   void testMaxUsers;
@@ -63,7 +77,7 @@ export interface PipelineOptions {
   resume: boolean;
   signal: AbortSignal;
   log: (line: string) => void;
-  progress: (label: string, total: number) => Progress;
+  progress: ProgressFactory;
   /** The stage implementations (injected so the pipeline reads as the recipe it is). */
   stages: Partial<Record<'sft' | 'ranker' | 'rl', StageRunner>>;
 }
@@ -83,13 +97,15 @@ export async function runPipeline(opts: PipelineOptions): Promise<{ inputs: Prep
 
   // 1. Data and semantic IDs (cached under data.processedDir).
   let t0 = Date.now();
-  const inputs = await prepareInputs(config, log);
+  const inputs = await prepareInputs(config, log, opts.progress);
   outcomes.push({ stage: 'data', dir: inputs.dataDir, hash: inputs.manifest.hash, reused: false, seconds: (Date.now() - t0) / 1000, summary: {} });
   // What this run stands on, so that `report` can check exactly that compared runs share it.
   const upstreamHashes: Upstream & { data: string; sid: string } = { data: inputs.manifest.hash, sid: inputs.sidHash };
   // A resumed run continues only on the data it started on: its checkpoints learned from that.
   if (opts.resume) assertTrainedOn(run.dir, upstreamHashes, 'train --resume');
   writeUpstream(run.dir, upstreamHashes);
+  // Refuse a pass that cannot fit before hours of upstream training, not when it aborts.
+  checkTrainingMemory(config, inputs, wanted, tf.getBackend(), log);
 
   // 2-4. Trainable stages, each with its own forked random stream.
   for (const stage of wanted) {
@@ -137,7 +153,12 @@ export async function runPipeline(opts: PipelineOptions): Promise<{ inputs: Prep
         upstream: { ...upstream },
       };
       log(`${stage}: training in ${stageDir}`);
-      const summary = await opts.stages[stage]!(ctx);
+      let summary: Record<string, unknown>;
+      try {
+        summary = await opts.stages[stage]!(ctx);
+      } catch (e) {
+        throw explainWasmAbort(e, stage);
+      }
       outcomes.push({ stage, dir: stageDir, hash, reused: false, seconds: (Date.now() - t0) / 1000, summary });
       if (stage !== 'rl') upstream[stage] = stageDir;
     } finally {

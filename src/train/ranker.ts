@@ -29,6 +29,7 @@ import { packHistories, Ranker } from '../model/ranker.js';
 import { AliasFreeSampler, Rng } from '../rng.js';
 import { auc, gauc } from '../eval/auc.js';
 import { evaluateRanker, formatRankerEval, type RankerEvalResult } from '../eval/rankerEval.js';
+import { accumulatedGrads, microRanges } from './accumulate.js';
 import { meanReports, runStageLoop } from './loop.js';
 import { AdamW } from './optimizer.js';
 import type { StageContext } from './context.js';
@@ -195,8 +196,13 @@ export interface RankerData {
   numItems: number;
 }
 
-/** Build training and validation data. `holdRng` fixes the held-out log; it must not vary on resume. */
-export function rankerData(dataset: Dataset, splits: Splits, rc: RankerConfig, holdRng: Rng): RankerData {
+/**
+ * Build training and validation data. `holdRng` fixes the held-out log; it must not vary on resume.
+ * With `bootstrapRng`, the training rows (impressions, or training positions) are one bootstrap
+ * resample of them, drawn with replacement: the data of one ensemble member (docs/METHOD.md 2.5).
+ */
+export function rankerData(dataset: Dataset, splits: Splits, rc: RankerConfig, holdRng: Rng, bootstrapRng?: Rng): RankerData {
+  const resample = (rows: Int32Array) => (bootstrapRng ? rows.map(() => rows[bootstrapRng.int(rows.length)]) : rows);
   const numItems = dataset.itemIds.length;
   const H = rc.maxHistory;
   const pad = numItems;
@@ -207,7 +213,7 @@ export function rankerData(dataset: Dataset, splits: Splits, rc: RankerConfig, h
     const nValid = Math.min(MAX_VALID_ROWS, Math.max(1, Math.round(HOLDOUT_SHARE * order.length)));
     if (order.length < 2) throw new UserError(`the synthetic world logged ${order.length} impressions; the ranker needs at least 2`);
     const validRows = order.slice(0, nValid).sort((a, b) => a - b);
-    const trainRows = Int32Array.from(order.slice(nValid).sort((a, b) => a - b));
+    const trainRows = resample(Int32Array.from(order.slice(nValid).sort((a, b) => a - b)));
     const valid = subset(all, validRows);
     return {
       kind: 'impressions',
@@ -236,6 +242,7 @@ export function rankerData(dataset: Dataset, splits: Splits, rc: RankerConfig, h
     positives: Int32Array.from(validUsers.map((u) => splits.valid[u].target)),
   };
   const valid = withSampledNegatives(vEx, Int32Array.from(vEx.positives.keys()), k, sampler, holdRng);
+  const trainRows = resample(Int32Array.from(pos.positives.keys()));
   return {
     kind: 'sampled-negatives',
     numItems,
@@ -244,7 +251,7 @@ export function rankerData(dataset: Dataset, splits: Splits, rc: RankerConfig, h
       size: pos.positives.length,
       next: (rng, B) => {
         const rows = new Int32Array(B);
-        for (let r = 0; r < B; r++) rows[r] = rng.int(pos.positives.length);
+        for (let r = 0; r < B; r++) rows[r] = trainRows[rng.int(trainRows.length)];
         const set = withSampledNegatives(pos, rows, k, sampler, rng);
         return batchOf(set, Int32Array.from(rows.keys()), H, pad);
       },
@@ -286,24 +293,41 @@ export interface StepResult {
   gradNorm: number;
 }
 
-/** Forward + BCE + backward + AdamW on one batch. Leaves no tensors behind. */
-export async function rankerStep(ranker: Ranker, opt: AdamW, batch: Batch, lr: number): Promise<StepResult> {
+/**
+ * Forward + BCE + backward + AdamW on one batch, in passes of at most `micro` rows (0 = one
+ * pass). The loss is a mean over the B*G pairs, so pass k is weighted by its share of rows; the
+ * diagnostics by their share of positives and negatives. Leaves no tensors behind.
+ */
+export async function rankerStep(ranker: Ranker, opt: AdamW, batch: Batch, lr: number, micro = 0): Promise<StepResult> {
   const H = ranker.arch.maxHistory;
-  const hist = tf.tensor2d(batch.history, [batch.B, H], 'int32');
-  const cand = tf.tensor2d(batch.items, [batch.B, batch.G], 'int32');
-  const labels = tf.tensor2d(batch.labels, [batch.B, batch.G]);
-  let diag: tf.Tensor[] = [];
-  const { value, grads } = tf.variableGrads(() => {
-    const out = bceWithLogits(ranker.logits(hist, cand), labels);
-    diag = [tf.keep(out.meanProbPos), tf.keep(out.meanProbNeg)];
-    return out.loss;
-  }, [...ranker.params.values()]);
-  const probs = tf.stack(diag); // [2]: queued before the step's read-back, read after it
+  const G = batch.G;
+  const ranges = microRanges(batch.B, micro);
+  const count = (from: number, to: number, label: number) => batch.labels.subarray(from * G, to * G).reduce((n, y) => n + (y === label ? 1 : 0), 0);
+  const [pos, neg] = [count(0, batch.B, 1), count(0, batch.B, 0)];
+  const { value, grads, aux } = accumulatedGrads([...ranker.params.values()], ranges.length, (k) => {
+    const [s, e] = ranges[k];
+    const n = e - s;
+    const hist = tf.tensor2d(batch.history.subarray(s * H, e * H), [n, H], 'int32');
+    const cand = tf.tensor2d(batch.items.subarray(s * G, e * G), [n, G], 'int32');
+    const labels = tf.tensor2d(batch.labels.subarray(s * G, e * G), [n, G]);
+    const loss = () => {
+      const out = bceWithLogits(ranker.logits(hist, cand), labels);
+      if (ranges.length === 1) return { loss: out.loss, aux: [out.meanProbPos, out.meanProbNeg] };
+      // A pass without positives (or negatives) has a NaN mean there, and no share of it.
+      const share = (mean: tf.Scalar, part: number, all: number) => (part > 0 ? (tf.mul(mean, part / all) as tf.Scalar) : tf.scalar(0));
+      return {
+        loss: tf.mul(out.loss, n / batch.B) as tf.Scalar,
+        aux: [share(out.meanProbPos, count(s, e, 1), pos), share(out.meanProbNeg, count(s, e, 0), neg)],
+      };
+    };
+    return { inputs: [hist, cand, labels], loss };
+  });
+  const probs = tf.stack(aux); // [2]: queued before the step's read-back, read after it
   // A non-finite loss must not reach the weights (AdamW skips the update): the caller stops with
   // the last good checkpoint. AdamW maps tfjs variable names to its keys.
-  const stats = await opt.step(grads, lr, value as tf.Scalar);
+  const stats = await opt.step(grads, lr, value);
   const [pPos, pNeg] = await probs.data();
-  tf.dispose([hist, cand, labels, value, probs, ...diag, ...Object.values(grads)]);
+  tf.dispose([value, probs, ...aux, ...Object.values(grads)]);
   const loss = stats.loss!;
   return { loss, meanProbPos: pPos, meanProbNeg: pNeg, gradNorm: Number.isFinite(loss) ? stats.gradNorm : NaN };
 }
@@ -354,7 +378,7 @@ export async function trainRanker(ctx: StageContext): Promise<RankerStageResult>
       optimizer: opt,
       logEvery: 10,
       extra: () => ({ numItems: ranker.numItems, arch: ranker.arch }) satisfies RankerExtra,
-      step: async (_step, lr, rng) => ({ ...(await rankerStep(ranker, opt, data.train.next(rng, rc.batchSize), lr)) }),
+      step: async (_step, lr, rng) => ({ ...(await rankerStep(ranker, opt, data.train.next(rng, rc.batchSize), lr, rc.microBatchSize)) }),
       summarize: (reports, seconds) => ({ ...meanReports(reports), stepsPerSec: seconds > 0 ? reports.length / seconds : 0 }),
       progressFields: (m) => ({ loss: m.loss, 'p+': m.meanProbPos, 'p-': m.meanProbNeg }),
       validate: async (step) => {

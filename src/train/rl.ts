@@ -24,10 +24,11 @@ import { UserError } from '../errors.js';
 import { catalogOf, evaluatePolicy } from '../eval/evaluate.js';
 import { policyDecoder, sample } from '../model/decoding.js';
 import { loadPolicy, loadRanker } from '../model/load.js';
-import { Policy, buildPrompts, disposePrompts, type PromptBatch } from '../model/policy.js';
+import { Policy, buildPrompts, disposePrompts, slicePrompts, type PromptBatch } from '../model/policy.js';
 import type { Ranker } from '../model/ranker.js';
 import { groupAdvantages } from '../rl/advantages.js';
-import { discriminability, gateDiagnostics, gates, inBatchNegatives, negativeSet, type GateSample } from '../rl/gates.js';
+import { marginDiscriminator, type Discriminator } from '../rl/discriminability.js';
+import { gateDiagnostics, gates, inBatchNegatives, negativeSet, type GateSample } from '../rl/gates.js';
 import { grpoTerms, nllTerms, totalLoss } from '../rl/losses.js';
 import { rankerReliability } from '../rl/reliability.js';
 import { rewards as rewardOf } from '../rl/reward.js';
@@ -35,8 +36,10 @@ import type { Rng } from '../rng.js';
 import { mean } from '../stats.js';
 import { meanOverRlSteps, readMetrics } from '../runs/metrics.js';
 import type { StageContext } from './context.js';
+import { accumulatedGrads, microRanges } from './accumulate.js';
 import { runStageLoop } from './loop.js';
 import { AdamW } from './optimizer.js';
+import { buildDiscriminator, discriminatorRng } from './discriminators.js';
 import { stageHash } from './pipeline.js';
 
 /** One RL training prompt: the user's training prefix up to `position` predicts the item there. */
@@ -79,6 +82,9 @@ export interface RlStepStats {
   /** Synthetic world only: mean per-sample ranker reliability among admitted / rejected samples. */
   reliabilityAdmitted?: number;
   reliabilityRejected?: number;
+  /** The estimator's held-out-logs proxy of that reliability (docs/METHOD.md 2.5), on admitted / rejected samples: a proxy, not the truth. */
+  proxyAdmitted: number;
+  proxyRejected: number;
 }
 
 export interface RlModels {
@@ -88,6 +94,8 @@ export interface RlModels {
   ranker: Ranker;
   catalog: Catalog;
   optimizer: AdamW;
+  /** gate.discriminability.estimator, built for `ranker` (default: the margin test). */
+  discriminator?: Discriminator;
 }
 
 export interface RlStepOptions {
@@ -153,6 +161,8 @@ export async function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStep
     // 4. The gate's diagnostics, from the rollout pass alone.
     const samples: GateSample[] = [];
     const disc = new Float64Array(B);
+    const proxy = new Float64Array(B);
+    const estimate = await (models.discriminator ?? marginDiscriminator).forBatch(histories, cand, C, logits);
     const reliability = new Float64Array(B).fill(Number.NaN);
     const truth = opts.dataset.truth;
     for (let b = 0; b < B; b++) {
@@ -180,8 +190,7 @@ export async function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStep
       const scoreOf = new Map<number, number>();
       for (let c = 0; c < C; c++) if (cand[b * C + c] >= 0) scoreOf.set(cand[b * C + c], logits[b * C + c]);
       const negSet = negativeSet(s, negs[b]);
-      const negScores = Array.from(negSet, (n) => scoreOf.get(n)!);
-      disc[b] = discriminability(scoreOf.get(targets[b])!, negScores);
+      ({ d: disc[b], proxy: proxy[b] } = estimate(b, targets[b], negSet));
       if (truth) {
         const hist = histories[b];
         const last = hist.length > 0 ? hist[hist.length - 1] : -1;
@@ -210,24 +219,42 @@ export async function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStep
     // pi_ref log-probs of the rollouts (constants). Always computed: KL is logged every step.
     const refLp = tf.tidy(() => models.ref.sequenceLogProbs(prompt, tf.slice(compT, [0, 0, 0], [B, G, L]) as tf.Tensor3D).logProbs); // [B, G, L]: rollouts only
     const vars = [...models.policy.params.values()];
+    // The update in passes of at most rl.microBatchSize prompts: the loss is (1/B) Σ_i, so each
+    // pass contributes its own rows' sum over the full B, and the diagnostics their row share.
+    const ranges = microRanges(B, rc.microBatchSize);
     let last = { loss: 0, nll: 0, grpo: 0, kl: 0, clipFrac: 0, gradNorm: 0 };
     try {
       for (let epoch = 0; epoch < rc.ppoEpochs; epoch++) {
-        const kept: tf.Tensor[] = [];
-        const { value, grads } = tf.variableGrads(() => {
-          const scores = models.policy.sequenceLogProbs(prompt, compT).logProbs; // [B, G+1, L]
-          const lp = tf.slice(scores, [0, 0, 0], [B, G, L]) as tf.Tensor3D; // [B, G, L]
-          const gtLp = tf.reshape(tf.slice(scores, [0, G, 0], [B, 1, L]), [B, L]) as tf.Tensor2D; // [B, L]
-          const nll = nllTerms(gtLp).perSample; // [B]
-          const grpo = grpoTerms({ logProbs: lp, oldLogProbs: oldLp, refLogProbs: refLp, advantages: advT, epsilon: rc.epsilon, beta: rc.beta });
-          kept.push(tf.keep(tf.mean(nll)), tf.keep(tf.sum(tf.mul(grpo.perSample, tf.tensor1d(gate)))), tf.keep(grpo.diagnostics.kl), tf.keep(grpo.diagnostics.clipFrac));
-          return totalLoss({ nll, grpo: anyAdmitted ? grpo.perSample : null, gate, wNll: rule.wNll, lambda: opts.lambda });
-        }, vars);
+        const { value, grads, aux: kept } = accumulatedGrads(vars, ranges.length, (k) => {
+          const [s, e] = ranges[k];
+          const n = e - s;
+          const whole = ranges.length === 1;
+          const part = whole ? prompt : slicePrompts(prompt, s, e);
+          // Rows [s, e) of the step's constants; the whole batch's own tensors when one pass.
+          const [comp, old, ref, advK] = [compT, oldLp, refLp, advT].map((t) => (whole ? t : tf.slice(t, s, n))) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor2D];
+          const gatePart = gate.subarray(s, e);
+          const share = n / B;
+          const loss = () => {
+            const scores = models.policy.sequenceLogProbs(part, comp).logProbs; // [n, G+1, L]
+            const lp = tf.slice(scores, [0, 0, 0], [n, G, L]) as tf.Tensor3D; // [n, G, L]
+            const gtLp = tf.reshape(tf.slice(scores, [0, G, 0], [n, 1, L]), [n, L]) as tf.Tensor2D; // [n, L]
+            const nll = nllTerms(gtLp).perSample; // [n]
+            const grpo = grpoTerms({ logProbs: lp, oldLogProbs: old, refLogProbs: ref, advantages: advK, epsilon: rc.epsilon, beta: rc.beta });
+            const passLoss = totalLoss({ nll, grpo: anyAdmitted ? grpo.perSample : null, gate: gatePart, wNll: rule.wNll, lambda: opts.lambda }); // (1/n) Σ over the pass
+            const weighted = (t: tf.Scalar) => (whole ? t : (tf.mul(t, share) as tf.Scalar));
+            return {
+              loss: weighted(passLoss),
+              aux: [weighted(tf.mean(nll)), tf.sum(tf.mul(grpo.perSample, tf.tensor1d(gatePart))) as tf.Scalar, weighted(grpo.diagnostics.kl), weighted(grpo.diagnostics.clipFrac)],
+            };
+          };
+          const inputs = whole ? [] : [part.tokens, part.positions, part.keyBias, part.promptLen, comp, old, ref, advK];
+          return { inputs, loss };
+        });
         // Two read-backs per update: the loss with the gradient norm, then the diagnostics (queued
         // before the first). A non-finite loss or gradient never reaches the weights (AdamW skips
         // it); the step reports it and the stage loop stops before anything is saved.
         const diagT = tf.stack(kept); // [4]
-        const stats = await models.optimizer.step(grads, opts.lr, value as tf.Scalar);
+        const stats = await models.optimizer.step(grads, opts.lr, value);
         const [nllV, grpoSum, klV, clipV] = await diagT.data();
         tf.dispose([value, diagT, ...kept, ...Object.values(grads)]);
         const lossValue = stats.loss!;
@@ -243,6 +270,8 @@ export async function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStep
     const admittedRel: number[] = [];
     const rejectedRel: number[] = [];
     reliability.forEach((r, b) => (admit[b] ? admittedRel : rejectedRel).push(r));
+    const admittedProxy = Array.from(proxy).filter((_, b) => admit[b]);
+    const rejectedProxy = Array.from(proxy).filter((_, b) => !admit[b]);
     const rMean = mean(rewards);
     const rStd = Math.sqrt(mean(Array.from(rewards, (r) => (r - rMean) ** 2)));
     return {
@@ -257,6 +286,8 @@ export async function rlStep(models: RlModels, prompts: RlPrompt[], opts: RlStep
       fracZeroStd: adv.fracZeroStd,
       fracInvalid: 1 - mean(valid),
       entropy: mean(roll.entropies),
+      proxyAdmitted: mean(admittedProxy), // mean skips NaN (no negatives)
+      proxyRejected: mean(rejectedProxy),
       ...(truth ? { reliabilityAdmitted: mean(admittedRel), reliabilityRejected: mean(rejectedRel) } : {}),
     };
   } finally {
@@ -295,7 +326,9 @@ export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
   const ranker = loadRanker(ctx.upstream.ranker, 'best', config);
   const catalog = catalogOf(inputs.sids); // the trie evaluation already built
   const optimizer = new AdamW(policy.params, { weightDecay: rc.weightDecay, gradClip: rc.gradClip, noDecay: Policy.noDecay });
+  let discriminator: Discriminator | undefined;
   try {
+    discriminator = await buildDiscriminator(config, inputs, ranker, discriminatorRng(config), ctx.log);
     // Only the random-gate control reads matchRun, so a sweep may set it for every cell.
     const randomP = rc.algorithm === 'random-gate' && rc.randomGate.matchRun ? matchedAdmissionRate(rc.randomGate.matchRun) : rc.randomGate.p;
     if (rc.algorithm === 'random-gate') ctx.log(`rl: random gate admits each sample with p = ${randomP.toFixed(4)}${rc.randomGate.matchRun ? ` (matched to ${rc.randomGate.matchRun})` : ''}`);
@@ -324,7 +357,7 @@ export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
           const seq = inputs.splits.train[user];
           prompts.push({ user, history: seq.subarray(0, position), target: seq[position] });
         }
-        const stats = await rlStep({ policy, ref, ranker, catalog, optimizer }, prompts, { config, dataset: inputs.dataset, codes: inputs.sids.codes, rng, lr, randomP, lambda });
+        const stats = await rlStep({ policy, ref, ranker, catalog, optimizer, discriminator }, prompts, { config, dataset: inputs.dataset, codes: inputs.sids.codes, rng, lr, randomP, lambda });
         return { ...stats };
       },
       summarize: (reports, seconds) => ({ ...reports[reports.length - 1], seconds }),
@@ -344,5 +377,6 @@ export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
     ref.dispose();
     ranker.dispose();
     optimizer.dispose();
+    discriminator?.dispose();
   }
 }

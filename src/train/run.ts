@@ -5,9 +5,11 @@
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import { evaluateCheckpoint, pointerStep, reuseReport, type CheckpointEvalReport } from '../eval/checkpointEval.js';
+import { evalExamples } from '../eval/evaluate.js';
 import { InterruptedError, UserError } from '../errors.js';
 import { LockWaitInterrupted } from '../io/lock.js';
 import { Run, runDirFor, savedConfigDiff } from '../runs/run.js';
+import { explainWasmAbort } from './memory.js';
 import { runPipeline, type PipelineOptions } from './pipeline.js';
 import { trainRanker } from './ranker.js';
 import { trainRl } from './rl.js';
@@ -24,7 +26,8 @@ export function stageRunners(): PipelineOptions['stages'] {
 
 /**
  * Open the run folder of `config`: a new one, or (resume) the existing one after checking that
- * its saved config is this config (the backend may differ). Shared by train and sweep.
+ * its saved config is this config (COMPUTE_ONLY_KEYS may differ: the backend, micro-batch sizes).
+ * Shared by train and sweep.
  */
 export function openRun(config: Config, resume: boolean, argv: string[]): Run {
   const runDir = runDirFor(config);
@@ -36,7 +39,7 @@ export function openRun(config: Config, resume: boolean, argv: string[]): Run {
         `A resumed run must use its own config; drop those overrides or start a new run.`,
     );
   }
-  return Run.resume(runDir, argv);
+  return Run.resume(runDir, argv, config);
 }
 
 export interface TrainRunResult extends Awaited<ReturnType<typeof runPipeline>> {
@@ -60,7 +63,19 @@ export async function trainRun(run: Run, backendName: string, opts: Omit<Pipelin
       const stage = opts.until === 'rl' ? 'rl' : 'sft';
       for (const checkpoint of ['best', 'final'] as const) {
         const same = checkpoint === 'final' && reports[0] && pointerStep(run.dir, stage, 'final') === reports[0].step;
-        const r = same ? reuseReport(reports[0], 'final') : await evaluateCheckpoint(run.dir, config, inputs, { stage, checkpoint, split: 'test', backendName, maxUsers: config.eval.testMaxUsers });
+        let r: CheckpointEvalReport;
+        if (same) r = reuseReport(reports[0], 'final');
+        else {
+          // Beam search over the test users: minutes on a large split, so it shows its progress.
+          const bar = opts.progress(`test ${stage}/${checkpoint}`, evalExamples(inputs, 'test', config.eval.testMaxUsers).length, 'users');
+          try {
+            r = await evaluateCheckpoint(run.dir, config, inputs, { stage, checkpoint, split: 'test', backendName, maxUsers: config.eval.testMaxUsers, progress: bar });
+          } catch (e) {
+            throw explainWasmAbort(e, 'eval');
+          } finally {
+            bar.stop();
+          }
+        }
         run.logMetrics(stage, { kind: 'test', checkpoint, step: r.step, ...r.metrics });
         reports.push(r);
       }

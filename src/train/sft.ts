@@ -19,10 +19,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
 import { evaluatePolicy } from '../eval/evaluate.js';
-import { Policy, buildSequences, disposeSequences, sidLayout } from '../model/policy.js';
+import { Policy, buildSequences, sidLayout } from '../model/policy.js';
 import { Rng, mixSeed } from '../rng.js';
 import type { StageContext } from './context.js';
 import type { SftExtra } from '../model/load.js';
+import { accumulatedGrads, microRanges } from './accumulate.js';
 import { meanReports, runStageLoop, selectionK } from './loop.js';
 import { AdamW } from './optimizer.js';
 import { stageHash } from './pipeline.js';
@@ -103,6 +104,36 @@ export class BatchPlan {
   }
 }
 
+/**
+ * Loss and gradients of one SFT step over `windows`, in passes of at most `micro` windows (0 =
+ * one pass). The loss is a mean over target items (or over windows with `lastOnly`), so pass k
+ * is weighted by its share of them; the sum is the full-batch loss and its gradient.
+ */
+export function sftStepGrads(
+  policy: Policy,
+  codes: Int32Array,
+  windows: Int32Array[],
+  lastOnly: boolean,
+  micro: number,
+  rng: Rng,
+): { value: tf.Scalar; grads: tf.NamedTensorMap; realTokens: number } {
+  const ranges = microRanges(windows.length, micro);
+  const targetsOf = (ws: Int32Array[]) => (lastOnly ? ws.length : ws.reduce((n, w) => n + w.length, 0));
+  const total = targetsOf(windows);
+  let realTokens = 0;
+  const { value, grads } = accumulatedGrads([...policy.params.values()], ranges.length, (k) => {
+    const part = windows.slice(ranges[k][0], ranges[k][1]);
+    const batch = buildSequences(policy.layout, codes, part);
+    realTokens += batch.realTokens;
+    const loss = () => {
+      const mean = policy.sequenceLoss(batch, lastOnly, { rng }); // over this pass's targets
+      return { loss: ranges.length === 1 ? mean : (tf.mul(mean, targetsOf(part) / total) as tf.Scalar) };
+    };
+    return { inputs: [batch.tokens, batch.positions, batch.keyBias, batch.targets, batch.weights], loss };
+  });
+  return { value, grads, realTokens };
+}
+
 export async function trainSft(ctx: StageContext): Promise<SftResult> {
   const { config, inputs } = ctx;
   const sc = config.sft;
@@ -119,7 +150,6 @@ export async function trainSft(ctx: StageContext): Promise<SftResult> {
   // 2. Model and optimizer. The data seed orders the epochs; a resumed stage takes its own back.
   const policy = Policy.create(config.policy, layout, ctx.rng);
   const optimizer = new AdamW(policy.params, { weightDecay: sc.weightDecay, gradClip: sc.gradClip, noDecay: Policy.noDecay });
-  const vars = [...policy.params.values()];
   let dataSeed = ctx.rng.nextU32();
   let plan: BatchPlan | null = null;
   const selK = selectionK(config);
@@ -147,18 +177,13 @@ export async function trainSft(ctx: StageContext): Promise<SftResult> {
         plan ??= new BatchPlan(users, Int32Array.from(train, (s) => Math.min(s.length, maxItems)), sc.batchSize, dataSeed);
         const stepRng = new Rng(mixSeed(dataSeed, step, 0x5f7));
         const windows = plan.batch(step).map((u) => trainingWindow(train[u], maxItems, sc.targets, stepRng));
-        const batch = buildSequences(layout, codes, windows);
-        try {
-          const { value, grads } = tf.variableGrads(() => policy.sequenceLoss(batch, lastOnly, { rng }), vars);
-          // One read-back per step, the loss with the gradient norm. A non-finite loss: no update
-          // (AdamW skips it; the loop stops the stage).
-          const stats = await optimizer.step(grads, lr, value as tf.Scalar);
-          tf.dispose([value, ...Object.values(grads)]);
-          const loss = stats.loss!;
-          return { loss, gradNorm: Number.isFinite(loss) ? stats.gradNorm : Number.NaN, tokens: batch.realTokens };
-        } finally {
-          disposeSequences(batch);
-        }
+        const { value, grads, realTokens } = sftStepGrads(policy, codes, windows, lastOnly, sc.microBatchSize, rng);
+        // One read-back per step, the loss with the gradient norm. A non-finite loss: no update
+        // (AdamW skips it; the loop stops the stage).
+        const stats = await optimizer.step(grads, lr, value);
+        tf.dispose([value, ...Object.values(grads)]);
+        const loss = stats.loss!;
+        return { loss, gradNorm: Number.isFinite(loss) ? stats.gradNorm : Number.NaN, tokens: realTokens };
       },
       summarize: (reports, seconds) => {
         const m = meanReports(reports);

@@ -98,3 +98,24 @@ test('a reader that closes stdout early (adagrpo ... | head) ends the CLI quietl
   assert.equal(code, 0, stderr);
   assert.equal(stderr, '');
 });
+
+test('a training pass that cannot fit the wasm heap is refused before training, with the estimate and the settings', () => {
+  const cwd = tmpDir();
+  // A newcomer's long sequences: 30 users x 200 items in a sequences-txt file (paths relative to the config).
+  const lines = Array.from({ length: 30 }, (_, u) => `u${u} ${Array.from({ length: 200 }, (_, j) => `i${(u * 7 + j * 13) % 97}`).join(' ')}`);
+  writeFile(cwd, 'data/seq.txt', lines.join('\n') + '\n');
+  writeFile(
+    cwd,
+    'data/long.yaml',
+    'name: long\nbackend: wasm\ndata:\n  source: sequences-txt\n  kcore: 0\n  sequencesTxt: { path: seq.txt }\n' +
+      'sid: { levels: 4, codebookSize: 4, embeddingDim: 8 }\npolicy: { layers: 4, dim: 64, heads: 8, maxHistory: 200 }\nsft: { batchSize: 30 }\n',
+  );
+  const r = runCli(['train', '--config', 'data/long.yaml', '--no-progress'], cwd);
+  assert.equal(r.code, 2, r.stderr);
+  // 198 training items per user (leave-one-out) x 4 or 5 levels (a dedup level when tuples collide).
+  assert.match(r.stderr, /adagrpo: error: sft: one pass of 30 rows x (792|990) tokens needs about \d+\.\d GiB of activations/);
+  assert.match(r.stderr, /more than the wasm backend's 4\.0 GiB heap\. Lower sft\.microBatchSize, sft\.batchSize, policy\.maxHistory/);
+  assert.doesNotMatch(r.stderr, /at .*\.js:\d+/);
+  // Nothing was trained.
+  assert.ok(!fs.existsSync(path.join(cwd, 'runs', '_stages')));
+});

@@ -30,3 +30,12 @@ test('one config per algorithm for quickstart and Beauty, each extending its sha
     }
   }
 });
+
+test('the public-data configs name ../shared beside the repository root, whatever the working directory', () => {
+  const root = path.resolve(CONFIGS, '..');
+  const beauty = loadConfig(path.join(CONFIGS, 'beauty', 'study.yaml'));
+  assert.equal(beauty.data.sequencesJson.inter, path.resolve(root, '../shared/data/amazon-beauty/Beauty.inter.json'));
+  assert.equal(beauty.sid.file, path.resolve(root, '../shared/data/amazon-beauty/Beauty.letter.index.json'));
+  const sci = loadConfig(path.join(CONFIGS, 'scientific.yaml'));
+  assert.equal(sci.data.sequencesJson.item, path.resolve(root, '../shared/data/amazon-scientific/Scientific.item.json'));
+});

@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig, parseSet, deepMerge, validateConfig } from '../../src/config/load.js';
 import { UserError } from '../../src/errors.js';
+import { PATH_KEYS } from '../../src/config/schema.js';
 import { tmpDir, writeFile } from '../helpers/tmp.js';
+import path from 'node:path';
 
 function messageOf(f: () => unknown): string {
   try {
@@ -123,4 +125,28 @@ test('deepMerge does not mutate its inputs', () => {
   const b = { x: { y: 3 } };
   assert.deepEqual(deepMerge(a, b), { x: { y: 3, z: 2 } });
   assert.deepEqual(a, { x: { y: 1, z: 2 } });
+});
+
+test('relative paths in a config file resolve against that file; extends against the base; --set against the working directory', () => {
+  const dir = tmpDir();
+  writeFile(dir, 'shared/base.yaml', 'data:\n  source: csv\n  csv:\n    path: logs/a.csv\nsid:\n  file: ids/x.index.json\nrunsDir: out\n');
+  const top = writeFile(dir, 'exp/sub/top.yaml', 'extends: ../../shared/base.yaml\ndata:\n  csv:\n    itemsPath: items.csv\nrl:\n  randomGate:\n    matchRun: ../runs/a_s{seed}\n');
+  const c = loadConfig(top);
+  assert.equal(c.data.csv.path, path.join(dir, 'shared/logs/a.csv'));
+  assert.equal(c.sid.file, path.join(dir, 'shared/ids/x.index.json'));
+  assert.equal(c.runsDir, path.join(dir, 'shared/out'));
+  assert.equal(c.data.csv.itemsPath, path.join(dir, 'exp/sub/items.csv'));
+  assert.equal(c.rl.randomGate.matchRun, path.join(dir, 'exp/runs/a_s{seed}'));
+  // Defaults and --set stay as given: relative to wherever the command runs.
+  assert.equal(c.data.processedDir, 'data/processed');
+  const s = loadConfig(top, { sets: ['data.csv.path=mine.csv', 'sid.file=/abs/ids.json'] });
+  assert.equal(s.data.csv.path, 'mine.csv');
+  assert.equal(s.sid.file, '/abs/ids.json');
+  // An absolute path in a file is kept.
+  const abs = writeFile(dir, 'abs.yaml', `data:\n  source: csv\n  csv:\n    path: ${path.join(dir, 'z.csv')}\n`);
+  assert.equal(loadConfig(abs).data.csv.path, path.join(dir, 'z.csv'));
+});
+
+test('every PATH_KEYS entry is a string key of the schema', () => {
+  for (const k of PATH_KEYS) assert.doesNotThrow(() => loadConfig(undefined, { sets: [`${k}=some/where`] }), k);
 });

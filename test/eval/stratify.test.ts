@@ -118,6 +118,8 @@ test('Table 2 by quartiles of log pi(y|x): Q1 holds the least likely truths', ()
     ['Q2', 'd>=0.8'],
     ['Q3', 'd<0.8'],
     ['Q4', 'd>=0.8'],
+    ['al', 'd<0.8'],
+    ['al', 'd>=0.8'],
   ]);
   const md = formatMarkdown(t, { run: 'r', stage: 'rl', checkpoint: 'best', split: 'test', beam: 12, inBatchNegatives: 5, negativeBatch: 32, disc: { mode: 'rho', rho: 0.8 } });
   assert.match(md, /## Table 2: by difficulty \(quartiles of log pi\(y\|x\)/);
@@ -128,7 +130,7 @@ test('Table 2 by quartiles of log pi(y|x): Q1 holds the least likely truths', ()
 
 test('Table 3: difficulty x discriminability cells at rho, and the compare difference per cell', () => {
   const t = stratify(handBuilt(true), { beam: 12, disc: { mode: 'rho', rho: 0.8 } });
-  assert.equal(t.table3.length, 5 * 2);
+  assert.equal(t.table3.length, (5 + 1) * 2); // five difficulty bins and 'all', by two d bins
   const nonEmpty = t.table3.filter((r) => r.n > 0).map((r) => [r.difficulty, r.discriminability, r.n, r.share, r.delta, r.hrOther, r.deltaCompare]);
   // Compare: this run's HR@10 (LLM) minus the other's on the same samples.
   //   A: 1 - 1 (other rank 2) = 0;  B: 1 - 0 (absent) = +1;  C: 0 - 1 (rank 3) = -1;  D: 0 - 1 (rank 10) = -1.
@@ -137,11 +139,30 @@ test('Table 3: difficulty x discriminability cells at rho, and the compare diffe
     ['2-5', 'd<0.8', 1, 0.25, 0, 0, 1],
     ['11-12', 'd>=0.8', 1, 0.25, 1, 1, -1],
     ['absent', 'd<0.8', 1, 0.25, 0, 1, -1], // NaN d counts as not discriminable, as in the gate
+    ['all', 'd<0.8', 2, 0.5, 0, 0.5, 0], // B and D
+    ['all', 'd>=0.8', 2, 0.5, 0, 1, -0.5], // A and C
   ]);
   // Overall: HR@10 this 2/4, other 3/4 → -1/4, in Table 1 and the "all" row of Table 2.
   const hr10 = t.table1.find((r) => r.metric === 'hr@10')!;
   close(hr10.other!, 0.75); close(hr10.deltaCompare!, -0.25);
   close(t.table2.at(-1)!.deltaCompare!, -0.25);
+});
+
+test('Table 3 gate precision: RM reliability of the cell minus that of its difficulty\'s other d cells', () => {
+  const samples = handBuilt(false);
+  // Reliability A 0.75 (d 0.9), B 0.6 (d 0.5), C 0.9 (d 0.8), D 0.5 (no negatives).
+  [0.75, 0.6, 0.9, 0.5].forEach((r, i) => (samples[i].reliability = r));
+  const t = stratify(samples, { beam: 12, disc: { mode: 'rho', rho: 0.8 } });
+  const row = (diff: string, disc: string) => t.table3.find((r) => r.difficulty === diff && r.discriminability === disc)!;
+  // Over all samples: admitted (d >= rho) {A, C} 0.825, rejected {B, D} 0.55: precision +0.275.
+  close(row('all', 'd>=0.8').gatePrecision, 0.825 - 0.55);
+  close(row('all', 'd<0.8').gatePrecision, 0.55 - 0.825);
+  // Difficulty 1 holds A alone: nothing rejected to compare with.
+  assert.ok(Number.isNaN(row('1', 'd>=0.8').gatePrecision));
+  const md = formatMarkdown(t, { run: 'r', stage: 'rl', checkpoint: 'best', split: 'test', beam: 12, inBatchNegatives: 5, negativeBatch: 32, disc: { mode: 'rho', rho: 0.8 } });
+  assert.match(md, /\| all +\| d>=0\.8 +\| +2 \| +50\.0% \|.*\| +0\.8250 \| +\+0\.2750 \|/);
+  assert.match(md, /gate precision = RM reliability of this cell/);
+  assert.match(formatCsv(t), /^3,all,d>=0\.8,gate_precision,0\.275$/m);
 });
 
 test('quartile cells put each sample by its d; empty cells print "-"', () => {

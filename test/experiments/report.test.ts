@@ -192,6 +192,40 @@ describe('statistics tables', () => {
     assert.equal(csvField('say "x"'), '"say ""x"""');
   });
 
+  it('summarises the gate\'s precision: true agreement on admitted and rejected samples, their difference, and the proxy', () => {
+    const runsDir = tmpDir();
+    // Seed s: step 1 admits with true agreement 0.8 vs 0.7 (+0.1), step 2 admits nothing (no admitted
+    // mean: skipped), step 3 0.9 vs 0.7 + 0.1·s. Per run: admitted mean 0.85; rejected (0.7 + 0.7 + 0.7 + 0.1s)/3;
+    // difference over steps 1 and 3: (0.1 + 0.2 − 0.1s)/2.
+    const dirs = [1, 2, 3].map((seed) =>
+      writeFakeRun({
+        runsDir,
+        name: 'gate',
+        seed,
+        rl: [
+          { step: 1, admission: 0.5, effectiveRlWeight: 0.5, reliabilityAdmitted: 0.8, reliabilityRejected: 0.7, proxyAdmitted: 0.9, proxyRejected: 0.6 },
+          { step: 2, admission: 0, effectiveRlWeight: 0, reliabilityAdmitted: null, reliabilityRejected: 0.7, proxyAdmitted: null, proxyRejected: 0.6 },
+          { step: 3, admission: 0.5, effectiveRlWeight: 0.5, reliabilityAdmitted: 0.9, reliabilityRejected: 0.7 + 0.1 * seed, proxyAdmitted: 0.9, proxyRejected: 0.6 },
+        ],
+      }),
+    );
+    const nll = writeFakeRun({ runsDir, name: 'nll', seed: 1, sets: ['rl.algorithm=nll'], rl: [{ step: 1, admission: 0, effectiveRlWeight: 0, reliabilityRejected: 0.7, proxyRejected: 0.5 }] });
+    const groups = groupRuns(collectRuns([...dirs, nll]).runs);
+    const t = trainingSummary(groups).find((x) => x.group.runs.length === 3)!;
+    close(t.reliabilityAdmitted.mean, 0.85, 1e-12);
+    close(t.reliabilityRejected.mean, (0.7 * 3 + 0.2) / 3, 1e-12); // mean over seeds of (2.1 + 0.1s)/3; sd 0.0333, half 0.0828
+    // Differences per seed: 0.1, 0.05, 0.0 → mean 0.05, sd 0.05, CI half 4.3027·0.05/√3 = 0.124209.
+    assert.deepEqual(t.precision.n, 3);
+    close(t.precision.mean, 0.05, 1e-12);
+    close(t.precision.half, 0.124209, 1e-5);
+    close(t.proxyGap.mean, 0.3, 1e-12);
+    const md = renderMarkdown({ title: 'T', groups, metrics: ['hr@10'], summary: summarize(groups, ['hr@10']), paired: [], training: trainingSummary(groups), baselineLabel: null, notes: [] });
+    assert.match(md, /## Gate precision/);
+    assert.match(md, /\| [^|]+ \| 3 \| 0\.8500 ± 0\.0000 \| 0\.7667 ± 0\.0828 \| \+0\.0500 \[-0\.0742, \+0\.1742\] \| 0\.9000 ± 0\.0000 \| 0\.6000 ± 0\.0000 \| \+0\.3000 \[\+0\.3000, \+0\.3000\] \|/);
+    // nll admits nothing: no admitted agreement, no row.
+    assert.doesNotMatch(md.split('## Gate precision')[1], /rl\.algorithm=nll/);
+  });
+
   it('pairs each configuration with the baseline that matches it on the other keys', () => {
     const runsDir = tmpDir();
     const dirs: string[] = [];

@@ -4,15 +4,13 @@ import { initBackend } from '../../backend.js';
 import { loadConfig } from '../../config/load.js';
 import { BASELINE_MODELS, baselineConfig, baselineRun, type BaselineModel } from '../../train/baseline.js';
 import { openRun } from '../../train/run.js';
-import { addConfigOptions, printConfig, type ConfigFlags } from '../options.js';
-import { createProgress } from '../progress.js';
+import { addConfigOptions, addProgressOptions, printConfig, progressFromFlags, type ConfigFlags, type ProgressFlags } from '../options.js';
 import { stopOnSignals } from '../signals.js';
 import { testTable } from '../tables.js';
 
-interface BaselineFlags extends ConfigFlags {
+interface BaselineFlags extends ConfigFlags, ProgressFlags {
   model: BaselineModel;
   resume?: boolean;
-  progress: boolean;
 }
 
 export function registerBaseline(program: Command): Command {
@@ -24,10 +22,9 @@ export function registerBaseline(program: Command): Command {
         'Writes the run folder <runsDir>/<name>-<model>_s<seed>/ and prints test HR@K and NDCG@K at the best and ' +
         'final checkpoints beside most-popular.',
     );
-  addConfigOptions(cmd)
+  addProgressOptions(addConfigOptions(cmd))
     .addOption(new Option('--model <name>', 'the baseline').choices([...BASELINE_MODELS]).default('sasrec'))
     .option('--resume', 'continue the baseline run folder of this config from its last checkpoint')
-    .option('--no-progress', 'plain log lines instead of progress bars')
     .addHelpText('after', '\nExamples:\n  adagrpo baseline --config configs/beauty.yaml --model sasrec\n  adagrpo baseline --config configs/quickstart.yaml --set sasrec.steps=500\n')
     .action(async (flags: BaselineFlags) => {
       const config = baselineConfig(loadConfig(flags.config, { sets: flags.set, overrides: { backend: flags.backend } }), flags.model);
@@ -47,7 +44,7 @@ export function registerBaseline(program: Command): Command {
           resume: Boolean(flags.resume),
           signal: stop.signal,
           log,
-          progress: (label, total) => createProgress(label, total, { plain: !flags.progress }),
+          progress: progressFromFlags(flags),
         });
         process.stdout.write(`\n${run.dir}: ${flags.model} on test, ${reports[0].users} users, top ${reports[0].beam} of the full catalog\n${testTable(reports)}\n`);
       } finally {

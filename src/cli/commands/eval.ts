@@ -4,6 +4,7 @@
  * `<run>/eval/<stage>-<checkpoint>-<split>[-beamW][-constrained][-nN].json` and `.top10.jsonl` (see evalFileBase).
  */
 import path from 'node:path';
+import { addProgressOptions, progressFromFlags } from '../options.js';
 import { Command, Option } from 'commander';
 import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../../backend.js';
 import type { Config } from '../../config/schema.js';
@@ -14,7 +15,6 @@ import { atomicWriteJson } from '../../io/atomic.js';
 import { resolveCheckpoint } from '../../model/checkpoint.js';
 import { defaultStage, requireRunDir, requireWritable } from '../../runs/policyStage.js';
 import { readRunConfig } from '../../runs/run.js';
-import { createProgress } from '../progress.js';
 import { loadRanker } from '../../model/load.js';
 import { prepareInputs } from '../../data/inputs.js';
 import { dataKey } from '../../data/prepare.js';
@@ -32,6 +32,7 @@ interface EvalFlags {
   maxUsers?: string;
   backend?: BackendChoice;
   progress: boolean;
+  logEvery: string;
 }
 
 function positiveInt(flag: string, v: string | undefined, min: number): number | undefined {
@@ -54,8 +55,7 @@ export function metricsTable(policy: Record<string, number>, popular: Record<str
 }
 
 export function registerEval(program: Command): Command {
-  return program
-    .command('eval')
+  return addProgressOptions(program.command('eval'))
     .description('Evaluate a checkpoint: HR@K, NDCG@K, hallucination rate, validity, coverage, popularity (docs/METHOD.md 2.6).')
     .requiredOption('--run <dir>', 'run folder made by "adagrpo train"')
     .option('--checkpoint <which>', 'best | final | last | step_N', 'best')
@@ -66,7 +66,6 @@ export function registerEval(program: Command): Command {
     .option('--max-users <N>', 'evaluate the first N users of the split (0 = all; default: all)')
     .addOption(new Option('--backend <name>', 'tfjs backend (default: the run\'s config)').choices([...BACKEND_CHOICES]))
     .option('--ranker', "evaluate the run's ranker instead: AUC/GAUC overall and by popularity bucket (and fresh items, utility correlation on the synthetic world)")
-    .option('--no-progress', 'no progress bar')
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -91,7 +90,7 @@ export function registerEval(program: Command): Command {
       assertTrainedOn(runDir, { data: (await dataKey(config.data)).hash }, 'eval');
       requireWritable(runDir, 'eval writes its results into the run folder');
       const backend = await initBackend(flags.backend ?? config.backend, log);
-      const inputs = await prepareInputs(config, log);
+      const inputs = await prepareInputs(config, log, progressFromFlags(flags));
       assertTrainedOn(runDir, { data: inputs.manifest.hash, sid: inputs.sidHash }, 'eval');
 
       if (flags.ranker) {
@@ -111,7 +110,7 @@ export function registerEval(program: Command): Command {
 
       const stage = flags.stage ?? defaultStage(runDir);
       const users = maxUsers > 0 ? Math.min(maxUsers, inputs.splits[flags.split].length) : inputs.splits[flags.split].length;
-      const bar = createProgress(`eval ${stage}/${flags.checkpoint} ${flags.split}`, users, { plain: !flags.progress });
+      const bar = progressFromFlags(flags)(`eval ${stage}/${flags.checkpoint} ${flags.split}`, users, 'users');
       let report;
       try {
         report = await evaluateCheckpoint(runDir, config, inputs, {

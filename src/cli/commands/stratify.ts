@@ -4,19 +4,21 @@
  */
 import { diffPaths } from '../../config/diff.js';
 import path from 'node:path';
+import { addProgressOptions, progressFromFlags } from '../options.js';
 import { Command, Option } from 'commander';
 import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../../backend.js';
 import type { Config } from '../../config/schema.js';
 import { UserError } from '../../errors.js';
 import { discBins, formatCsv, formatMarkdown, parseDifficultyEdges, rankOf, stratify, type DifficultyMode, type DiscMode, type StratifyMeta } from '../../eval/stratify.js';
 import { collectStratSamples } from '../../eval/stratifyRun.js';
+import { buildDiscriminator, discriminatorRng } from '../../train/discriminators.js';
+import type { Discriminator } from '../../rl/discriminability.js';
 import { atomicWrite, atomicWriteJson } from '../../io/atomic.js';
 import { readCheckpointState, resolveCheckpoint } from '../../model/checkpoint.js';
 import type { Policy } from '../../model/policy.js';
 import type { Ranker } from '../../model/ranker.js';
 import { defaultStage, requireRunDir, requireWritable } from '../../runs/policyStage.js';
 import { readRunConfig } from '../../runs/run.js';
-import { createProgress } from '../progress.js';
 import { prepareInputs } from '../../data/inputs.js';
 import { dataKey } from '../../data/prepare.js';
 import { assertTrainedOn } from '../../runs/upstream.js';
@@ -36,6 +38,7 @@ interface StratifyFlags {
   compare?: string;
   backend?: BackendChoice;
   progress: boolean;
+  logEvery: string;
 }
 
 function intFlag(flag: string, v: string, min: number): number {
@@ -77,8 +80,7 @@ export function stratifyFileName(stage: string, flags: Pick<StratifyFlags, 'chec
 }
 
 export function registerStratify(program: Command): Command {
-  return program
-    .command('stratify')
+  return addProgressOptions(program.command('stratify'))
     .description(
       'Diagnostic tables of where the ranker helps or hurts (docs/METHOD.md 2.7): HR under beam (LLM) order vs ' +
         'ranker (RM) order, by policy difficulty and by reward discriminability.',
@@ -98,7 +100,6 @@ export function registerStratify(program: Command): Command {
     .addOption(new Option('--disc <how>', 'discriminability bins: split at the gate\'s rho, or quartiles of d').choices(['rho', 'quartiles']).default('rho'))
     .option('--compare <run>', 'another run on the same data: per cell, this run\'s HR@10 minus the other\'s (cells by THIS run)')
     .addOption(new Option('--backend <name>', 'tfjs backend (default: the run\'s config)').choices([...BACKEND_CHOICES]))
-    .option('--no-progress', 'no progress bar')
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -150,28 +151,33 @@ export function registerStratify(program: Command): Command {
       for (const d of runs) assertTrainedOn(d, { data: key }, flags.compare === undefined ? 'stratify' : 'stratify --compare');
       requireWritable(runDir, 'stratify writes its tables into the run folder');
       const backend = await initBackend(flags.backend ?? config.backend, log);
-      const inputs = await prepareInputs(config, log);
+      const inputs = await prepareInputs(config, log, progressFromFlags(flags));
       for (const d of runs) assertTrainedOn(d, { data: inputs.manifest.hash, sid: inputs.sidHash }, flags.compare === undefined ? 'stratify' : 'stratify --compare');
       const sizes = { codebookSizes: inputs.sids.codebookSizes };
       let policy: Policy | undefined;
       let otherPolicy: Policy | undefined;
       let ranker: Ranker | undefined;
+      let discriminator: Discriminator | undefined;
       let run;
       try {
         policy = loadPolicy(stageDir, flags.checkpoint, config, sizes);
         ranker = loadRanker(rankerDir, 'best', config);
         if (other) otherPolicy = loadPolicy(other.stageDir, flags.checkpoint, other.config, sizes);
+        // The run's own estimator, rebuilt exactly as its RL stage built it (same seed and stream).
+        discriminator = await buildDiscriminator(config, inputs, ranker, discriminatorRng(config), log);
         run = await collectStratSamples(policy, ranker, inputs, config, {
+          discriminator,
           split: flags.split,
           beam,
           maxUsers,
           otherPolicy,
-          progress: (label, total) => createProgress(label, total, { plain: !flags.progress }),
+          progress: progressFromFlags(flags),
         });
       } finally {
         policy?.dispose();
         otherPolicy?.dispose();
         ranker?.dispose();
+        discriminator?.dispose();
       }
 
       const tables = stratify(run.samples, { beam, difficulty: flags.difficulty, difficultyEdges: edges, disc });

@@ -13,8 +13,7 @@ import { parseShard, partitionCells, type ShardSpec } from '../../experiments/sh
 import { shellQuote, submit, writeSbatchScript } from '../../experiments/slurm.js';
 import { checkExternalDependencies, planSweep, readSweepRecord, runSweep, sweepRecordPath, sweepStatus, type SweepPlan } from '../../experiments/sweep.js';
 import { lockStaleMs } from '../../io/lock.js';
-import { addConfigOptions, collect, type ConfigFlags } from '../options.js';
-import { createProgress } from '../progress.js';
+import { addConfigOptions, addProgressOptions, collect, progressFromFlags, type ConfigFlags } from '../options.js';
 import { stopOnSignals } from '../signals.js';
 import { openRun, trainRun } from '../../train/run.js';
 
@@ -23,6 +22,7 @@ interface SweepFlags extends ConfigFlags {
   grid: string[];
   namePrefix?: string;
   progress: boolean;
+  logEvery: string;
   shard?: string;
   status?: boolean;
   slurm?: boolean;
@@ -64,11 +64,10 @@ export function registerSweep(program: Command): Command {
         '(<prefix>-<key>_<value>..._s<seed>). Resumable: completed runs are skipped, interrupted ones ' +
         'resumed, so after Ctrl-C the same command continues. Writes <runsDir>/sweeps/<prefix>/sweep.json.',
     );
-  addConfigOptions(cmd)
+  addProgressOptions(addConfigOptions(cmd))
     .option('--seeds <list>', 'run seeds, e.g. 1,2,3 or 1-5 (default: the config\'s seed)')
     .option('--grid <key=v1,v2,...>', 'one grid axis: a config key and its values (repeatable; the product is swept)', collect, [])
     .option('--name-prefix <name>', 'prefix of the run names and the sweep folder\'s name (default: the config\'s name)')
-    .option('--no-progress', 'plain log lines instead of progress bars')
     .option('--shard <K/N>', 'run only shard K of N (a fixed partition of the cells; N processes, any hosts, one shared runs folder)')
     .option('--status', 'show done, running, waiting, failed cells from the run folders and their locks, then exit')
     .option('--slurm', 'write a Slurm job-array script (one task per shard) and print its sbatch command')
@@ -142,7 +141,7 @@ export function registerSweep(program: Command): Command {
                 resume,
                 signal: stop.signal,
                 log,
-                progress: (label, total) => createProgress(label, total, { plain: !flags.progress }),
+                progress: progressFromFlags(flags),
               });
               const hash = (s: string) => r.outcomes.find((o) => o.stage === s)?.hash;
               const test = Object.fromEntries(r.reports.map((x) => [x.checkpoint, x.metrics]));

@@ -5,8 +5,7 @@ import { acquireLock } from '../../io/lock.js';
 import { checkRunsDir, runDirFor, type Run } from '../../runs/run.js';
 import { STAGES, type StageName } from '../../train/pipeline.js';
 import { openRun, trainRun } from '../../train/run.js';
-import { addConfigOptions, printConfig, type ConfigFlags } from '../options.js';
-import { createProgress } from '../progress.js';
+import { addConfigOptions, addProgressOptions, printConfig, progressFromFlags, type ConfigFlags } from '../options.js';
 import { stopOnSignals } from '../signals.js';
 import { testTable } from '../tables.js';
 
@@ -14,6 +13,7 @@ interface TrainFlags extends ConfigFlags {
   resume?: boolean;
   until: StageName;
   progress: boolean;
+  logEvery: string;
 }
 
 
@@ -25,10 +25,9 @@ export function registerTrain(program: Command): Command {
         'with config.yaml, meta.json, metrics.jsonl and a folder per stage. Upstream stages are cached by ' +
         'a hash of their inputs and reused by every run that shares them.',
     );
-  addConfigOptions(cmd)
+  addProgressOptions(addConfigOptions(cmd))
     .option('--resume', 'continue the existing run folder of this config (same name and seed) from its last checkpoints')
     .addOption(new Option('--until <stage>', 'stop after this stage').choices([...STAGES]).default('rl'))
-    .option('--no-progress', 'plain log lines instead of progress bars')
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -71,7 +70,7 @@ export function registerTrain(program: Command): Command {
           resume: Boolean(flags.resume),
           signal: stop.signal,
           log,
-          progress: (label, total) => createProgress(label, total, { plain: !flags.progress }),
+          progress: progressFromFlags(flags),
         });
         if (reports.length > 0) {
           process.stdout.write(`\n${run.dir}: ${reports[0].stage} on test, ${reports[0].users} users, beam ${reports[0].beam}\n${testTable(reports)}\n`);

@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { ProgressFactory } from '../../progress.js';
 import type { SidConfig } from '../../config/schema.js';
 import { UserError } from '../../errors.js';
 import { hashOf } from '../../hash.js';
@@ -18,7 +19,8 @@ import { Rng } from '../../rng.js';
 import type { Dataset, Splits } from '../types.js';
 import { embedCf, embedText, latentEmbeddings } from './embeddings.js';
 import { loadSidFile } from './file.js';
-import { dedup, residualKMeans } from './rqkmeans.js';
+import { dedup, residualKMeans, type ResidualKMeansResult } from './rqkmeans.js';
+import { AUTO_CODEBOOK_SIZES, candidateSizes, chooseCodebookSize, codebookSweep, formatCandidates, type CodebookCandidate } from './sizing.js';
 import type { SemanticIds, SidStats } from './types.js';
 
 /** Bump when the cached layout or the algorithm's output changes, so old caches are not reused. */
@@ -77,6 +79,8 @@ function cacheKey(cfg: SidConfig, dataHash: string): Record<string, unknown> {
     embedding: cfg.embedding,
     levels: cfg.levels,
     codebookSize: cfg.codebookSize,
+    // Only for auto, so fixed-size IDs keep the cache keys they had before the key existed.
+    ...(cfg.codebookSize === 'auto' ? { collisionTarget: cfg.collisionTarget } : {}),
     kmeansIters: cfg.kmeansIters,
     embeddingDim: cfg.embedding === 'latent' ? undefined : cfg.embeddingDim,
     seed: cfg.seed,
@@ -147,6 +151,7 @@ function embeddingsFor(cfg: SidConfig, input: BuildSidInput, rng: Rng, log: (lin
   const { dataset, splits } = input;
   const n = dataset.itemIds.length;
   const t0 = Date.now();
+  if (cfg.embedding !== 'latent') log(`semantic IDs: ${cfg.embedding} embeddings of ${n} items (SVD to d=${cfg.embeddingDim})...`);
   switch (cfg.embedding) {
     case 'cf': {
       const e = embedCf(splits.train, n, cfg.embeddingDim, rng);
@@ -179,15 +184,67 @@ function embeddingsFor(cfg: SidConfig, input: BuildSidInput, rng: Rng, log: (lin
   }
 }
 
-function buildRqKMeans(cfg: SidConfig, input: BuildSidInput, log: (line: string) => void): SemanticIds {
+/** The stream residual k-means draws from: the same for a fixed size and for each auto candidate. */
+function kmeansRng(seed: number): Rng {
+  const rng = new Rng(seed);
+  rng.fork('embedding');
+  return rng.fork('kmeans');
+}
+
+/**
+ * Collision rate and codebook usage of residual k-means at each of `sizes` (capped by the
+ * catalog) over the configured embeddings: what `data inspect` prints to choose sid.codebookSize.
+ */
+export function codebookCandidates(cfg: SidConfig, input: BuildSidInput, sizes: readonly number[], log: (line: string) => void = () => {}, progress?: ProgressFactory): CodebookCandidate[] {
+  const n = input.dataset.itemIds.length;
+  const { x, d } = embeddingsFor(cfg, input, new Rng(cfg.seed).fork('embedding'), log);
+  const ks = candidateSizes(sizes, n);
+  const bar = progress?.(`semantic IDs: ${cfg.levels}-level k-means at K = ${ks.join(', ')}`, ks.length, 'sizes');
+  try {
+    return codebookSweep(x, n, d, cfg.levels, ks, cfg.kmeansIters, () => kmeansRng(cfg.seed), { onSize: (k) => bar?.update(k) }).map((r) => r.candidate);
+  } finally {
+    bar?.stop();
+  }
+}
+
+function buildRqKMeans(cfg: SidConfig, input: BuildSidInput, log: (line: string) => void, progress?: ProgressFactory): SemanticIds {
   const n = input.dataset.itemIds.length;
   if (n === 0) throw new UserError(`dataset "${input.dataset.name}" has no items: cannot build semantic IDs`);
-  const rng = new Rng(cfg.seed);
-  const { x, d } = embeddingsFor(cfg, input, rng.fork('embedding'), log);
+  const { x, d } = embeddingsFor(cfg, input, new Rng(cfg.seed).fork('embedding'), log);
   const t0 = Date.now();
-  const rq = residualKMeans(x, n, d, cfg.levels, cfg.codebookSize, cfg.kmeansIters, rng.fork('kmeans'));
+  let rq: ResidualKMeansResult;
+  let choice: SidStats['codebookChoice'];
+  if (cfg.codebookSize === 'auto') {
+    const target = cfg.collisionTarget;
+    const ks = candidateSizes(AUTO_CODEBOOK_SIZES, n);
+    const bar = progress?.(`semantic IDs: codebook size (collisions <= ${(100 * target).toFixed(1)}%), K = ${ks.join(', ')}`, ks.length, 'sizes');
+    let tried;
+    try {
+      tried = codebookSweep(x, n, d, cfg.levels, ks, cfg.kmeansIters, () => kmeansRng(cfg.seed), {
+        onSize: (k) => bar?.update(k),
+        stopWhen: (c) => c.collisionRate <= target,
+      });
+    } finally {
+      bar?.stop();
+    }
+    const { chosen, metTarget } = chooseCodebookSize(tried.map((t) => t.candidate), target);
+    rq = tried.find((t) => t.candidate.size === chosen.size)!.rq;
+    choice = { collisionTarget: target, chosen: chosen.size, metTarget, candidates: tried.map((t) => t.candidate) };
+    log(
+      `semantic IDs: codebookSize auto chose K = ${chosen.size} (${metTarget ? 'the smallest' : 'no candidate met the target; the fewest collisions'}, ` +
+        `collision rate ${(100 * chosen.collisionRate).toFixed(1)}% vs target ${(100 * target).toFixed(1)}%):\n${formatCandidates(choice.candidates, chosen.size)}`,
+    );
+  } else {
+    const K = cfg.codebookSize;
+    const bar = progress?.(`semantic IDs: residual k-means ${cfg.levels} x ${Math.min(K, n)}`, cfg.levels, 'levels');
+    try {
+      rq = residualKMeans(x, n, d, cfg.levels, K, cfg.kmeansIters, kmeansRng(cfg.seed), (done) => bar?.update(done));
+    } finally {
+      bar?.stop();
+    }
+  }
   log(
-    `semantic IDs: residual k-means ${cfg.levels} x ${Math.min(cfg.codebookSize, n)} in ${((Date.now() - t0) / 1000).toFixed(1)} s ` +
+    `semantic IDs: residual k-means ${cfg.levels} x ${rq.codebookSizes[0]} in ${((Date.now() - t0) / 1000).toFixed(1)} s ` +
       `(Lloyd iterations per level: ${rq.iterations.join(', ')})`,
   );
   const dd = dedup(rq.codes, n, rq.levels, rq.codebookSizes);
@@ -205,6 +262,7 @@ function buildRqKMeans(cfg: SidConfig, input: BuildSidInput, log: (line: string)
       maxCollisionGroup: dd.maxCollisionGroup,
       codebookUsage: dd.codebookUsage,
       residualMse: rq.residualMse,
+      ...(choice ? { codebookChoice: choice } : {}),
     },
   };
 }
@@ -213,7 +271,12 @@ function buildRqKMeans(cfg: SidConfig, input: BuildSidInput, log: (line: string)
  * The dataset's semantic IDs per `cfg` (rq-kmeans over cf/text/latent embeddings, or an index
  * file), loaded from `<cacheDir>/sid-<hash>/` when an identical build is cached.
  */
-export async function buildSemanticIds(cfg: SidConfig, input: BuildSidInput, log: (line: string) => void = () => {}): Promise<BuiltSids> {
+export async function buildSemanticIds(
+  cfg: SidConfig,
+  input: BuildSidInput,
+  log: (line: string) => void = () => {},
+  progress?: ProgressFactory,
+): Promise<BuiltSids> {
   const key = cacheKey(cfg, input.dataHash);
   const hash = hashOf(key);
   const dir = path.join(input.cacheDir, `sid-${hash}`);
@@ -230,11 +293,19 @@ export async function buildSemanticIds(cfg: SidConfig, input: BuildSidInput, log
       log(`semantic IDs: loaded ${dir} (built meanwhile by another process)`);
       return { sids: built, cached: true, dir, hash };
     }
-    return buildAndCache(cfg, input, key, hash, dir, log);
+    return buildAndCache(cfg, input, key, hash, dir, log, progress);
   });
 }
 
-function buildAndCache(cfg: SidConfig, input: BuildSidInput, key: unknown, hash: string, dir: string, log: (line: string) => void): BuiltSids {
+function buildAndCache(
+  cfg: SidConfig,
+  input: BuildSidInput,
+  key: unknown,
+  hash: string,
+  dir: string,
+  log: (line: string) => void,
+  progress?: ProgressFactory,
+): BuiltSids {
   const n = input.dataset.itemIds.length;
   const t0 = Date.now();
   let sids: SemanticIds;
@@ -244,7 +315,7 @@ function buildAndCache(cfg: SidConfig, input: BuildSidInput, key: unknown, hash:
     sids = loaded.sids;
     log(`semantic IDs: loaded ${file} (${n} items${loaded.extraItems > 0 ? `; ${loaded.extraItems} items of the file are not in the dataset, ignored` : ''})`);
   } else {
-    sids = buildRqKMeans(cfg, input, log);
+    sids = buildRqKMeans(cfg, input, log, progress);
   }
   const seconds = (Date.now() - t0) / 1000;
   writeCache(dir, key, sids, input.dataset.itemIds, seconds);
@@ -271,6 +342,13 @@ export function formatSidStats(stats: SidStats): string {
     ['levels', stats.dedupLevel ? `${L} (${base} + dedup level)` : `${L} (no dedup level)`],
     ['collision rate', `${pct(stats.collisionRate)} of items share their tuple before dedup (max group ${stats.maxCollisionGroup})`],
   ];
+  const c = stats.codebookChoice;
+  if (c) {
+    head.push([
+      'codebook size',
+      `auto: K = ${c.chosen} (${c.metTarget ? 'smallest of' : 'target not met by any of'} ${c.candidates.map((x) => x.size).join(', ')} with collisions <= ${pct(c.collisionTarget)})`,
+    ]);
+  }
   const labelW = Math.max(...[...head, ...table].map(([k]) => k.length)) + 2;
   const colW = table.map(([, v]) => v).reduce((w, v) => v.map((s, i) => Math.max(w[i] ?? 0, s.length)), [] as number[]);
   const lines = head.map(([k, v]) => `${k.padEnd(labelW)}${v}`);

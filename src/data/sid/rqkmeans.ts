@@ -233,6 +233,7 @@ export function residualKMeans(
   K: number,
   iters: number,
   rng: Rng,
+  onLevel: (done: number) => void = () => {},
 ): ResidualKMeansResult {
   if (x.length !== n * d) throw new Error(`residualKMeans: x has ${x.length} values, expected n*d = ${n * d}`);
   if (n < 1) throw new Error('residualKMeans: no points');
@@ -257,6 +258,7 @@ export function residualKMeans(
     codebookSizes.push(k);
     residualMse.push(sse / n);
     iterations.push(km.iterations);
+    onLevel(l + 1);
   }
   return { codes, levels, codebookSizes, residualMse, iterations };
 }

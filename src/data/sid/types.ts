@@ -14,6 +14,14 @@ export interface SidStats {
   maxCollisionGroup: number;
   /** Per level, share of the K_l codes used by at least one item. */
   codebookUsage: number[];
+  /** `sid.codebookSize: auto`: the candidates tried (ascending), the target and the size chosen. */
+  codebookChoice?: {
+    collisionTarget: number;
+    chosen: number;
+    /** False when no candidate met the target: the one with the fewest collisions was taken. */
+    metTarget: boolean;
+    candidates: { size: number; collisionRate: number; maxCollisionGroup: number; codebookUsage: number[] }[];
+  };
   /** rq-kmeans only: mean squared residual norm after each level (quantisation error). */
   residualMse?: number[];
 }

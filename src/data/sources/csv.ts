@@ -9,7 +9,8 @@ import { parse, CsvError } from 'csv-parse';
 import { UserError } from '../../errors.js';
 import type { DataConfig } from '../../config/schema.js';
 import { Transform } from 'node:stream';
-import { checkInputFile, Utf8Check } from './files.js';
+import type { Progress, ProgressFactory } from '../../progress.js';
+import { checkInputFile, fileMB, trackBytes, Utf8Check } from './files.js';
 import { RawLogBuilder, type RawLog, type SourceResult } from './raw.js';
 
 export interface CsvColumn {
@@ -25,6 +26,8 @@ export interface CsvStreamOptions {
   fileKey: string;
   delimiter: string;
   required: CsvColumn[];
+  /** Told the MB read so far (total: the file's size in MB). */
+  progress?: Progress;
   /** Called once per data row; `line` is the 1-based line where the row ends. */
   onRow: (row: Record<string, string>, line: number) => void;
 }
@@ -54,6 +57,7 @@ export async function streamCsv(opts: CsvStreamOptions): Promise<number> {
   input.on('error', (e) => parser.destroy(e));
   const utf8 = utf8Guard(file);
   utf8.on('error', (e) => parser.destroy(e));
+  if (opts.progress) trackBytes(input, opts.progress);
   input.pipe(utf8).pipe(parser);
   let rows = 0;
   // Line where the last complete record ended (the header is line 1): an unclosed quote opens after it.
@@ -81,6 +85,7 @@ export async function streamCsv(opts: CsvStreamOptions): Promise<number> {
     throw new UserError(`${file}: cannot read: ${(e as Error).message}`);
   } finally {
     input.destroy();
+    opts.progress?.stop();
   }
   if (rows === 0) throw new UserError(`${file}: no data rows (only a header, or nothing but blank lines)`);
   return rows;
@@ -148,6 +153,7 @@ function nonEmpty(value: string, file: string, line: number, column: string): st
 
 export interface CsvLogOptions {
   file: string;
+  progress?: Progress;
   fileKey: string;
   delimiter: string;
   user: CsvColumn;
@@ -166,6 +172,7 @@ export async function readCsvLog(o: CsvLogOptions): Promise<RawLog> {
     fileKey: o.fileKey,
     delimiter: o.delimiter,
     required,
+    progress: o.progress,
     onRow: (row, line) => {
       const user = nonEmpty(row[o.user.name], o.file, line, o.user.name);
       const item = nonEmpty(row[o.item.name], o.file, line, o.item.name);
@@ -204,10 +211,11 @@ export async function readCsvItemText(o: {
 }
 
 /** `data.source: csv`. */
-export async function readCsvSource(cfg: DataConfig['csv']): Promise<SourceResult> {
+export async function readCsvSource(cfg: DataConfig['csv'], progress?: ProgressFactory): Promise<SourceResult> {
   if (!cfg.path) throw new UserError('data.csv.path: required when data.source is csv');
   const log = await readCsvLog({
     file: cfg.path,
+    progress: progress?.(`data: reading ${cfg.path}`, fileMB(cfg.path), 'MB'),
     fileKey: 'data.csv.path',
     delimiter: cfg.delimiter,
     user: { name: cfg.userColumn, key: 'data.csv.userColumn' },

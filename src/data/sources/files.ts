@@ -1,6 +1,7 @@
 /** Input-file checks and checksums shared by the file sources and the cache key. */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import type { Progress } from '../../progress.js';
 import { UserError } from '../../errors.js';
 
 /**
@@ -15,13 +16,33 @@ export function checkInputFile(file: string, key: string): number {
     const code = (e as NodeJS.ErrnoException).code;
     throw new UserError(
       code === 'ENOENT'
-        ? `${key}: file not found: ${file} (paths are relative to the working directory ${process.cwd()})`
+        ? `${key}: file not found: ${file} (a relative path in a config file resolves against that file's folder; one given with --set against the working directory ${process.cwd()})`
         : `${key}: cannot read ${file}: ${(e as Error).message}`,
     );
   }
   if (!st.isFile()) throw new UserError(`${key}: ${file} is not a file`);
   if (st.size === 0) throw new UserError(`${key}: ${file} is empty (0 bytes)`);
   return st.size;
+}
+
+const MB = 1024 * 1024;
+
+/** A file's size in MB (the total of a reading progress). */
+export function fileMB(file: string): number {
+  try {
+    return fs.statSync(file).size / MB;
+  } catch {
+    return 0; // the reader reports the missing file
+  }
+}
+
+/** Report the MB a read stream has delivered to `progress` (the reader stops it when done). */
+export function trackBytes(input: fs.ReadStream, progress: Progress): void {
+  let bytes = 0;
+  input.on('data', (chunk) => {
+    bytes += chunk.length;
+    progress.update(bytes / MB);
+  });
 }
 
 /** sha256 (hex) of a file, streamed so large logs are not held in memory. */
