@@ -211,10 +211,7 @@ export async function prepareData(cfg: DataConfig, opts: PrepareOptions = {}): P
   // while the others sharing this processed-data folder wait, then load what it built.
   const hit = cached();
   if (hit) return hit;
-  return withLock(k.dir, { what: `the prepared data ${k.dir}`, purpose: 'preparing data', wait: true, log }, async () => {
-    const built = opts.force ? null : cached();
-    return built ?? buildPrepared(cfg, k, t0, log, opts.progress);
-  });
+  return withLock(k.dir, { what: `the prepared data ${k.dir}`, purpose: 'preparing data', wait: true, log }, async () => cached() ?? buildPrepared(cfg, k, t0, log, opts.progress));
 }
 
 async function buildPrepared(cfg: DataConfig, k: DataKey, t0: number, log: (line: string) => void, progress?: ProgressFactory): Promise<PreparedData> {

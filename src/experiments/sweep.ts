@@ -15,7 +15,7 @@ import { z } from 'zod';
 import { acquireLock, deadReason, describeHolder, LockWaitInterrupted, readHolder, withLock } from '../io/lock.js';
 import { readJsonFile, writeJsonFile } from '../io/json.js';
 import { readMeta, RUN_STATUSES, type RunStatus } from '../runs/meta.js';
-import { runDirFor, savedConfigDiff } from '../runs/run.js';
+import { checkRunsDir, runDirFor, savedConfigDiff } from '../runs/run.js';
 import { readStageRecord } from '../runs/stages.js';
 import type { Upstream } from '../runs/upstream.js';
 import { expandGrid, withSeed, type Combination, type GridAxis } from './grid.js';
@@ -233,6 +233,7 @@ export async function runSweep(
 ): Promise<SweepResult> {
   const now = deps.now ?? Date.now;
   const nowIso = () => new Date(now()).toISOString();
+  if (plan.runs.length > 0) checkRunsDir(plan.runs[0].config.runsDir); // before the first lock file goes there
   const partition = partitionCells(plan.runs, shard.count);
   checkExternalDependencies(partition.external);
   const mine = partition.shards[shard.index - 1];

@@ -235,14 +235,14 @@ function tryLink(target: string, holder: LockHolder): boolean {
   }
 }
 
-/** Take over the lock of a dead holder `dead`; false when someone else was quicker. */
-function takeOver(target: string, dead: LockHolder, token: string): boolean {
+/** Take over the lock of a dead holder `dead` (the caller then links its own; another process may be quicker). */
+function takeOver(target: string, dead: LockHolder, token: string): void {
   const file = lockPath(target);
   const aside = `${file}.${token}.${counter++}.dead`;
   try {
     fs.renameSync(file, aside);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // someone else took it over first
     throw e;
   }
   let moved: LockHolder | null = null;
@@ -260,7 +260,6 @@ function takeOver(target: string, dead: LockHolder, token: string): boolean {
     }
   }
   fs.rmSync(aside, { force: true });
-  return true;
 }
 
 /**
