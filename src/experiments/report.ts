@@ -18,7 +18,7 @@ import { readMeta, type RunStatus } from '../runs/meta.js';
 import { meanOverRlSteps, readMetrics, type MetricsRow } from '../runs/metrics.js';
 import { readRunConfig } from '../runs/run.js';
 import { readUpstream, type Upstream } from '../runs/upstream.js';
-import { mean, meanCi, pairedTTest, type MeanCi, type PairedTest } from '../stats.js';
+import { meanCi, pairedTTest, type MeanCi, type PairedTest } from '../stats.js';
 import { readSweepRecord, stagePointers, type SweepRunEntry } from './sweep.js';
 import { parseValue } from './grid.js';
 
@@ -391,12 +391,6 @@ export interface TrainingRow {
 }
 
 /** Mean over RL steps (last row of a step) of f(row), skipping steps where it is not finite. */
-function finiteMeanOverSteps(rows: readonly MetricsRow[], f: (row: MetricsRow) => number): number {
-  const byStep = new Map<number, MetricsRow>();
-  for (const r of rows) if (r.stage === 'rl' && r.kind === 'train') byStep.set(r.step, r);
-  return mean([...byStep.values()].map(f));
-}
-
 const num = (v: unknown) => (typeof v === 'number' ? v : Number.NaN);
 
 /**
@@ -408,7 +402,7 @@ export function trainingSummary(groups: readonly ConfigGroup[]): TrainingRow[] {
   return groups.map((group) => {
     const perRun = group.runs.map((r) => {
       const rows = readMetrics(r.dir, { stage: 'rl', kind: 'train' });
-      const over = (f: (row: MetricsRow) => number) => finiteMeanOverSteps(rows, f);
+      const over = (f: (row: MetricsRow) => number) => meanOverRlSteps(rows, f);
       return {
         admission: meanOverRlSteps(rows, 'admission'),
         eff: meanOverRlSteps(rows, 'effectiveRlWeight'),

@@ -134,8 +134,9 @@ export function truncateMetrics(runDir: string, stage?: StageId, step = -1): num
  * definition of a run's admission rate: the matched controls (rl.randomGate.matchRun,
  * rl.lambdaMatchRun) and `report` all read it here. NaN when the run has no RL steps.
  */
-export function meanOverRlSteps(rows: readonly MetricsRow[], field: string): number {
-  const byStep = new Map<number, number | null | undefined>();
-  for (const r of rows) if (r.stage === 'rl' && r.kind === 'train') byStep.set(r.step, r[field] as number | null | undefined);
-  return mean([...byStep.values()].map((v) => v ?? Number.NaN));
+export function meanOverRlSteps(rows: readonly MetricsRow[], value: string | ((row: MetricsRow) => number)): number {
+  const get = typeof value === 'function' ? value : (r: MetricsRow) => (typeof r[value] === 'number' ? (r[value] as number) : Number.NaN);
+  const byStep = new Map<number, MetricsRow>();
+  for (const r of rows) if (r.stage === 'rl' && r.kind === 'train') byStep.set(r.step, r);
+  return mean([...byStep.values()].map(get));
 }

@@ -46,12 +46,17 @@ function computedConfig(config: Config): Config {
 }
 
 /** What each trainable stage depends on: change any of it and the stage is trained anew. */
+/** The eval settings a trained stage depends on: the test evaluation after training reads the stages but does not shape them. */
+export function stageEvalKey(config: Config): Omit<Config['eval'], 'testMaxUsers'> {
+  const { testMaxUsers, ...rest } = config.eval;
+  void testMaxUsers;
+  return rest;
+}
+
 export function stageKey(stage: 'sft' | 'ranker' | 'rl', fullConfig: Config, inputs: PreparedInputs): Record<string, unknown> {
   const config = computedConfig(fullConfig);
   const base = { seed: stageSeed(stage, fullConfig), data: inputs.manifest.hash };
-  // The test evaluation after training reads the stages but does not shape them.
-  const { testMaxUsers, ...evalOfStages } = config.eval;
-  void testMaxUsers;
+  const evalOfStages = stageEvalKey(config);
   if (stage === 'sft') return { ...base, sid: inputs.sidHash, policy: config.policy, sft: config.sft, eval: evalOfStages };
   if (stage === 'ranker') return { ...base, ranker: config.ranker, eval: evalOfStages };
   return { ...base, everything: config };

@@ -14,6 +14,7 @@ import { Rng, mixSeed } from '../rng.js';
 import type { StageContext } from './context.js';
 import { hashOf } from '../hash.js';
 import { meanReports, runStageLoop, selectionK } from './loop.js';
+import { stageEvalKey } from './pipeline.js';
 import { AdamW } from './optimizer.js';
 import { BatchPlan, trainingWindow } from './sft.js';
 
@@ -24,9 +25,7 @@ export function sasrecArch(config: Config, numItems: number): SasrecArch {
 
 /** What the stage depends on: change any of it and it trains anew. */
 export function sasrecHash(config: Config, dataHash: string): string {
-  const { testMaxUsers, ...evalOfStage } = config.eval;
-  void testMaxUsers;
-  return hashOf({ seed: config.seed, data: dataHash, sasrec: config.sasrec, eval: evalOfStage });
+  return hashOf({ seed: config.seed, data: dataHash, sasrec: config.sasrec, eval: stageEvalKey(config) });
 }
 
 /**
