@@ -195,7 +195,7 @@ export const sasrecSchema = section({
 });
 
 /** Discriminability estimators of the gate (docs/METHOD.md 2.5; src/rl/discriminability.ts). */
-export const ESTIMATORS = ['margin', 'ensemble', 'exposure'] as const;
+export const ESTIMATORS = ['margin', 'ensemble', 'exposure', 'calibrated'] as const;
 
 export const gateSchema = section({
   difficulty: section({
@@ -203,12 +203,12 @@ export const gateSchema = section({
     tau: z.number().min(0).default(0.5).describe('Threshold τ of the difficulty statistic.'),
   }),
   discriminability: section({
-    rho: prob().default(0.8).describe('Threshold ρ on d_i, the share of negatives the ranker scores below the ground truth.'),
+    rho: prob().default(0.8).describe('Threshold ρ on the estimator\'s d_i (for margin, the share of negatives the ranker scores below the ground truth).'),
     inBatchNegatives: int(0, 1000).default(5).describe('M: ground-truth items of other samples in the batch used as extra negatives.'),
     estimator: z
       .enum(ESTIMATORS)
       .default('margin')
-      .describe('How d_i is estimated: margin (the ranker\'s own scores), ensemble (lower confidence bound of K bootstrap rankers\' margins), exposure (comparisons weighted by the ranker\'s held-out accuracy per exposure bucket).'),
+      .describe('How d_i is estimated: margin (the ranker\'s own scores), ensemble (lower confidence bound of K bootstrap rankers\' margins), exposure (comparisons weighted by the ranker\'s held-out accuracy per exposure bucket), calibrated (predicted share of all candidate pairs the ranker orders right, from its held-out accuracy by score gap and exposure bucket).'),
     ensemble: section({
       size: int(2, 16).default(4).describe('K: ensemble members, the reward ranker included (K−1 are trained at the start of RL).'),
       steps: int(0).default(0).describe('Training steps of each bootstrap member (0 = ranker.steps).'),
@@ -217,6 +217,11 @@ export const gateSchema = section({
     exposure: section({
       buckets: int(1, 20).default(4).describe('Quantile buckets of logged exposure among exposed items (never-exposed items are a bucket of their own).'),
       prior: z.number().min(0).default(50).describe('Pseudo-pairs at chance (½) added to each bucket pair\'s held-out accuracy.'),
+    }),
+    calibrated: section({
+      gapBins: int(1, 100).default(8).describe('Quantile bins of the held-out pairs\' ranker score gap |Δ logit| (calibrated estimator).'),
+      buckets: int(1, 20).default(4).describe('Quantile buckets of logged exposure among exposed items, crossed with the gap bins (never-exposed items are a bucket of their own).'),
+      prior: z.number().min(0).default(50).describe('Pseudo-pairs at chance (½) added to each (gap bin, bucket pair) cell\'s held-out accuracy.'),
     }),
   }),
 });

@@ -6,7 +6,7 @@
  * Per sample i: the beam in "LLM order" (beam order) and the same candidates in "RM order" (valid
  * ones re-ranked by ranker score, invalid ones last); the difficulty, as the ground truth's rank
  * in the beam or log pi(y|x), the policy's log-probability of it; d_i, the gate's discriminability
- * (share of negatives the ranker scores below the truth, ties ½); on the synthetic world the
+ * from the run's own estimator (margin: share of negatives the ranker scores below the truth, ties ½); on the synthetic world the
  * ranker's true reliability over the same items.
  *
  * Conventions: HR and NDCG come from metrics.ts (hitAt, ndcgAt); a mean over no samples is NaN and
@@ -328,6 +328,8 @@ export interface StratifyMeta {
   /** M in-batch negatives per sample and the batch they are drawn from. */
   inBatchNegatives: number;
   negativeBatch: number;
+  /** The gate's discriminability estimator d_i comes from (docs/METHOD.md 2.5); margin when absent. */
+  estimator?: string;
   disc: DiscMode;
   compare?: { run: string; stage: string; checkpoint: string; step?: number };
 }
@@ -355,6 +357,21 @@ function cellColumns(t: StratifyTables): { header: string[]; values: (c: CellSta
   };
 }
 
+/** What d is, per estimator (docs/METHOD.md 2.5), for the header. */
+const D_MEANING: Record<string, string> = {
+  margin: 'that the ranker scores below the truth, ties 1/2',
+  ensemble: 'whose ensemble margin over the truth has a lower confidence bound above 0',
+  exposure: 'that the ranker scores below the truth, each weighted by its held-out accuracy on the two items\' exposure buckets',
+};
+
+function dDefinition(m: StratifyMeta): string {
+  const negatives = `(distinct valid beam items other than the truth + ${m.inBatchNegatives} in-batch ground truths, batches of ${m.negativeBatch})`;
+  const est = m.estimator ?? 'margin';
+  if (est === 'calibrated')
+    return `d (calibrated estimator) = predicted share of pairs of the truth and its negatives ${negatives} that the ranker orders right, from its held-out accuracy by score gap and exposure buckets`;
+  return `d (${est} estimator) = share of negatives ${negatives} ${D_MEANING[est] ?? D_MEANING.margin}`;
+}
+
 function discDescription(m: StratifyMeta): string {
   return m.disc.mode === 'rho' ? `split at rho = ${m.disc.rho}` : 'quartiles of d over these samples';
 }
@@ -367,8 +384,7 @@ export function formatMarkdown(t: StratifyTables, m: StratifyMeta): string {
   out.push('');
   out.push(
     `${t.n} samples, beam ${m.beam}. LLM order = beam order; RM order = valid beam items re-ranked by the ranker, invalid last. ` +
-      `d = share of negatives (distinct valid beam items other than the truth + ${m.inBatchNegatives} in-batch ground truths, ` +
-      `batches of ${m.negativeBatch}) that the ranker scores below the truth, ties 1/2; ${discDescription(m)}.` +
+      `${dDefinition(m)}; ${discDescription(m)}.` +
       (t.noNegatives > 0 ? ` ${t.noNegatives} samples had no negatives (d undefined, counted as lowest d).` : '') +
       (t.hasReliability ? ' RM reliability = pairwise agreement of ranker and true utility over the truth and its negatives (synthetic world; 0.5 = chance).' : ''),
   );

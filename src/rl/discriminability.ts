@@ -11,6 +11,9 @@
  * - exposure: each truth-vs-negative comparison counts in proportion to the ranker's pairwise
  *   accuracy on held-out logs for items of those two exposure buckets (tail and fresh items: few
  *   logs, accuracy near chance, weight near 0).
+ * - calibrated: the predicted share of all candidate pairs the ranker orders right, from a
+ *   held-out table of its pairwise accuracy by score gap and exposure buckets. It asks whether the
+ *   reward's ordering of this sample can be trusted, not whether the truth wins.
  *
  * Everything here is a pure function of scores and tables; building the ensemble and the
  * calibration table is the RL stage's job (src/train/discriminators.ts).
@@ -132,9 +135,35 @@ export function exposureBuckets(exposure: ArrayLike<number>, buckets: number): U
 }
 
 /**
+ * Every (clicked, not clicked) pair of candidates within one held-out row, with whether the ranker
+ * got it right (1 scores the clicked one higher, ½ tie, 0 wrong): the held-out test the calibrated
+ * estimators are fitted on.
+ * @param scores [N*G] ranker logits of the held-out candidates
+ */
+function forEachHeldOutPair(
+  labels: ArrayLike<number>,
+  scores: ArrayLike<number>,
+  G: number,
+  visit: (clicked: number, notClicked: number, right: number) => void,
+): void {
+  for (let r = 0; r < labels.length / G; r++) {
+    for (let p = r * G; p < (r + 1) * G; p++) {
+      if (labels[p] !== 1) continue;
+      for (let q = r * G; q < (r + 1) * G; q++) {
+        if (labels[q] !== 0) continue;
+        visit(p, q, scores[p] > scores[q] ? 1 : scores[p] === scores[q] ? 0.5 : 0);
+      }
+    }
+  }
+}
+
+/** (right + prior·½) / (pairs + prior): with few held-out pairs a cell stays near chance, which is the point. */
+const smoothed = (right: number, pairs: number, prior: number): number => (pairs + prior > 0 ? (right + prior / 2) / (pairs + prior) : 0.5);
+
+/**
  * Fit the calibration on a held-out log: every (label 1, label 0) pair of candidates within a
- * row, ranker right when it scores the clicked one higher (ties ½). acc = (right + prior·½) /
- * (pairs + prior): with few logs a cell stays near chance, which is the point.
+ * row, counted in the cell of its two items' exposure buckets (both orders), accuracy smoothed
+ * toward chance by `prior` pseudo-pairs.
  * @param scores [N*G] ranker logits of the held-out candidates
  */
 export function fitExposureCalibration(
@@ -151,26 +180,109 @@ export function fitExposureCalibration(
   const pairs = new Float64Array(nb * nb);
   let rightAll = 0;
   let pairsAll = 0;
-  for (let r = 0; r < items.length / G; r++) {
-    for (let p = r * G; p < (r + 1) * G; p++) {
-      if (labels[p] !== 1) continue;
-      for (let q = r * G; q < (r + 1) * G; q++) {
-        if (labels[q] !== 0) continue;
-        const ok = scores[p] > scores[q] ? 1 : scores[p] === scores[q] ? 0.5 : 0;
-        const a = bucketOf[items[p]];
-        const b = bucketOf[items[q]];
-        for (const cell of a === b ? [a * nb + b] : [a * nb + b, b * nb + a]) {
-          right[cell] += ok;
-          pairs[cell] += 1;
-        }
-        rightAll += ok;
-        pairsAll += 1;
-      }
+  forEachHeldOutPair(labels, scores, G, (p, q, ok) => {
+    const a = bucketOf[items[p]];
+    const b = bucketOf[items[q]];
+    for (const cell of a === b ? [a * nb + b] : [a * nb + b, b * nb + a]) {
+      right[cell] += ok;
+      pairs[cell] += 1;
+    }
+    rightAll += ok;
+    pairsAll += 1;
+  });
+  const accuracy = new Float64Array(nb * nb);
+  for (let c = 0; c < nb * nb; c++) accuracy[c] = smoothed(right[c], pairs[c], prior);
+  return { numBuckets: nb, bucketOf, accuracy, pairs, pooled: pairsAll > 0 ? rightAll / pairsAll : 0.5 };
+}
+
+/**
+ * The calibrated estimator's table (docs/METHOD.md 2.5): the reward ranker's held-out pairwise
+ * accuracy as a function of how far apart it scores the two items (|Δ logit|, in `gapBins`
+ * quantile bins of the held-out pairs' gaps) and of the two items' exposure buckets.
+ */
+export interface GapCalibration {
+  numBuckets: number;
+  bucketOf: Uint8Array;
+  /** Ascending |Δ logit| bin edges, length gapBins − 1: a gap g falls in bin #{e ∈ edges : e ≤ g}. */
+  gapEdges: Float64Array;
+  /** [gapBins * numBuckets * numBuckets] smoothed accuracy of cell (gap bin, bucket a, bucket b), symmetric in a, b. */
+  accuracy: Float64Array;
+  /** Held-out pairs behind each cell (before smoothing). */
+  pairs: Float64Array;
+  pooled: number;
+}
+
+/** The |Δ logit| bin of `gap`: the number of edges at or below it (binary search; edges ascending). */
+export function gapBin(edges: ArrayLike<number>, gap: number): number {
+  let lo = 0;
+  let hi = edges.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (edges[mid] <= gap) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Fit the gap × exposure calibration on a held-out log. Edges: the k/gapBins quantiles (k = 1..
+ * gapBins−1) of the held-out pairs' |Δ logit|, so every gap bin holds about as many pairs. Each
+ * pair counts in its (gap bin, bucket pair) cell, both bucket orders; accuracy smoothed toward
+ * chance by `prior` pseudo-pairs, so a never-exposed item's comparisons stay near ½.
+ * @param scores [N*G] ranker logits of the held-out candidates
+ */
+export function fitGapCalibration(
+  bucketOf: Uint8Array,
+  numBuckets: number,
+  gapBins: number,
+  items: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  scores: ArrayLike<number>,
+  G: number,
+  prior: number,
+): GapCalibration {
+  const nb = numBuckets;
+  const held: { gap: number; a: number; b: number; ok: number }[] = [];
+  forEachHeldOutPair(labels, scores, G, (p, q, ok) => held.push({ gap: Math.abs(scores[p] - scores[q]), a: bucketOf[items[p]], b: bucketOf[items[q]], ok }));
+  const sorted = held.map((h) => h.gap).sort((x, y) => x - y);
+  const gapEdges = new Float64Array(gapBins - 1);
+  for (let k = 1; k < gapBins; k++) gapEdges[k - 1] = sorted.length > 0 ? sorted[Math.min(sorted.length - 1, Math.floor((k * sorted.length) / gapBins))] : 0;
+  const right = new Float64Array(gapBins * nb * nb);
+  const pairs = new Float64Array(gapBins * nb * nb);
+  let rightAll = 0;
+  for (const { gap, a, b, ok } of held) {
+    const base = gapBin(gapEdges, gap) * nb * nb;
+    for (const cell of a === b ? [base + a * nb + b] : [base + a * nb + b, base + b * nb + a]) {
+      right[cell] += ok;
+      pairs[cell] += 1;
+    }
+    rightAll += ok;
+  }
+  const accuracy = new Float64Array(gapBins * nb * nb);
+  for (let c = 0; c < accuracy.length; c++) accuracy[c] = smoothed(right[c], pairs[c], prior);
+  return { numBuckets: nb, bucketOf, gapEdges, accuracy, pairs, pooled: held.length > 0 ? rightAll / held.length : 0.5 };
+}
+
+/**
+ * Calibrated d: the predicted share of the sample's candidate pairs that the reward ranker orders
+ * right, i.e. the mean over all pairs {a, b} of C = {y} ∪ N of acc(gap bin of |R(a) − R(b)|,
+ * bucket a, bucket b). It estimates the gate-precision quantity itself (docs/METHOD.md 2.5) from
+ * what the held-out log shows, so d is also its own proxy. NaN with fewer than two candidates.
+ * @param items the sample's candidates, truth first
+ * @param scores their reward-ranker logits
+ */
+export function calibratedDisc(cal: GapCalibration, items: ArrayLike<number>, scores: ArrayLike<number>): DiscEstimate {
+  const nb = cal.numBuckets;
+  let sum = 0;
+  let n = 0;
+  for (let a = 0; a < items.length; a++) {
+    for (let b = a + 1; b < items.length; b++) {
+      sum += cal.accuracy[gapBin(cal.gapEdges, Math.abs(scores[a] - scores[b])) * nb * nb + cal.bucketOf[items[a]] * nb + cal.bucketOf[items[b]]];
+      n++;
     }
   }
-  const accuracy = new Float64Array(nb * nb);
-  for (let c = 0; c < nb * nb; c++) accuracy[c] = pairs[c] + prior > 0 ? (right[c] + prior / 2) / (pairs[c] + prior) : 0.5;
-  return { numBuckets: nb, bucketOf, accuracy, pairs, pooled: pairsAll > 0 ? rightAll / pairsAll : 0.5 };
+  const d = n > 0 ? sum / n : Number.NaN;
+  return { d, proxy: d };
 }
 
 /**
@@ -230,6 +342,17 @@ export function exposureDiscriminator(cal: ExposureCalibration): Discriminator {
     name: 'exposure',
     forBatch: (_h, cand, C, logits) => (b, gt, negs) =>
       exposureDisc(cal, gt, scoreIn(cand, C, logits, b, gt), negs, Array.from(negs, (n) => scoreIn(cand, C, logits, b, n))),
+    dispose: () => {},
+  };
+}
+
+export function calibratedDiscriminator(cal: GapCalibration): Discriminator {
+  return {
+    name: 'calibrated',
+    forBatch: (_h, cand, C, logits) => (b, gt, negs) => {
+      const items = [gt, ...negs];
+      return calibratedDisc(cal, items, items.map((it) => scoreIn(cand, C, logits, b, it)));
+    },
     dispose: () => {},
   };
 }

@@ -1,7 +1,7 @@
 /**
  * Builds the gate's discriminability estimator for the RL stage (docs/METHOD.md 2.5): the margin
- * test needs nothing; the ensemble trains K−1 bootstrap rankers; the exposure-aware estimator fits
- * its per-bucket reliability on the ranker stage's held-out log. Both are deterministic functions
+ * test needs nothing; the ensemble trains K−1 bootstrap rankers; the exposure-aware and calibrated
+ * estimators fit their reliability tables on the ranker stage's held-out log. Both are deterministic functions
  * of the config and the RL seed, so a resumed RL stage rebuilds exactly the same estimator.
  */
 import type { Config } from '../config/schema.js';
@@ -10,13 +10,16 @@ import { trainItemCounts } from '../data/splits.js';
 import { Ranker } from '../model/ranker.js';
 import { rankerArch } from '../model/load.js';
 import {
+  calibratedDiscriminator,
   ensembleDiscriminator,
   exposureBuckets,
   exposureDiscriminator,
   fitExposureCalibration,
+  fitGapCalibration,
   marginDiscriminator,
   type Discriminator,
   type ExposureCalibration,
+  type GapCalibration,
 } from '../rl/discriminability.js';
 import { Rng } from '../rng.js';
 import { AdamW, learningRate } from './optimizer.js';
@@ -49,13 +52,40 @@ export function loggedExposure(inputs: PreparedInputs): Float64Array {
   return out;
 }
 
+/** The ranker stage's held-out log and `ranker`'s logits of it ([N*G]). */
+async function scoredHeldOut(config: Config, inputs: PreparedInputs, ranker: Ranker) {
+  const valid = rankerStageData(config, inputs).valid;
+  return { valid, scores: await ranker.scoreItems(valid.histories, valid.items, valid.G, config.eval.batchSize) };
+}
+
 /** Per-bucket held-out reliability of `ranker` (the exposure-aware estimator's table). */
 export async function exposureCalibration(config: Config, inputs: PreparedInputs, ranker: Ranker): Promise<ExposureCalibration> {
   const ec = config.gate.discriminability.exposure;
-  const valid = rankerStageData(config, inputs).valid;
-  const scores = await ranker.scoreItems(valid.histories, valid.items, valid.G, config.eval.batchSize); // [N*G]
+  const { valid, scores } = await scoredHeldOut(config, inputs, ranker);
   const bucketOf = exposureBuckets(loggedExposure(inputs), ec.buckets);
   return fitExposureCalibration(bucketOf, ec.buckets + 1, valid.items, valid.labels, scores, valid.G, ec.prior);
+}
+
+/** Held-out reliability of `ranker` by score gap and exposure buckets (the calibrated estimator's table). */
+export async function gapCalibration(config: Config, inputs: PreparedInputs, ranker: Ranker): Promise<GapCalibration> {
+  const cc = config.gate.discriminability.calibrated;
+  const { valid, scores } = await scoredHeldOut(config, inputs, ranker);
+  const bucketOf = exposureBuckets(loggedExposure(inputs), cc.buckets);
+  return fitGapCalibration(bucketOf, cc.buckets + 1, cc.gapBins, valid.items, valid.labels, scores, valid.G, cc.prior);
+}
+
+/** Held-out accuracy of each gap bin, pooled over bucket pairs (the calibrated estimator's log line). */
+export function gapBinAccuracy(cal: GapCalibration): { upTo: number; accuracy: number; pairs: number }[] {
+  const nn = cal.numBuckets * cal.numBuckets;
+  return Array.from({ length: cal.gapEdges.length + 1 }, (_, g) => {
+    let right = 0;
+    let pairs = 0;
+    for (let c = g * nn; c < (g + 1) * nn; c++) {
+      right += cal.accuracy[c] * cal.pairs[c];
+      pairs += cal.pairs[c];
+    }
+    return { upTo: g < cal.gapEdges.length ? cal.gapEdges[g] : Infinity, accuracy: pairs > 0 ? right / pairs : Number.NaN, pairs };
+  });
 }
 
 /**
@@ -113,6 +143,15 @@ export async function buildDiscriminator(config: Config, inputs: PreparedInputs,
         `within exposure bucket (0 = never exposed) ${cells.join(', ')}; fitted in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
     );
     return exposureDiscriminator(cal);
+  }
+  if (dc.estimator === 'calibrated') {
+    const cal = await gapCalibration(config, inputs, ranker);
+    const bins = gapBinAccuracy(cal).map((g) => `${Number.isFinite(g.upTo) ? `<${g.upTo.toFixed(2)}` : 'rest'}: ${g.accuracy.toFixed(3)}`);
+    log(
+      `rl: calibrated discriminability, held-out pairwise accuracy ${cal.pooled.toFixed(3)} overall; ` +
+        `by |Δ logit| bin (pooled over exposure buckets, smoothed) ${bins.join(', ')}; fitted in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    );
+    return calibratedDiscriminator(cal);
   }
   const members = await trainEnsembleMembers(config, inputs, rng, (k, s) => log(`rl: ensemble member ${k}/${dc.ensemble.size - 1} trained in ${s.toFixed(1)} s`));
   log(`rl: ensemble of ${dc.ensemble.size} rankers (the reward ranker + ${members.length} bootstrap members), z = ${dc.ensemble.z}; ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -1,7 +1,7 @@
 /**
  * The gate's discriminability estimators through the real CLI (docs/METHOD.md 2.5): the ensemble's
  * members are trained at the start of RL and rebuilt identically by stratify; the exposure-aware
- * estimator is fitted on the held-out log; both log their proxy beside the true agreement.
+ * and calibrated estimators are fitted on the held-out log; all log their proxy beside the true agreement.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -32,7 +32,7 @@ const rlRows = (run: string) =>
     .map((l) => JSON.parse(l))
     .filter((x) => x.stage === 'rl' && x.kind === 'train');
 
-test('ensemble and exposure estimators train, log their proxy, and stratify uses the run\'s own estimator', () => {
+test('ensemble, exposure and calibrated estimators train, log their proxy, and stratify uses the run\'s own estimator', () => {
   const cwd = tmpDir();
   writeFile(cwd, 'tiny.yaml', TINY);
   const flags = ['--config', 'tiny.yaml', '--backend', 'cpu', '--no-progress'];
@@ -52,6 +52,14 @@ test('ensemble and exposure estimators train, log their proxy, and stratify uses
   assert.equal(exp.code, 0, exp.stderr);
   assert.match(exp.stderr, /ranker: reusing the finished stage/);
   assert.match(exp.stderr, /rl: exposure-aware discriminability, held-out pairwise accuracy 0\.\d{3} overall; within exposure bucket \(0 = never exposed\) 0: /);
+
+  const cal = runCli(['train', ...flags, '--set', 'name=cal', '--set', 'gate.discriminability.estimator=calibrated', '--set', 'gate.discriminability.calibrated.gapBins=3'], cwd);
+  assert.equal(cal.code, 0, cal.stderr);
+  assert.match(cal.stderr, /rl: calibrated discriminability, held-out pairwise accuracy 0\.\d{3} overall; by \|Δ logit\| bin \(pooled over exposure buckets, smoothed\) <\d+\.\d{2}: 0\.\d{3}, <\d+\.\d{2}: 0\.\d{3}, rest: 0\.\d{3}; /);
+  for (const r of rlRows(path.join(cwd, 'runs', 'cal_s1'))) {
+    // The calibrated d is its own proxy: a predicted share of pairs ordered right.
+    for (const v of [r.proxyAdmitted, r.proxyRejected]) if (v !== null) assert.ok(v >= 0 && v <= 1);
+  }
 
   // stratify rebuilds the ensemble (same members: same seed and stream) and shows the gate-precision column.
   const st = runCli(['stratify', '--run', 'runs/ens_s1', '--checkpoint', 'final', '--max-users', '20', '--no-progress', '--backend', 'cpu'], cwd);

@@ -123,6 +123,10 @@ test('Table 2 by quartiles of log pi(y|x): Q1 holds the least likely truths', ()
   ]);
   const md = formatMarkdown(t, { run: 'r', stage: 'rl', checkpoint: 'best', split: 'test', beam: 12, inBatchNegatives: 5, negativeBatch: 32, disc: { mode: 'rho', rho: 0.8 } });
   assert.match(md, /## Table 2: by difficulty \(quartiles of log pi\(y\|x\)/);
+  // The header says what d is: the margin test unless the run's gate used another estimator.
+  assert.match(md, /d \(margin estimator\) = share of negatives \(distinct valid beam items other than the truth \+ 5 in-batch ground truths, batches of 32\) that the ranker scores below the truth, ties 1\/2; split at rho = 0\.8\./);
+  const cal = formatMarkdown(t, { run: 'r', stage: 'rl', checkpoint: 'best', split: 'test', beam: 12, inBatchNegatives: 5, negativeBatch: 32, estimator: 'calibrated', disc: { mode: 'rho', rho: 0.6 } });
+  assert.match(cal, /d \(calibrated estimator\) = predicted share of pairs of the truth and its negatives .* that the ranker orders right/);
   const broken = handBuilt(false);
   broken[2].gtLogProb = NaN;
   assert.throws(() => stratify(broken, { beam: 12, difficulty: 'prob-quartiles', disc: { mode: 'rho', rho: 0.8 } }), /finite gtLogProb/);

@@ -190,6 +190,7 @@ export function registerStratify(program: Command): Command {
         beam,
         inBatchNegatives: run.inBatchNegatives,
         negativeBatch: run.negativeBatch,
+        estimator: config.gate.discriminability.estimator,
         disc,
         ...(other ? { compare: { run: other.dir, stage: other.stage, checkpoint: flags.checkpoint, step: other.step } } : {}),
       };
