@@ -14,7 +14,7 @@ import { loadSasrec } from '../model/load.js';
 import { readPointer } from '../model/checkpoint.js';
 import type { ProgressFactory } from '../progress.js';
 import { Rng } from '../rng.js';
-import { writeEvalReport, type EvalReport } from '../runs/evalReport.js';
+import { evalReportFile, writeEvalReport, type EvalReport } from '../runs/evalReport.js';
 import { truncateMetrics } from '../runs/metrics.js';
 import type { Run } from '../runs/run.js';
 import { isStageComplete } from '../runs/stages.js';
@@ -90,7 +90,7 @@ export async function baselineRun(run: Run, o: BaselineRunOptions): Promise<Base
           metrics: r.metrics,
           popular: {},
           createdAt: new Date().toISOString(),
-          file: path.join(run.dir, 'eval', `sasrec-${checkpoint}-test.json`),
+          file: evalReportFile(run.dir, 'sasrec', checkpoint, 'test'),
         };
         reports.push(report);
       } finally {
