@@ -46,7 +46,7 @@ export function evalReportFile(runDir: string, stage: EvalReport['stage'], check
 
 /**
  * A run folder of `adagrpo baseline --model sasrec` (docs/METHOD.md 2.9): its checkpoints live in
- * `sasrec/`, a folder no policy run has.
+ * `sasrec/`, a folder no policy run has, made when the run starts.
  */
 export function isSasrecRun(runDir: string): boolean {
   return fs.existsSync(path.join(runDir, 'sasrec'));

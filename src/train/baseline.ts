@@ -48,12 +48,14 @@ export interface BaselineRunResult {
 
 export async function baselineRun(run: Run, o: BaselineRunOptions): Promise<BaselineRunResult> {
   const config = run.config;
+  const stageDir = path.join(run.dir, 'sasrec');
+  // Made first: the folder is what marks a baseline run (isSasrecRun) even before its first checkpoint.
+  fs.mkdirSync(stageDir, { recursive: true });
   try {
     const inputs = await prepareInputs(config, o.log);
     // A resumed run continues only on the data it started on.
     if (o.resume) assertTrainedOn(run.dir, { data: inputs.manifest.hash, sid: inputs.sidHash }, 'baseline --resume');
     writeUpstream(run.dir, { data: inputs.manifest.hash, sid: inputs.sidHash });
-    const stageDir = path.join(run.dir, 'sasrec');
     if (!isStageComplete(stageDir)) {
       await trainSasrec({
         config,

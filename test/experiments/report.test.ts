@@ -280,7 +280,9 @@ describe('reference rows: most-popular and SASRec', () => {
 
   it('recognises SASRec run folders among the inputs and tabulates both references under the configurations', () => {
     const runsDir = tmpDir();
-    const { runs, sasrec: baseline } = collectRuns([...world(runsDir), ...sasrec(runsDir)]);
+    const running = writeFakeRun({ runsDir, name: 'tiny-sasrec', seed: 3, stage: 'sasrec', status: 'interrupted' });
+    const { runs, sasrec: baseline, notes } = collectRuns([...world(runsDir), ...sasrec(runsDir), running]);
+    assert.deepEqual(notes, ['tiny-sasrec_s3: left out (status interrupted); finish it with "baseline --resume"']);
     assert.deepEqual(runs.map((r) => r.stage), ['rl', 'rl', 'rl', 'rl']);
     assert.deepEqual(baseline.map((r) => [r.label, r.stage]), [['tiny-sasrec_s1', 'sasrec'], ['tiny-sasrec_s2', 'sasrec']]);
     const refs = references(runs, baseline);
