@@ -5,8 +5,8 @@
  * t-test). Pairing is only meaningful when the runs of a seed share data, semantic IDs, SFT
  * policy and ranker, so `checkUpstream` refuses anything else. Beside the configurations, two
  * reference rows: most-popular, from the RL runs' own test reports, and SASRec baseline runs
- * (docs/METHOD.md 2.9) among the inputs; `checkReferences` refuses a reference tested on other
- * data or other test users. Pure functions over run folders; the command file only prints and writes.
+ * (docs/METHOD.md 2.9) among the inputs; `references` refuses a reference tested on other data
+ * or other test users. Pure functions over run folders; the command file only prints and writes.
  */
 import { diffPaths } from '../config/diff.js';
 import fs from 'node:fs';

@@ -1,7 +1,8 @@
 /**
  * `adagrpo report`: the comparison tables (and with --plots the SVG figures) of a sweep or of
  * run folders, with most-popular and SASRec baseline runs as reference rows. Markdown on stdout;
- * report.md, report.csv and report-paired.csv in the sweep folder or --out. The statistics live in src/experiments/; this file reads flags and writes.
+ * report.md, report.csv and report-paired.csv in the sweep folder or --out. The statistics live
+ * in src/experiments/; this file reads flags and writes.
  */
 import { Command } from 'commander';
 import fs from 'node:fs';
