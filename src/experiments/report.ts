@@ -3,8 +3,10 @@
  * best and final checkpoints as mean ± 95% CI over seeds, and paired comparisons against a
  * baseline configuration on the same seeds (per-seed differences, their mean and CI, paired
  * t-test). Pairing is only meaningful when the runs of a seed share data, semantic IDs, SFT
- * policy and ranker, so `checkUpstream` refuses anything else. Pure functions over run folders;
- * the command file only prints and writes.
+ * policy and ranker, so `checkUpstream` refuses anything else. Beside the configurations, two
+ * reference rows: most-popular, from the RL runs' own test reports, and SASRec baseline runs
+ * (docs/METHOD.md 2.9) among the inputs; `references` refuses a reference tested on other data
+ * or other test users. Pure functions over run folders; the command file only prints and writes.
  */
 import { diffPaths } from '../config/diff.js';
 import fs from 'node:fs';
@@ -13,7 +15,7 @@ import type { Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { markdownTable, toCsv } from '../io/tables.js';
 import { hashOf, stableStringify } from '../hash.js';
-import { readEvalReport } from '../runs/evalReport.js';
+import { evalReportFile, isSasrecRun, readEvalReport, type EvalReport } from '../runs/evalReport.js';
 import { readMeta, type RunStatus } from '../runs/meta.js';
 import { meanOverRlSteps, readMetrics, type MetricsRow } from '../runs/metrics.js';
 import { readRunConfig } from '../runs/run.js';
@@ -33,30 +35,46 @@ export interface RunRecord {
   config: Config;
   seed: number;
   status: RunStatus;
-  /** Test metrics of the RL policy at each checkpoint (absent when not evaluated). */
+  /** Whose run: the RL policy's (`train`) or a SASRec baseline's (`baseline --model sasrec`). */
+  stage: TestedStage;
+  /** Test metrics of the stage's model at each checkpoint (absent when not evaluated). */
   test: Partial<Record<Checkpoint, Record<string, number>>>;
+  /** Its test report files, where present: the number of test users and the most-popular figures. */
+  reports: Partial<Record<Checkpoint, EvalReport>>;
   upstream: Upstream;
+}
+
+export type TestedStage = 'rl' | 'sasrec';
+
+/** `<run>/eval/<stage>-<checkpoint>-test.json` at best and final, where present. */
+export function readTestReports(runDir: string, stage: TestedStage): RunRecord['reports'] {
+  const out: RunRecord['reports'] = {};
+  for (const ck of CHECKPOINTS) {
+    const file = evalReportFile(runDir, stage, ck, 'test');
+    if (fs.existsSync(file)) out[ck] = readEvalReport(file);
+  }
+  return out;
 }
 
 /** Fields of a metrics.jsonl row that are bookkeeping, not metrics. */
 const ROW_FIELDS = new Set(['stage', 'time', 'kind', 'checkpoint', 'step', 'split']);
 
 /**
- * Test metrics at best and final: the last `kind: 'test'` row of the rl stage in metrics.jsonl,
- * train's own record of its test evaluation; else `<run>/eval/rl-<checkpoint>-test.json`, the file
- * of that evaluation (an `adagrpo eval` with other settings writes another file).
+ * Test metrics at best and final: the last `kind: 'test'` row of the stage in metrics.jsonl,
+ * train's (or baseline's) own record of its test evaluation; else `<run>/eval/<stage>-<checkpoint>-test.json`,
+ * the file of that evaluation (an `adagrpo eval` with other settings writes another file).
  */
-export function readTestMetrics(runDir: string): RunRecord['test'] {
+export function readTestMetrics(runDir: string, stage: TestedStage = 'rl', reports = readTestReports(runDir, stage)): RunRecord['test'] {
   const out: RunRecord['test'] = {};
-  const rows = readMetrics(runDir, { stage: 'rl', kind: 'test' });
+  const rows = readMetrics(runDir, { stage, kind: 'test' });
   for (const ck of CHECKPOINTS) {
     const row = rows.filter((r) => r.checkpoint === ck).pop();
     if (row) {
       out[ck] = Object.fromEntries(Object.entries(row).filter(([k, v]) => !ROW_FIELDS.has(k) && typeof v === 'number')) as Record<string, number>;
       continue;
     }
-    const file = path.join(runDir, 'eval', `rl-${ck}-test.json`);
-    if (fs.existsSync(file)) out[ck] = readEvalReport(file).metrics;
+    const report = reports[ck];
+    if (report) out[ck] = report.metrics;
   }
   return out;
 }
@@ -64,13 +82,17 @@ export function readTestMetrics(runDir: string): RunRecord['test'] {
 export function loadRun(dir: string, entry?: SweepRunEntry): RunRecord {
   const config = readRunConfig(dir);
   const status = readMeta(dir).status;
+  const stage: TestedStage = isSasrecRun(dir) ? 'sasrec' : 'rl';
+  const reports = readTestReports(dir, stage);
   return {
     dir,
     label: path.basename(path.resolve(dir)),
     config,
     seed: config.seed,
     status,
-    test: readTestMetrics(dir),
+    stage,
+    test: readTestMetrics(dir, stage, reports),
+    reports,
     // The folder's own records are the truth (upstream.json: data, SID, SFT and ranker hashes,
     // written by train; stage pointers); the sweep's record fills in for older folders.
     upstream: { ...(entry?.upstream ?? {}), ...stagePointers(dir), ...readUpstream(dir) },
@@ -78,17 +100,23 @@ export function loadRun(dir: string, entry?: SweepRunEntry): RunRecord {
 }
 
 export interface Collected {
+  /** The RL runs. */
   runs: RunRecord[];
+  /** SASRec baseline runs among the inputs (recognised by their sasrec/ folder): reference rows. */
+  sasrec: RunRecord[];
   /** Sweep folders among the inputs (where the report is written by default). */
   sweepDirs: string[];
   /** Runs left out, and why. */
   notes: string[];
 }
 
-/** Run folders (config.yaml) and sweep folders (sweep.json) → the completed runs, in the order given. */
+/**
+ * Run folders (config.yaml) and sweep folders (sweep.json) → the completed runs, in the order
+ * given; SASRec baseline run folders go apart, as references.
+ */
 export function collectRuns(paths: readonly string[]): Collected {
   if (paths.length === 0) throw new UserError('report: give run folders or a sweep folder (<runsDir>/sweeps/<name>)');
-  const out: Collected = { runs: [], sweepDirs: [], notes: [] };
+  const out: Collected = { runs: [], sasrec: [], sweepDirs: [], notes: [] };
   const seen = new Set<string>();
   const add = (dir: string, entry?: SweepRunEntry) => {
     const abs = path.resolve(dir);
@@ -96,10 +124,10 @@ export function collectRuns(paths: readonly string[]): Collected {
     seen.add(abs);
     const run = loadRun(dir, entry);
     if (run.status !== 'completed') {
-      out.notes.push(`${run.label}: left out (status ${run.status}); finish it with "sweep" or "train --resume"`);
+      out.notes.push(`${run.label}: left out (status ${run.status}); finish it with ${run.stage === 'sasrec' ? '"baseline --resume"' : '"sweep" or "train --resume"'}`);
       return;
     }
-    out.runs.push(run);
+    (run.stage === 'sasrec' ? out.sasrec : out.runs).push(run);
   };
   for (const p of paths) {
     if (!fs.existsSync(p) || !fs.statSync(p).isDirectory()) throw new UserError(`report: ${p} is not a folder`);
@@ -116,6 +144,12 @@ export function collectRuns(paths: readonly string[]): Collected {
       }
     } else if (fs.existsSync(path.join(p, 'config.yaml'))) add(p);
     else throw new UserError(`report: ${p} is neither a run folder (no config.yaml) nor a sweep folder (no sweep.json)`);
+  }
+  if (out.runs.length === 0 && out.sasrec.length > 0) {
+    throw new UserError(
+      `report: only SASRec baseline runs among ${paths.join(', ')}; the report compares RL runs and puts SASRec beside them. ` +
+        'Add the RL run folders or their sweep folder.',
+    );
   }
   if (out.runs.length === 0) throw new UserError(`report: no completed runs among ${paths.join(', ')}${out.notes.length ? `:\n  ${out.notes.join('\n  ')}` : ''}`);
   return out;
@@ -155,6 +189,14 @@ export function configIdentity(config: Config): Record<string, unknown> {
   };
 }
 
+/**
+ * What identifies a SASRec baseline's configuration: the sections its training and test read
+ * (docs/METHOD.md 2.9). The RL settings its config file also carries do not split it.
+ */
+export function sasrecIdentity(config: Config): Record<string, unknown> {
+  return { data: config.data, sasrec: config.sasrec, eval: config.eval };
+}
+
 export interface ConfigGroup {
   key: string;
   /** `k=v, k=v` over the keys in which the groups differ (the grid values, for a sweep). */
@@ -169,10 +211,10 @@ export interface ConfigGroup {
 const show = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v) ?? 'null');
 
 /** Group runs by configuration identity, in order of first appearance; refuses two runs of one configuration and seed. */
-export function groupRuns(runs: readonly RunRecord[]): ConfigGroup[] {
+export function groupRuns(runs: readonly RunRecord[], identityOf: (c: Config) => Record<string, unknown> = configIdentity): ConfigGroup[] {
   const byKey = new Map<string, ConfigGroup>();
   for (const r of runs) {
-    const identity = configIdentity(r.config);
+    const identity = identityOf(r.config);
     const key = hashOf(identity);
     let g = byKey.get(key);
     if (!g) {
@@ -222,6 +264,20 @@ function settingsDiff(a: RunRecord, b: RunRecord, part: keyof typeof DEPENDS): s
 }
 
 /**
+ * How b's data or semantic IDs differ from a's, or null when they do not: the hashes where both
+ * runs recorded them, else the settings.
+ */
+function upstreamMismatch(a: RunRecord, b: RunRecord, part: 'data' | 'sid'): string | null {
+  const [ha, hb] = [a.upstream[part], b.upstream[part]];
+  const diff = settingsDiff(a, b, part);
+  if (ha && hb ? ha === hb : diff.length === 0) return null;
+  return (
+    `${WHAT[part]} differ: ${a.label}${ha ? ` (${part} hash ${ha})` : ''} vs ${b.label}${hb ? ` (${part} hash ${hb})` : ''}` +
+    (diff.length ? `; settings that differ: ${diff.join(', ')}` : '; same settings, so the input files changed between the runs')
+  );
+}
+
+/**
  * Refuse (UserError naming the runs and what differs) unless every run used the same data and
  * semantic IDs, and the runs of each seed share one SFT stage and one ranker stage. Hashes are
  * compared where the sweep or the run recorded them, the settings where it did not.
@@ -231,13 +287,9 @@ export function checkUpstream(runs: readonly RunRecord[]): void {
   for (const part of ['data', 'sid'] as const) {
     const ref = runs[0];
     for (const r of runs.slice(1)) {
-      const [ha, hb] = [ref.upstream[part], r.upstream[part]];
-      const diff = settingsDiff(ref, r, part);
-      if (ha && hb ? ha !== hb : diff.length > 0) {
-        problems.push(
-          `${WHAT[part]} differ: ${ref.label}${ha ? ` (${part} hash ${ha})` : ''} vs ${r.label}${hb ? ` (${part} hash ${hb})` : ''}` +
-            (diff.length ? `; settings that differ: ${diff.join(', ')}` : '; same settings, so the input files changed between the runs'),
-        );
+      const problem = upstreamMismatch(ref, r, part);
+      if (problem) {
+        problems.push(problem);
         break;
       }
     }
@@ -268,6 +320,66 @@ export function checkUpstream(runs: readonly RunRecord[]): void {
         'and ranker (a sweep over RL settings guarantees it). Report such runs separately.',
     );
   }
+}
+
+/** The rows printed beside the RL configurations. */
+export interface References {
+  /**
+   * Most-popular on the RL runs' test users, from their test reports: the same list for every
+   * user, so one figure per metric (no seeds, and the same at both checkpoints); null when no RL
+   * run has a test report.
+   */
+  popular: Record<string, number> | null;
+  /** SASRec baseline runs grouped by configuration, labelled `SASRec (…)`. */
+  sasrec: ConfigGroup[];
+}
+
+/** The test users a run's test report counts (the first N of the split), undefined without a report. */
+const reportedUsers = (r: RunRecord) => (r.reports.best ?? r.reports.final)?.users;
+const usersOf = (r: RunRecord) => {
+  const n = reportedUsers(r);
+  return n !== undefined ? `${n} test users` : `eval.testMaxUsers ${r.config.eval.testMaxUsers} (0 = all)`;
+};
+
+/**
+ * The reference rows, refusing (UserError) one tested on other data or other users than the RL
+ * runs. Most-popular comes from the RL runs' own reports, so they must agree on their number of
+ * test users. A SASRec run must have their data (hash where both recorded it, else the settings)
+ * and their number of test users: the test users are the first N of the split, so on the same
+ * data the same N is the same users. Semantic IDs do not matter: SASRec reads item ids.
+ */
+export function references(runs: readonly RunRecord[], sasrec: readonly RunRecord[]): References {
+  const tested = runs.filter((r) => reportedUsers(r) !== undefined);
+  const ref = tested[0] ?? runs[0];
+  const odd = tested.find((r) => reportedUsers(r) !== reportedUsers(ref));
+  if (odd) {
+    throw new UserError(
+      `cannot compare these runs: they were tested on different users: ${ref.label} on ${usersOf(ref)}, ${odd.label} on ${usersOf(odd)} ` +
+        `(eval.testMaxUsers ${ref.config.eval.testMaxUsers} vs ${odd.config.eval.testMaxUsers}). Their rows, and the most-popular row, ` +
+        'would not be on the same users. Report them separately.',
+    );
+  }
+  const problems: string[] = [];
+  for (const s of sasrec) {
+    const data = upstreamMismatch(ref, s, 'data');
+    if (data) problems.push(data);
+    const [a, b] = [reportedUsers(ref), reportedUsers(s)];
+    // Without a report on one side, the setting that chooses the users.
+    if (a !== undefined && b !== undefined ? a !== b : ref.config.eval.testMaxUsers !== s.config.eval.testMaxUsers) {
+      problems.push(`test users differ: ${ref.label} on ${usersOf(ref)} vs ${s.label} on ${usersOf(s)}`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new UserError(
+      `cannot put SASRec beside these runs: it was not tested on their data and test users:\n  - ${problems.join('\n  - ')}\n` +
+        `Train the baseline from the RL runs' own config, e.g. "adagrpo baseline --config ${path.join(ref.dir, 'config.yaml')} --model sasrec" ` +
+        '(with --set seed=N for each seed), or leave the SASRec folders out.',
+    );
+  }
+  const reported = tested.map((r) => (r.reports.best ?? r.reports.final)!.popular).find((p) => Object.keys(p).length > 0);
+  const groups = sasrec.length ? groupRuns(sasrec, sasrecIdentity) : [];
+  for (const g of groups) g.label = `SASRec (${g.label})`;
+  return { popular: reported ?? null, sasrec: groups };
 }
 
 /** `--baseline key=value` (repeatable): the conditions a baseline configuration meets. */
@@ -451,6 +563,8 @@ export interface ReportInput {
   paired: PairedRow[];
   training: TrainingRow[];
   baselineLabel: string | null;
+  /** Most-popular and SASRec rows under the configurations (none when absent). */
+  references?: References;
   notes: string[];
 }
 
@@ -463,13 +577,30 @@ export function renderMarkdown(r: ReportInput): string {
       '(highest validation HR@10) and at the final one: mean ± half-width of the 95% confidence interval over seeds ' +
       '(t distribution, n−1 degrees of freedom; no interval for one seed).',
   ];
+  const popular = r.references?.popular ?? null;
+  const sasrec = r.references?.sasrec ?? [];
+  const sasrecSummary = summarize(sasrec, r.metrics);
+  if (popular || sasrec.length) {
+    out.push(
+      '',
+      'Reference rows, on the same data and test users: ' +
+        [
+          ...(popular ? ['most-popular recommends the most-trained-on items to every user (one list: one figure, no seeds)'] : []),
+          ...(sasrec.length ? ['SASRec (docs/METHOD.md 2.9, `adagrpo baseline`) is mean ± 95% CI over its own seeds'] : []),
+        ].join('; ') +
+        '. They are not paired with the RL seeds: they share no SFT policy or ranker with them.',
+    );
+  }
+  const groupRow = (g: ConfigGroup, ck: Checkpoint, summary: readonly SummaryRow[]) => {
+    const cells = r.metrics.map((m) => fmtCi(summary.find((s) => s.group === g && s.checkpoint === ck && s.metric === m)!.ci));
+    const seeds = summary.find((s) => s.group === g && s.checkpoint === ck)!.seeds;
+    return [g.label, String(seeds.length), seeds.join(','), ...cells];
+  };
   for (const ck of CHECKPOINTS) {
     out.push('', `## Test metrics at the ${ck} checkpoint`, '');
-    const rows = r.groups.map((g) => {
-      const cells = r.metrics.map((m) => fmtCi(r.summary.find((s) => s.group === g && s.checkpoint === ck && s.metric === m)!.ci));
-      const seeds = r.summary.find((s) => s.group === g && s.checkpoint === ck)!.seeds;
-      return [g.label, String(seeds.length), seeds.join(','), ...cells];
-    });
+    const rows = r.groups.map((g) => groupRow(g, ck, r.summary));
+    if (popular) rows.push(['most-popular', '-', '-', ...r.metrics.map((m) => (m in popular ? f4(popular[m]) : '-'))]);
+    rows.push(...sasrec.map((g) => groupRow(g, ck, sasrecSummary)));
     out.push(mdTable(['configuration', 'n', 'seeds', ...r.metrics], rows));
   }
   if (r.baselineLabel !== null) {
@@ -542,12 +673,26 @@ export function renderMarkdown(r: ReportInput): string {
 
 const csv = toCsv;
 
-/** One row per configuration × checkpoint × metric; the varying keys as their own columns. */
-export function summaryCsv(groups: readonly ConfigGroup[], rows: readonly SummaryRow[]): string {
+/**
+ * One row per configuration × checkpoint × metric; the varying keys as their own columns. The
+ * reference rows follow, their key columns empty: most-popular's one figure as its mean (no
+ * n, sd or interval), SASRec's configurations like the RL ones.
+ */
+export function summaryCsv(groups: readonly ConfigGroup[], rows: readonly SummaryRow[], references?: References): string {
   const keys = Object.keys(groups[0]?.values ?? {});
+  const metrics = [...new Set(rows.map((r) => r.metric))];
+  const popular = references?.popular ?? null;
+  const line = (r: SummaryRow, values: Record<string, string>) =>
+    [r.group.label, ...keys.map((k) => values[k]), r.checkpoint, r.metric, r.ci.n, r.seeds.join(' '), r.ci.mean, r.ci.sd, r.ci.low, r.ci.high, r.values.join(' ')];
   return csv(
     ['configuration', ...keys, 'checkpoint', 'metric', 'n', 'seeds', 'mean', 'sd', 'ci95_low', 'ci95_high', 'values'],
-    rows.map((r) => [r.group.label, ...keys.map((k) => r.group.values[k]), r.checkpoint, r.metric, r.ci.n, r.seeds.join(' '), r.ci.mean, r.ci.sd, r.ci.low, r.ci.high, r.values.join(' ')]),
+    [
+      ...rows.map((r) => line(r, r.group.values)),
+      ...(popular
+        ? CHECKPOINTS.flatMap((ck) => metrics.filter((m) => m in popular).map((m) => ['most-popular', ...keys.map(() => ''), ck, m, '', '', popular[m], '', '', '', String(popular[m])]))
+        : []),
+      ...summarize(references?.sasrec ?? [], metrics).map((r) => line(r, {})),
+    ],
   );
 }
 

@@ -4,6 +4,8 @@
  * its only reader and writer. Its `.top10.jsonl` sibling (per user: target and top-10 items) is
  * written beside it and read by people, not by adagrpo.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import { readJsonFile, writeJsonFile } from '../io/json.js';
 
@@ -33,6 +35,22 @@ export type EvalReport = Omit<z.infer<typeof evalReportSchema>, 'metrics' | 'pop
   metrics: Record<string, number>;
   popular: Record<string, number>;
 };
+
+/**
+ * `<run>/eval/<stage>-<checkpoint>-<split>.json`: the report of a run's own evaluation with its
+ * config's settings (train's and baseline's test reports; see evalFileBase for other settings).
+ */
+export function evalReportFile(runDir: string, stage: EvalReport['stage'], checkpoint: string, split: EvalReport['split']): string {
+  return path.join(runDir, 'eval', `${stage}-${checkpoint}-${split}.json`);
+}
+
+/**
+ * A run folder of `adagrpo baseline --model sasrec` (docs/METHOD.md 2.9): its checkpoints live in
+ * `sasrec/`, a folder no policy run has, made when the run starts.
+ */
+export function isSasrecRun(runDir: string): boolean {
+  return fs.existsSync(path.join(runDir, 'sasrec'));
+}
 
 export function writeEvalReport(report: EvalReport): void {
   writeJsonFile(report.file, evalReportSchema, report);

@@ -5,6 +5,7 @@
  * (`<runsDir>/<name>-sasrec_s<seed>/`: config.yaml, meta.json, metrics.jsonl, sasrec/ checkpoints,
  * eval/sasrec-<best|final>-test.json), so resume, eval reports and metrics work as for `train`.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import { prepareInputs } from '../data/inputs.js';
@@ -14,11 +15,12 @@ import { loadSasrec } from '../model/load.js';
 import { readPointer } from '../model/checkpoint.js';
 import type { ProgressFactory } from '../progress.js';
 import { Rng } from '../rng.js';
-import { writeEvalReport, type EvalReport } from '../runs/evalReport.js';
+import { UserError } from '../errors.js';
+import { evalReportFile, isSasrecRun, readEvalReport, writeEvalReport, type EvalReport } from '../runs/evalReport.js';
 import { truncateMetrics } from '../runs/metrics.js';
 import type { Run } from '../runs/run.js';
 import { isStageComplete } from '../runs/stages.js';
-import { assertTrainedOn, writeUpstream } from '../runs/upstream.js';
+import { assertTrainedOn, readUpstream, writeUpstream } from '../runs/upstream.js';
 import { endFailedRun } from './run.js';
 import { sasrecArch, trainSasrec } from './sasrec.js';
 
@@ -46,12 +48,14 @@ export interface BaselineRunResult {
 
 export async function baselineRun(run: Run, o: BaselineRunOptions): Promise<BaselineRunResult> {
   const config = run.config;
+  const stageDir = path.join(run.dir, 'sasrec');
+  // Made first: the folder is what marks a baseline run (isSasrecRun) even before its first checkpoint.
+  fs.mkdirSync(stageDir, { recursive: true });
   try {
     const inputs = await prepareInputs(config, o.log);
     // A resumed run continues only on the data it started on.
     if (o.resume) assertTrainedOn(run.dir, { data: inputs.manifest.hash, sid: inputs.sidHash }, 'baseline --resume');
     writeUpstream(run.dir, { data: inputs.manifest.hash, sid: inputs.sidHash });
-    const stageDir = path.join(run.dir, 'sasrec');
     if (!isStageComplete(stageDir)) {
       await trainSasrec({
         config,
@@ -90,7 +94,7 @@ export async function baselineRun(run: Run, o: BaselineRunOptions): Promise<Base
           metrics: r.metrics,
           popular: {},
           createdAt: new Date().toISOString(),
-          file: path.join(run.dir, 'eval', `sasrec-${checkpoint}-test.json`),
+          file: evalReportFile(run.dir, 'sasrec', checkpoint, 'test'),
         };
         reports.push(report);
       } finally {
@@ -109,4 +113,53 @@ export async function baselineRun(run: Run, o: BaselineRunOptions): Promise<Base
     endFailedRun(run, e, o.log);
     throw e;
   }
+}
+
+/**
+ * The test report of a SASRec baseline run, to print beside a policy evaluated on `want` (its
+ * split, checkpoint name and data hash). UserError when the folder is no baseline run, has no
+ * report for that split and checkpoint, or was trained on other data. `policyRun` names the run
+ * whose config the fix trains the baseline from. Then `assertSasrecUsers`, once the policy's
+ * users are known.
+ */
+export function sasrecReportFor(sasrecDir: string, policyRun: string, want: { checkpoint: string; split: 'valid' | 'test'; data: string }): EvalReport {
+  const make = `adagrpo baseline --config ${path.join(policyRun, 'config.yaml')} --model sasrec`;
+  if (!fs.existsSync(sasrecDir) || !isSasrecRun(sasrecDir)) {
+    throw new UserError(
+      `--sasrec: ${sasrecDir} is not a SASRec baseline run folder (no sasrec/ in it). Make one on this run's data and test users with ` +
+        `"${make}"; it writes <runsDir>/<name>-sasrec_s<seed>/.`,
+    );
+  }
+  const file = evalReportFile(sasrecDir, 'sasrec', want.checkpoint, want.split);
+  if (!fs.existsSync(file)) {
+    const evalDir = path.join(sasrecDir, 'eval');
+    const have = fs.existsSync(evalDir) ? fs.readdirSync(evalDir).filter((f) => /^sasrec-.*\.json$/.test(f)).sort() : [];
+    throw new UserError(
+      have.length === 0
+        ? `--sasrec: ${sasrecDir} has no SASRec test report yet (it did not finish). Finish it with the "adagrpo baseline" command that started it, adding --resume.`
+        : `--sasrec: ${sasrecDir} has no ${path.relative(sasrecDir, file)} (it has ${have.join(', ')}). "adagrpo baseline" tests SASRec on the test split ` +
+            'at the best and final checkpoints: compare with --split test and --checkpoint best or final.',
+    );
+  }
+  const report = readEvalReport(file);
+  const data = readUpstream(sasrecDir).data;
+  if (data !== undefined && data !== want.data) {
+    throw new UserError(
+      `--sasrec: ${sasrecDir} was trained and tested on data hash ${data}, this run on ${want.data}: not the same data. ` +
+        `Make a baseline on this run's data with "${make}".`,
+    );
+  }
+  return report;
+}
+
+/**
+ * A UserError unless the policy is evaluated on as many users as SASRec was tested on: the users
+ * are the first N of the split, so on the same data the same N is the same users.
+ */
+export function assertSasrecUsers(sasrec: EvalReport, sasrecDir: string, users: number): void {
+  if (sasrec.users === users) return;
+  throw new UserError(
+    `--sasrec: ${sasrecDir} was tested on the first ${sasrec.users} ${sasrec.split} users, this evaluation on ${users}: ` +
+      `pass --max-users ${sasrec.users} to evaluate the policy on the same users.`,
+  );
 }

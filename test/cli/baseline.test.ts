@@ -1,4 +1,7 @@
-/** `adagrpo baseline --model sasrec` through the real CLI on the tiny world: run folder, test reports, resume. */
+/**
+ * `adagrpo baseline --model sasrec` through the real CLI on the tiny world: run folder, test
+ * reports, resume; then its column in `eval --sasrec` and its row in `report` beside a policy run.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -9,7 +12,11 @@ import { runCli } from '../helpers/cli.js';
 import { TINY_WORLD } from '../helpers/tiny.js';
 import { tmpDir, writeFile } from '../helpers/tmp.js';
 
-const CONFIG = TINY_WORLD + 'eval: { every: 10, beam: 10, ks: [1, 5, 10] }\nsasrec: { dim: 16, layers: 1, heads: 2, maxLen: 6, steps: 20, batchSize: 8, warmupSteps: 0, checkpointEvery: 10 }\n';
+const CONFIG =
+  TINY_WORLD +
+  'eval: { every: 10, beam: 10, ks: [1, 5, 10] }\nsasrec: { dim: 16, layers: 1, heads: 2, maxLen: 6, steps: 20, batchSize: 8, warmupSteps: 0, checkpointEvery: 10 }\n' +
+  // The policy run the baseline is compared with (train reads these; baseline does not).
+  'sft: { steps: 4, batchSize: 8, warmupSteps: 1 }\nranker: { steps: 4, batchSize: 32, dim: 8, hidden: 8, maxHistory: 5 }\nrl: { steps: 2, batchSize: 4, numGenerations: 4 }\n';
 
 test('baseline trains SASRec on the same split, writes best/final test reports and prints them beside most-popular', () => {
   const cwd = tmpDir();
@@ -35,4 +42,29 @@ test('baseline trains SASRec on the same split, writes best/final test reports a
   assert.equal(again.code, 2);
   assert.match(again.stderr, /already exists/);
   assert.ok(fs.existsSync(path.join(run, 'sasrec', 'final.json')));
+
+  // Beside a policy trained from the same config: same data, same 30 test users.
+  const t = runCli(['train', '--config', 'tiny.yaml', '--no-progress'], cwd);
+  assert.equal(t.code, 0, t.stderr);
+  const best = readEvalReport(path.join(run, 'eval', 'sasrec-best-test.json'));
+  const rlBest = readEvalReport(path.join(cwd, 'runs', 'tiny_s1', 'eval', 'rl-best-test.json'));
+  const e = runCli(['eval', '--run', 'runs/tiny_s1', '--sasrec', 'runs/tiny-sasrec_s1', '--no-progress'], cwd);
+  assert.equal(e.code, 0, e.stderr);
+  assert.match(e.stdout, /metric +rl\/best +popular +sasrec\/best/);
+  for (const m of ['hr@10', 'ndcg@10', 'hallucination@10']) {
+    const line = e.stdout.split('\n').find((l) => l.startsWith(`${m} `))!.trim().split(/ +/);
+    assert.deepEqual(line.slice(2), [rlBest.popular[m].toFixed(4), best.metrics[m].toFixed(4)], m);
+  }
+  // Other users than the baseline tested: refused before decoding, with the fix (the other refusals: test/train/baseline.test.ts).
+  const few = runCli(['eval', '--run', 'runs/tiny_s1', '--sasrec', 'runs/tiny-sasrec_s1', '--max-users', '12'], cwd);
+  assert.equal(few.code, 2);
+  assert.match(few.stderr, /tested on the first 30 test users, this evaluation on 12: pass --max-users 30/);
+
+  // The report: most-popular from the policy run's test report, SASRec from its own (one seed: no interval).
+  const rep = runCli(['report', 'runs/tiny_s1', 'runs/tiny-sasrec_s1', '--metrics', 'hr@10,ndcg@10'], cwd);
+  assert.equal(rep.code, 0, rep.stderr);
+  const cells = (m: Record<string, number>) => ['hr@10', 'ndcg@10'].map((k) => m[k].toFixed(4)).join(' \\| ');
+  assert.match(rep.stdout, new RegExp(`\\| most-popular \\| - \\| - \\| ${cells(rlBest.popular)} \\|`));
+  assert.match(rep.stdout, new RegExp(`\\| SASRec \\(tiny-sasrec\\) \\| 1 \\| 1 \\| ${cells(best.metrics)} \\|`));
+  assert.equal(rlBest.users, best.users);
 });

@@ -3,9 +3,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { configToYaml, loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
-import { writeEvalReport } from '../../src/runs/evalReport.js';
+import { evalReportFile, writeEvalReport } from '../../src/runs/evalReport.js';
 import { writeMeta } from '../../src/runs/meta.js';
 import { runDirFor, type RunStatus } from '../../src/runs/run.js';
+import { writeUpstream } from '../../src/runs/upstream.js';
 
 export interface FakeRun {
   runsDir: string;
@@ -19,6 +20,13 @@ export interface FakeRun {
   ranker?: string;
   /** metrics.jsonl rows of the rl stage. */
   rl?: Record<string, unknown>[];
+  /** 'sasrec': a baseline run (sasrec/ folder, eval/sasrec-*-test.json, no sft/ranker stages). */
+  stage?: 'rl' | 'sasrec';
+  /** In the test reports: the number of test users (default 1) and the most-popular figures (default none). */
+  users?: number;
+  popular?: Record<string, number>;
+  /** upstream.json's data hash (none written by default). */
+  data?: string;
 }
 
 export function fakeConfig(runsDir: string, name: string, seed: number, sets: string[] = []): Config {
@@ -42,14 +50,18 @@ export function writeFakeRun(r: FakeRun): string {
     error: null,
     sessions: [],
   });
-  for (const [stage, hash] of [['sft', r.sft ?? `sft${r.seed}`], ['ranker', r.ranker ?? `rk${r.seed}`]] as const) {
-    fs.mkdirSync(path.join(dir, stage), { recursive: true });
-    fs.writeFileSync(path.join(dir, stage, 'stage.json'), JSON.stringify({ stage, hash, dir: `../../_stages/${stage}-${hash}` }));
+  const stage = r.stage ?? 'rl';
+  if (stage === 'sasrec') fs.mkdirSync(path.join(dir, 'sasrec'), { recursive: true });
+  else {
+    for (const [shared, hash] of [['sft', r.sft ?? `sft${r.seed}`], ['ranker', r.ranker ?? `rk${r.seed}`]] as const) {
+      fs.mkdirSync(path.join(dir, shared), { recursive: true });
+      fs.writeFileSync(path.join(dir, shared, 'stage.json'), JSON.stringify({ stage: shared, hash, dir: `../../_stages/${shared}-${hash}` }));
+    }
   }
+  if (r.data) writeUpstream(dir, { data: r.data, sid: 'sid' });
   for (const [ck, metrics] of Object.entries(r.test ?? {})) {
-    fs.mkdirSync(path.join(dir, 'eval'), { recursive: true });
-    const file = path.join(dir, 'eval', `rl-${ck}-test.json`);
-    writeEvalReport({ run: dir, stage: 'rl', checkpoint: ck, step: 1, split: 'test', users: 1, beam: 1, constrained: false, ks: [10], backend: 'cpu', seconds: 0, usersPerSec: 0, metrics: metrics ?? {}, popular: {}, createdAt: at, file });
+    const file = evalReportFile(dir, stage, ck, 'test');
+    writeEvalReport({ run: dir, stage, checkpoint: ck, step: 1, split: 'test', users: r.users ?? 1, beam: 1, constrained: false, ks: [10], backend: 'cpu', seconds: 0, usersPerSec: 0, metrics: metrics ?? {}, popular: r.popular ?? {}, createdAt: at, file });
   }
   // Rows without a kind are RL step rows (kind 'train').
   if (r.rl) fs.writeFileSync(path.join(dir, 'metrics.jsonl'), r.rl.map((row) => JSON.stringify({ stage: 'rl', kind: 'train', time: at, ...row })).join('\n') + '\n');

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { UserError } from '../../src/errors.js';
-import { baselineFor, checkUpstream, collectRuns, compare, configIdentity, groupRuns, pairedCsv, parseBaseline, readTestMetrics, renderMarkdown, summarize, summaryCsv, trainingSummary } from '../../src/experiments/report.js';
+import { baselineFor, checkUpstream, collectRuns, compare, configIdentity, groupRuns, pairedCsv, parseBaseline, readTestMetrics, references, renderMarkdown, summarize, summaryCsv, trainingSummary } from '../../src/experiments/report.js';
 import { csvField } from '../../src/io/tables.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { fakeConfig, writeFakeRun } from './fixtures.js';
@@ -245,5 +245,92 @@ describe('statistics tables', () => {
     );
     assert.throws(() => baselineFor(groups, parseBaseline(['rl.algorithm=grpo'])), /matches no configuration \(rl.algorithm takes nll, grpo\+nll\)/);
     assert.throws(() => baselineFor(groups, parseBaseline(['rl.nope=1'])), /no such config key/);
+  });
+});
+
+describe('reference rows: most-popular and SASRec', () => {
+  // Two RL configurations (seeds 1, 2) tested on 30 users of data hash d1; most-popular on those users.
+  const POPULAR = { 'hr@10': 0.05, 'hallucination@10': 0 };
+  function world(runsDir: string): string[] {
+    return (['nll', 'adagrpo'] as const).flatMap((alg, a) =>
+      [1, 2].map((seed) =>
+        writeFakeRun({ runsDir, name: `rl-${alg}`, seed, sets: [`rl.algorithm=${alg}`], data: 'd1', users: 30, popular: POPULAR, test: { best: { 'hr@10': 0.1 + 0.01 * a }, final: { 'hr@10': 0.1 } } }),
+      ),
+    );
+  }
+  // SASRec seeds 1, 2: hr@10 at best 0.20, 0.24; at final 0.19, 0.21. Seed 2 was made from a
+  // config with another rl.lambda: SASRec does not read it, so both are one configuration.
+  const sasrec = (runsDir: string, o: { users?: number; data?: string } = {}) =>
+    [
+      { seed: 1, best: 0.2, final: 0.19, sets: [] },
+      { seed: 2, best: 0.24, final: 0.21, sets: ['rl.lambda=0.5'] },
+    ].map((x) =>
+      writeFakeRun({
+        runsDir,
+        name: 'tiny-sasrec',
+        seed: x.seed,
+        sets: x.sets,
+        stage: 'sasrec',
+        data: o.data ?? 'd1',
+        users: o.users ?? 30,
+        popular: POPULAR,
+        test: { best: { 'hr@10': x.best, 'hallucination@10': 0 }, final: { 'hr@10': x.final, 'hallucination@10': 0 } },
+      }),
+    );
+
+  it('recognises SASRec run folders among the inputs and tabulates both references under the configurations', () => {
+    const runsDir = tmpDir();
+    const running = writeFakeRun({ runsDir, name: 'tiny-sasrec', seed: 3, stage: 'sasrec', status: 'interrupted' });
+    const { runs, sasrec: baseline, notes } = collectRuns([...world(runsDir), ...sasrec(runsDir), running]);
+    assert.deepEqual(notes, ['tiny-sasrec_s3: left out (status interrupted); finish it with "baseline --resume"']);
+    assert.deepEqual(runs.map((r) => r.stage), ['rl', 'rl', 'rl', 'rl']);
+    assert.deepEqual(baseline.map((r) => [r.label, r.stage]), [['tiny-sasrec_s1', 'sasrec'], ['tiny-sasrec_s2', 'sasrec']]);
+    const refs = references(runs, baseline);
+    assert.deepEqual(refs.popular, POPULAR);
+    assert.deepEqual(refs.sasrec.map((g) => [g.label, g.runs.map((r) => r.seed)]), [['SASRec (tiny-sasrec)', [1, 2]]]);
+
+    const groups = groupRuns(runs);
+    const metrics = ['hr@10', 'hallucination@10'];
+    const summary = summarize(groups, metrics);
+    const md = renderMarkdown({ title: 'T', groups, metrics, summary, paired: [], training: trainingSummary(groups), baselineLabel: null, references: refs, notes: [] });
+    const [best, final] = md.split('## Test metrics at the final checkpoint');
+    // SASRec at best: mean 0.22, s = 0.028284, half = t_{0.975,1}·s/√2 = 12.7062·0.02 = 0.254124.
+    assert.match(best, /\| rl.algorithm=adagrpo \| 2 \| 1,2 \| 0.1100 ± 0.0000 \| - \|\n\| most-popular \| - \| - \| 0.0500 \| 0.0000 \|\n\| SASRec \(tiny-sasrec\) \| 2 \| 1,2 \| 0.2200 ± 0.2541 \| 0.0000 ± 0.0000 \|/);
+    // At final: 0.19, 0.21 → 0.20 ± 12.7062·0.01 = 0.127062; most-popular is the same at both checkpoints.
+    assert.match(final, /\| most-popular \| - \| - \| 0.0500 \| 0.0000 \|\n\| SASRec \(tiny-sasrec\) \| 2 \| 1,2 \| 0.2000 ± 0.1271 \| 0.0000 ± 0.0000 \|/);
+    assert.match(md, /not paired with the RL seeds/);
+
+    const csv = summaryCsv(groups, summary, refs).split('\n');
+    assert.ok(csv.includes('most-popular,,best,hr@10,,,0.05,,,,0.05'));
+    assert.ok(csv.includes('most-popular,,final,hallucination@10,,,0,,,,0'));
+    const row = csv.find((l) => l.startsWith('SASRec (tiny-sasrec),,best,hr@10,'))!.split(',');
+    assert.deepEqual(row.slice(4, 6), ['2', '1 2']);
+    close(Number(row[6]), 0.22, 1e-12);
+    close(Number(row[8]), 0.22 - 0.254124);
+    close(Number(row[9]), 0.22 + 0.254124);
+    assert.equal(row[10], '0.2 0.24');
+    // Without references the tables are as before.
+    assert.doesNotMatch(renderMarkdown({ title: 'T', groups, metrics, summary, paired: [], training: [], baselineLabel: null, notes: [] }), /most-popular|SASRec/);
+  });
+
+  it('refuses SASRec tested on other data or other test users, and RL runs tested on different users', () => {
+    const runsDir = tmpDir();
+    const rl = world(runsDir);
+    const refsOf = (dirs: string[]) => {
+      const c = collectRuns(dirs);
+      return references(c.runs, c.sasrec);
+    };
+    assert.throws(
+      () => refsOf([...rl, ...sasrec(tmpDir(), { users: 20 })]),
+      (e: unknown) =>
+        e instanceof UserError &&
+        /cannot put SASRec beside these runs/.test(e.message) &&
+        /test users differ: rl-nll_s1 on 30 test users vs tiny-sasrec_s1 on 20 test users/.test(e.message) &&
+        /adagrpo baseline --config \S+rl-nll_s1\/config.yaml --model sasrec/.test(e.message),
+    );
+    assert.throws(() => refsOf([...rl, ...sasrec(tmpDir(), { data: 'd2' })]), /data differ: rl-nll_s1 \(data hash d1\) vs tiny-sasrec_s1 \(data hash d2\)/);
+    const other = writeFakeRun({ runsDir, name: 'rl-few', seed: 1, sets: ['eval.testMaxUsers=10'], data: 'd1', users: 10, test: { best: { 'hr@10': 0.1 } } });
+    assert.throws(() => refsOf([...rl, other]), /tested on different users: rl-nll_s1 on 30 test users, rl-few_s1 on 10 test users \(eval.testMaxUsers 0 vs 10\)/);
+    assert.throws(() => collectRuns(sasrec(tmpDir())), /only SASRec baseline runs/);
   });
 });

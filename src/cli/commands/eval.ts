@@ -1,6 +1,7 @@
 /**
  * `adagrpo eval`: beam-search evaluation of one checkpoint of a run on the valid or test split
- * (docs/METHOD.md 2.6), with the most-popular baseline beside it. Prints an aligned table; writes
+ * (docs/METHOD.md 2.6), with the most-popular baseline beside it, and with --sasrec the test
+ * report of a SASRec baseline run on the same users (2.9). Prints an aligned table; writes
  * `<run>/eval/<stage>-<checkpoint>-<split>[-beamW][-constrained][-nN].json` and `.top10.jsonl` (see evalFileBase).
  */
 import path from 'node:path';
@@ -20,6 +21,7 @@ import { prepareInputs } from '../../data/inputs.js';
 import { dataKey } from '../../data/prepare.js';
 import { assertTrainedOn } from '../../runs/upstream.js';
 import { resolveStageDir } from '../../runs/stages.js';
+import { assertSasrecUsers, sasrecReportFor } from '../../train/baseline.js';
 
 interface EvalFlags {
   run: string;
@@ -31,6 +33,7 @@ interface EvalFlags {
   constrained?: boolean;
   maxUsers?: string;
   backend?: BackendChoice;
+  sasrec?: string;
   progress: boolean;
   logEvery: string;
 }
@@ -44,14 +47,17 @@ function positiveInt(flag: string, v: string | undefined, min: number): number |
 
 const fmt = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(4));
 
-/** Rows = metrics, columns = policy and popular baseline, aligned. */
-export function metricsTable(policy: Record<string, number>, popular: Record<string, number>, policyLabel: string): string {
-  const names = Object.keys(policy);
+/** Rows = the first column's metrics; columns = the policy, then its references (popular, SASRec), aligned. */
+export function metricsTable(columns: readonly { label: string; metrics: Record<string, number> }[]): string {
+  const names = Object.keys(columns[0].metrics);
   const w0 = Math.max(6, ...names.map((n) => n.length));
-  const w1 = Math.max(8, policyLabel.length);
-  const w2 = 8;
-  const line = (a: string, b: string, c: string) => `${a.padEnd(w0)}  ${b.padStart(w1)}  ${c.padStart(w2)}`;
-  return [line('metric', policyLabel, 'popular'), line('-'.repeat(w0), '-'.repeat(w1), '-'.repeat(w2)), ...names.map((n) => line(n, fmt(policy[n]), fmt(popular[n])))].join('\n');
+  const ws = columns.map((c) => Math.max(8, c.label.length));
+  const line = (name: string, cells: readonly string[]) => [name.padEnd(w0), ...cells.map((c, i) => c.padStart(ws[i]))].join('  ');
+  return [
+    line('metric', columns.map((c) => c.label)),
+    line('-'.repeat(w0), ws.map((w) => '-'.repeat(w))),
+    ...names.map((n) => line(n, columns.map((c) => fmt(c.metrics[n])))),
+  ].join('\n');
 }
 
 export function registerEval(program: Command): Command {
@@ -66,12 +72,19 @@ export function registerEval(program: Command): Command {
     .option('--max-users <N>', 'evaluate the first N users of the split (0 = all; default: all)')
     .addOption(new Option('--backend <name>', 'tfjs backend (default: the run\'s config)').choices([...BACKEND_CHOICES]))
     .option('--ranker', "evaluate the run's ranker instead: AUC/GAUC overall and by popularity bucket (and fresh items, utility correlation on the synthetic world)")
+    .option(
+      '--sasrec <dir>',
+      'add a SASRec column: the test report (eval/sasrec-<checkpoint>-test.json) of a run folder made by "adagrpo baseline --model sasrec" ' +
+        'on the same data; the policy must be evaluated on the same users (--split test, --max-users as the baseline tested)',
+    )
     .addHelpText(
       'after',
       '\nExamples:\n' +
         '  adagrpo eval --run runs/quickstart_s1\n' +
         '  adagrpo eval --run runs/quickstart_s1 --checkpoint final --split valid --beam 50 --constrained\n' +
-        '  adagrpo eval --run runs/quickstart_s1 --ranker --split valid      the reward model: AUC by popularity bucket\n',
+        '  adagrpo eval --run runs/quickstart_s1 --ranker --split valid      the reward model: AUC by popularity bucket\n' +
+        '  adagrpo eval --run runs/quickstart_s1 --sasrec runs/quickstart-sasrec_s1\n' +
+        '                                            SASRec beside the policy (from "adagrpo baseline --config configs/quickstart.yaml --model sasrec")\n',
     )
     .action(async (flags: EvalFlags) => {
       const log = (line: string) => process.stderr.write(line + '\n');
@@ -80,6 +93,7 @@ export function registerEval(program: Command): Command {
       const config: Config = readRunConfig(runDir);
       const beam = positiveInt('--beam', flags.beam, 1) ?? config.eval.beam;
       const maxUsers = positiveInt('--max-users', flags.maxUsers, 0) ?? 0;
+      if (flags.ranker && flags.sasrec !== undefined) throw new UserError('--sasrec adds a column to a policy evaluation; it does not go with --ranker');
       if (flags.ranker) {
         // Resolve the checkpoint before the (slower) data load, so a wrong name fails at once.
         resolveCheckpoint(resolveStageDir(runDir, 'ranker'), flags.checkpoint);
@@ -87,7 +101,9 @@ export function registerEval(program: Command): Command {
         resolveCheckpoint(resolveStageDir(runDir, flags.stage ?? defaultStage(runDir)), flags.checkpoint);
       }
       // Before anything is prepared or written: the run must be scored on the data it learned from.
-      assertTrainedOn(runDir, { data: (await dataKey(config.data)).hash }, 'eval');
+      const data = (await dataKey(config.data)).hash;
+      assertTrainedOn(runDir, { data }, 'eval');
+      const sasrec = flags.sasrec === undefined ? null : sasrecReportFor(flags.sasrec, runDir, { checkpoint: flags.checkpoint, split: flags.split, data });
       requireWritable(runDir, 'eval writes its results into the run folder');
       const backend = await initBackend(flags.backend ?? config.backend, log);
       const inputs = await prepareInputs(config, log, progressFromFlags(flags));
@@ -110,6 +126,8 @@ export function registerEval(program: Command): Command {
 
       const stage = flags.stage ?? defaultStage(runDir);
       const users = maxUsers > 0 ? Math.min(maxUsers, inputs.splits[flags.split].length) : inputs.splits[flags.split].length;
+      // Before the (slow) decoding.
+      if (sasrec) assertSasrecUsers(sasrec, flags.sasrec!, users);
       const bar = progressFromFlags(flags)(`eval ${stage}/${flags.checkpoint} ${flags.split}`, users, 'users');
       let report;
       try {
@@ -132,10 +150,15 @@ export function registerEval(program: Command): Command {
       process.stdout.write(
         `${label} (step ${report.step}) on ${flags.split}: ${report.users} users, beam ${beam}${report.constrained ? ', constrained' : ''}, ` +
           `${backend.name}, ${report.seconds.toFixed(1)} s (${(report.users / Math.max(report.seconds, 1e-9)).toFixed(0)} users/s)\n\n` +
-          metricsTable(report.metrics, report.popular, label) +
+          metricsTable([
+            { label, metrics: report.metrics },
+            { label: 'popular', metrics: report.popular },
+            ...(sasrec ? [{ label: `sasrec/${sasrec.checkpoint}`, metrics: sasrec.metrics }] : []),
+          ]) +
           '\n' +
           (dropped.length ? `(K = ${dropped.join(', ')} left out: larger than the beam)\n` : ''),
       );
+      if (sasrec) log(`sasrec/${sasrec.checkpoint}: ${sasrec.file} (step ${sasrec.step}, ${sasrec.users} users)`);
       log(`wrote ${report.file} and its .top10.jsonl`);
     });
 }

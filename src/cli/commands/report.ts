@@ -1,7 +1,8 @@
 /**
  * `adagrpo report`: the comparison tables (and with --plots the SVG figures) of a sweep or of
- * run folders. Markdown on stdout; report.md, report.csv and report-paired.csv in the sweep
- * folder or --out. The statistics live in src/experiments/; this file reads flags and writes.
+ * run folders, with most-popular and SASRec baseline runs as reference rows. Markdown on stdout;
+ * report.md, report.csv and report-paired.csv in the sweep folder or --out. The statistics live
+ * in src/experiments/; this file reads flags and writes.
  */
 import { Command } from 'commander';
 import fs from 'node:fs';
@@ -9,7 +10,7 @@ import path from 'node:path';
 import { UserError } from '../../errors.js';
 import { atomicWrite } from '../../io/atomic.js';
 import { curveData, frontierData, frontierSpec, renderSvg, trainingCurvesSpec } from '../../experiments/plots.js';
-import { DEFAULT_METRICS, baselineFor, checkUpstream, collectRuns, compare, groupRuns, pairedCsv, parseBaseline, renderMarkdown, summarize, summaryCsv, trainingSummary } from '../../experiments/report.js';
+import { DEFAULT_METRICS, baselineFor, checkUpstream, collectRuns, compare, groupRuns, pairedCsv, parseBaseline, references, renderMarkdown, summarize, summaryCsv, trainingSummary } from '../../experiments/report.js';
 import { collect } from '../options.js';
 
 interface ReportFlags {
@@ -27,10 +28,13 @@ export function registerReport(program: Command): Command {
       'Compare runs over seeds: runs are grouped by configuration (everything but the seed); test metrics at ' +
         'the best and final checkpoints as mean ± 95% CI (t distribution); with --baseline, per-seed paired ' +
         'differences, their mean, 95% CI and paired t-test p-value. Refuses runs whose data, semantic IDs, ' +
-        'SFT or ranker stage differ where they must be shared. Markdown on stdout; report.md, report.csv and ' +
-        'report-paired.csv in the sweep folder (or --out); --plots adds plots/*.svg.',
+        'SFT or ranker stage differ where they must be shared. Under the configurations, reference rows: ' +
+        'most-popular (from the RL runs\' own test reports, same users) and, when SASRec baseline run folders ' +
+        '(made by "adagrpo baseline --model sasrec") are among the folders, SASRec as mean ± 95% CI over its ' +
+        'seeds; a SASRec run tested on other data or other test users is refused. Markdown on stdout; report.md, ' +
+        'report.csv and report-paired.csv in the sweep folder (or --out); --plots adds plots/*.svg.',
     )
-    .argument('<folders...>', 'a sweep folder (<runsDir>/sweeps/<name>) and/or run folders')
+    .argument('<folders...>', 'a sweep folder (<runsDir>/sweeps/<name>), run folders, and SASRec baseline run folders (<runsDir>/<name>-sasrec_s<seed>)')
     .option('--baseline <key=value>', 'the baseline configuration, e.g. rl.algorithm=nll (repeatable: all must hold)', collect, [])
     .option('--metrics <list>', 'test metrics to tabulate, comma-separated', DEFAULT_METRICS.join(','))
     .option('--out <dir>', 'where to write the files (default: the sweep folder; without one, nothing is written)')
@@ -39,7 +43,9 @@ export function registerReport(program: Command): Command {
       'after',
       '\nExamples:\n' +
         '  adagrpo report runs/sweeps/quickstart --baseline rl.algorithm=nll --plots\n' +
-        '  adagrpo report runs/qs-a_s1 runs/qs-a_s2 runs/qs-b_s1 runs/qs-b_s2 --metrics hr@10,ndcg@10 --out reports/ab\n',
+        '  adagrpo report runs/qs-a_s1 runs/qs-a_s2 runs/qs-b_s1 runs/qs-b_s2 --metrics hr@10,ndcg@10 --out reports/ab\n' +
+        '  adagrpo report runs/sweeps/beauty runs/beauty-sasrec_s1 runs/beauty-sasrec_s2 --baseline rl.algorithm=nll\n' +
+        '                                            with SASRec rows (from "adagrpo baseline --config configs/beauty.yaml --model sasrec")\n',
     )
     .action(async (folders: string[], flags: ReportFlags) => {
       const log = (line: string) => process.stderr.write(line + '\n');
@@ -51,7 +57,7 @@ export function registerReport(program: Command): Command {
         throw new UserError(`--out ${flags.out} is an existing file; --out names a folder for report.md, report.csv and report-paired.csv. Pass a folder (new or existing).`);
       }
 
-      const { runs, sweepDirs, notes } = collectRuns(folders);
+      const { runs, sasrec, sweepDirs, notes } = collectRuns(folders);
       const available = new Set(runs.flatMap((r) => Object.values(r.test).flatMap((m) => Object.keys(m ?? {}))));
       const unknown = metrics.filter((m) => !available.has(m));
       if (available.size > 0 && unknown.length > 0) {
@@ -60,7 +66,11 @@ export function registerReport(program: Command): Command {
       for (const r of runs) {
         if (!r.test.best && !r.test.final) notes.push(`${r.label}: no test metrics (eval/rl-best-test.json, rl-final-test.json); evaluate with "adagrpo eval --run ${r.dir} --stage rl --checkpoint best" (and --checkpoint final)`);
       }
+      for (const r of sasrec) {
+        if (!r.test.best && !r.test.final) notes.push(`${r.label}: no SASRec test metrics (its eval/sasrec-best-test.json and sasrec-final-test.json are missing)`);
+      }
       checkUpstream(runs);
+      const refs = references(runs, sasrec);
       const groups = groupRuns(runs);
       const baselines = conditions.length ? baselineFor(groups, conditions) : new Map();
       if (conditions.length) {
@@ -78,6 +88,7 @@ export function registerReport(program: Command): Command {
         paired,
         training: trainingSummary(groups),
         baselineLabel: conditions.length ? conditions.map((c) => `${c.key}=${typeof c.value === 'string' ? c.value : JSON.stringify(c.value)}`).join(', ') : null,
+        references: refs,
         notes,
       });
       process.stdout.write(md);
@@ -89,7 +100,7 @@ export function registerReport(program: Command): Command {
         return;
       }
       atomicWrite(path.join(outDir, 'report.md'), md);
-      atomicWrite(path.join(outDir, 'report.csv'), summaryCsv(groups, summary));
+      atomicWrite(path.join(outDir, 'report.csv'), summaryCsv(groups, summary, refs));
       const written = ['report.md', 'report.csv'];
       if (paired.length) {
         atomicWrite(path.join(outDir, 'report-paired.csv'), pairedCsv(paired));
