@@ -647,7 +647,7 @@ export function renderMarkdown(r: ReportInput): string {
       '',
       'Synthetic world: the ranker\'s true pairwise agreement (over the truth and its negatives) on the samples the gate admitted and on those it ' +
         'rejected, and admitted − rejected (> 0: the gate admits samples on which the reward is truly more reliable). Proxy: the same from the ' +
-        'estimator\'s held-out-logs proxy of reliability (margin: d itself; ensemble: member agreement; exposure: calibrated bucket accuracy): ' +
+        'estimator\'s held-out-logs proxy of reliability (margin: d itself; ensemble: member agreement; exposure: calibrated bucket accuracy; calibrated: d itself, a held-out prediction of the pairwise agreement): ' +
         'a proxy, not the true agreement. Mean over each run\'s RL steps, then over seeds (± 95% CI).',
       '',
     );
