@@ -31,17 +31,28 @@ export interface CurvePoint {
   n: number;
 }
 
+/** Most points a per-step curve keeps per configuration: longer runs are averaged over windows of steps. */
+export const MAX_CURVE_POINTS = 60;
+
 /**
  * Per configuration, panel and step: mean, min and max over the seeds. Rows come from each run's
  * rl stage in metrics.jsonl (validation rows have kind 'valid', step rows 'train'); a step logged
- * twice (re-run after a resume) counts once, its last row.
+ * twice (re-run after a resume) counts once, its last row. Validation points are kept as logged;
+ * per-step curves of runs longer than `maxPoints` steps are first averaged, per seed, over
+ * windows of w = ⌈(last step + 1) / maxPoints⌉ steps (window k = steps kw .. kw + w − 1, plotted
+ * at its last step), so a 300-step sweep draws 60 points per curve instead of 300: the figure stays
+ * readable and its SVG small.
  */
-export function curveData(groups: readonly ConfigGroup[], read: (dir: string) => readonly MetricsRow[] = (d) => readMetrics(d, { stage: 'rl' })): CurvePoint[] {
+export function curveData(
+  groups: readonly ConfigGroup[],
+  read: (dir: string) => readonly MetricsRow[] = (d) => readMetrics(d, { stage: 'rl' }),
+  maxPoints = MAX_CURVE_POINTS,
+): CurvePoint[] {
   const out: CurvePoint[] = [];
   for (const g of groups) {
     const perRun = g.runs.map((r) => read(r.dir));
     for (const c of CURVES) {
-      const bySeed = perRun.map((rows) => {
+      const raw = perRun.map((rows) => {
         const m = new Map<number, number>();
         for (const row of rows) {
           if (row.kind !== (c.kind === 'valid' ? 'valid' : 'train')) continue;
@@ -50,6 +61,9 @@ export function curveData(groups: readonly ConfigGroup[], read: (dir: string) =>
         }
         return m;
       });
+      const lastStep = Math.max(0, ...raw.flatMap((m) => [...m.keys()]));
+      const w = c.kind === 'valid' ? 1 : Math.max(1, Math.ceil((lastStep + 1) / maxPoints));
+      const bySeed = w === 1 ? raw : raw.map((m) => windowMeans(m, w, lastStep));
       const steps = [...new Set(bySeed.flatMap((m) => [...m.keys()]))].sort((a, b) => a - b);
       for (const step of steps) {
         const vs = bySeed.map((m) => m.get(step)).filter((v): v is number => v !== undefined);
@@ -68,11 +82,24 @@ export function curveData(groups: readonly ConfigGroup[], read: (dir: string) =>
   return out;
 }
 
+/** step → value averaged over windows of `w` steps, keyed by the window's last step (at most `lastStep`). */
+function windowMeans(m: ReadonlyMap<number, number>, w: number, lastStep: number): Map<number, number> {
+  const sums = new Map<number, { sum: number; n: number }>();
+  for (const [step, v] of m) {
+    const key = Math.min((Math.floor(step / w) + 1) * w - 1, lastStep);
+    const acc = sums.get(key) ?? { sum: 0, n: 0 };
+    acc.sum += v;
+    acc.n += 1;
+    sums.set(key, acc);
+  }
+  return new Map([...sums].map(([k, a]) => [k, a.sum / a.n]));
+}
+
 export function trainingCurvesSpec(points: readonly CurvePoint[], title: string): TopLevelSpec {
   const color = { field: 'configuration', type: 'nominal', legend: { orient: 'bottom', direction: 'vertical', labelLimit: 800, symbolOpacity: 1 } } as const;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: title, subtitle: 'RL stage: mean over seeds, band = min-max over seeds' },
+    title: { text: title, subtitle: `RL stage: mean over seeds, band = min-max over seeds; per-step curves of long runs averaged over windows of steps (at most ${MAX_CURVE_POINTS} points)` },
     data: { values: points as unknown as Record<string, unknown>[] },
     facet: { field: 'panel', type: 'nominal', title: null, sort: CURVES.map((c) => c.title), header: { labelFontSize: 12 } },
     columns: 2,

@@ -44,6 +44,47 @@ describe('plots', () => {
     );
   });
 
+  it('per-step curves of long runs are averaged over windows of steps, per seed, then over seeds; validation points are kept', () => {
+    const runsDir = tmpDir();
+    // Steps 1..10, admission = step/10 (seed 1) and step/5 (seed 2); validation at steps 0 and 10.
+    const dirs = [1, 2].map((seed) =>
+      writeFakeRun({
+        runsDir,
+        name: 'long',
+        seed,
+        sets: ['rl.algorithm=adagrpo'],
+        test: { best: { 'hr@10': 0.1 } },
+        rl: [
+          { step: 0, kind: 'valid', 'hr@10': 0.1 },
+          ...Array.from({ length: 10 }, (_, i) => ({ step: i + 1, admission: ((i + 1) * seed) / 10, rewardMean: 0, kl: 0 })),
+          { step: 10, kind: 'valid', 'hr@10': 0.2 },
+        ],
+      }),
+    );
+    const groups = groupRuns(collectRuns(dirs).runs);
+    // maxPoints 5: w = ⌈11/5⌉ = 3; windows {1,2} → step 2, {3,4,5} → 5, {6,7,8} → 8, {9,10} → 10.
+    // Seed 1 means: 0.15, 0.4, 0.7, 0.95; seed 2 doubles them.
+    const pts = curveData(groups, undefined, 5);
+    assert.deepEqual(
+      pts.filter((p) => p.panel === 'admission rate').map((p) => [p.step, +p.mean.toFixed(6), +p.min.toFixed(6), +p.max.toFixed(6), p.n]),
+      [
+        [2, 0.225, 0.15, 0.3, 2],
+        [5, 0.6, 0.4, 0.8, 2],
+        [8, 1.05, 0.7, 1.4, 2],
+        [10, 1.425, 0.95, 1.9, 2],
+      ],
+    );
+    assert.deepEqual(
+      pts.filter((p) => p.panel === 'validation HR@10').map((p) => [p.step, p.mean]),
+      [
+        [0, 0.1],
+        [10, 0.2],
+      ],
+    );
+    // The default keeps every step of a 10-step run.
+    assert.equal(curveData(groups).filter((p) => p.panel === 'admission rate').length, 10);
+  });
+
   it('frontier points carry 95% CI ends, none for a single seed; both figures render as SVG', async () => {
     const groups = fixture();
     const pts = frontierData(summarize(groups, ['hr@10', 'hallucination@10']));
