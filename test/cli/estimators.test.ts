@@ -9,20 +9,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { tmpDir, writeFile } from '../helpers/tmp.js';
+import { TINY_WORLD } from '../helpers/tiny.js';
 
-const TINY = [
-  'name: tiny',
-  'data:',
-  '  synthetic: { numItems: 60, numUsers: 80, numCategories: 4, minSeqLen: 5, maxSeqLen: 8 }',
-  'sid: { embedding: latent, levels: 2, codebookSize: 8 }',
-  'policy: { layers: 1, dim: 16, heads: 2, maxHistory: 5 }',
-  'sft: { steps: 8, batchSize: 16, warmupSteps: 2 }',
-  'ranker: { steps: 8, batchSize: 64, dim: 8, hidden: 8, maxHistory: 5 }',
-  'rl: { steps: 3, batchSize: 8, numGenerations: 4 }',
-  'gate: { discriminability: { ensemble: { size: 2, steps: 4 } } }',
-  'eval: { every: 4, beam: 10, ks: [1, 5, 10], maxUsers: 20, testMaxUsers: 20 }',
-  '',
-].join('\n');
+const TINY =
+  TINY_WORLD +
+  [
+    'sft: { steps: 8, batchSize: 16, warmupSteps: 2 }',
+    'ranker: { steps: 8, batchSize: 64, dim: 8, hidden: 8, maxHistory: 5 }',
+    'rl: { steps: 3, batchSize: 8, numGenerations: 4 }',
+    'gate: { discriminability: { ensemble: { size: 2, steps: 4 } } }',
+    'eval: { every: 4, beam: 10, ks: [1, 5, 10], maxUsers: 20, testMaxUsers: 20 }',
+    '',
+  ].join('\n');
 
 const rlRows = (run: string) =>
   fs
