@@ -28,6 +28,7 @@ import { AdamW } from '../../src/train/optimizer.js';
 import { rankerArch } from '../../src/model/load.js';
 import { rankerData, rankerStep } from '../../src/train/ranker.js';
 import { rlPromptPool, rlStep, type RlPrompt } from '../../src/train/rl.js';
+import { TINY_CODES_40x2 } from '../helpers/tiny.js';
 
 const REL = 1e-4;
 const ABS = 1e-5;
@@ -42,8 +43,7 @@ const config = validateConfig({
 });
 const dataset = generateSyntheticWorld(config.data.synthetic);
 const splits = leaveOneOut(dataset);
-// 40 items as 2-level IDs (i div 8, i mod 8), K = [8, 8]: 24 of the 64 tuples are hallucinations.
-const codes = Int32Array.from({ length: 80 }, (_, k) => (k % 2 === 0 ? Math.floor(k / 2 / 8) : ((k - 1) / 2) % 8));
+const codes = TINY_CODES_40x2;
 const layout = sidLayout([8, 8]);
 
 interface Figures {

@@ -22,6 +22,7 @@ import { rankerArch } from '../../src/model/load.js';
 import { rankerData, rankerStep } from '../../src/train/ranker.js';
 import { rlPromptPool, rlStep, type RlModels } from '../../src/train/rl.js';
 import { sftStepGrads } from '../../src/train/sft.js';
+import { TINY_CODES_40x2 } from '../helpers/tiny.js';
 
 before(async () => {
   await initBackend((process.env.ADAGRPO_TEST_BACKEND as 'wasm' | 'cpu') ?? 'wasm');
@@ -36,7 +37,7 @@ const config = validateConfig({
 });
 const world = generateSyntheticWorld(config.data.synthetic);
 const splits = leaveOneOut(world);
-const codes = Int32Array.from({ length: 80 }, (_, k) => (k % 2 === 0 ? Math.floor(k / 2 / 8) : ((k - 1) / 2) % 8));
+const codes = TINY_CODES_40x2;
 const layout = sidLayout([8, 8]);
 
 /** Values by parameter name without the model instance's prefix (`policy3/h0.ln1.g` -> `h0.ln1.g`). */

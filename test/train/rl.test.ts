@@ -18,6 +18,7 @@ import { AdamW } from '../../src/train/optimizer.js';
 import { rlPromptPool, rlStep, type RlModels, type RlPrompt } from '../../src/train/rl.js';
 import { rankerArch } from '../../src/model/load.js';
 import { rankerReliability } from '../../src/rl/reliability.js';
+import { TINY_CODES_40x2 } from '../helpers/tiny.js';
 
 const config = validateConfig({
   data: { synthetic: { numItems: 40, numUsers: 30, numCategories: 4, minSeqLen: 5, maxSeqLen: 8 } },
@@ -28,8 +29,7 @@ const config = validateConfig({
 });
 const dataset = generateSyntheticWorld(config.data.synthetic);
 const splits = leaveOneOut(dataset);
-// 40 items as 2-level IDs (i div 8, i mod 8) with K = [8, 8]: 64 tuples, 24 of them hallucinations.
-const codes = Int32Array.from({ length: 80 }, (_, k) => (k % 2 === 0 ? Math.floor(k / 2 / 8) : (k - 1) / 2 % 8));
+const codes = TINY_CODES_40x2;
 const sids = { levels: 2, codebookSizes: [8, 8], codes };
 const layout = sidLayout([8, 8]);
 
