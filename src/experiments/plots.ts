@@ -2,7 +2,9 @@
  * Report plots as SVG, rendered in Node by vega (renderer 'none': no browser, no canvas) from
  * vega-lite specs. Two figures:
  *   - training curves: validation HR@10, admission rate, mean reward and KL against the RL step,
- *     one line per configuration (mean over seeds) with a min-max band over seeds;
+ *     one line per configuration (mean over seeds) with a min-max band over seeds; for SFT-only
+ *     runs, validation HR@10 and the training loss against the SFT step, with SASRec baselines'
+ *     validation curves beside them;
  *   - the retrieval-validity frontier: test HR@10 against hallucination@10, one point per
  *     configuration and checkpoint with 95% CI error bars on both axes.
  * The data builders are pure; only renderSvg touches vega.
@@ -10,15 +12,30 @@
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { readMetrics, type MetricsRow } from '../runs/metrics.js';
-import type { ConfigGroup, SummaryRow } from './report.js';
+import type { ConfigGroup, RunRecord, SummaryRow } from './report.js';
 
-/** Panels of the training-curve figure: metrics.jsonl field → axis title. */
-export const CURVES: { field: string; title: string; kind: 'valid' | 'step' }[] = [
-  { field: 'hr@10', title: 'validation HR@10', kind: 'valid' },
-  { field: 'admission', title: 'admission rate', kind: 'step' },
-  { field: 'rewardMean', title: 'mean reward', kind: 'step' },
-  { field: 'kl', title: 'KL(pi || pi_ref)', kind: 'step' },
-];
+/** A panel of the training-curve figure: metrics.jsonl field → axis title; valid rows or per-step (train) rows. */
+export interface Curve {
+  field: string;
+  title: string;
+  kind: 'valid' | 'step';
+}
+
+/** The stage a figure plots: the RL stage of RL runs, or the SFT stage of SFT-only runs. */
+export type CurveStage = 'rl' | 'sft';
+
+export const CURVES: Record<CurveStage, Curve[]> = {
+  rl: [
+    { field: 'hr@10', title: 'validation HR@10', kind: 'valid' },
+    { field: 'admission', title: 'admission rate', kind: 'step' },
+    { field: 'rewardMean', title: 'mean reward', kind: 'step' },
+    { field: 'kl', title: 'KL(pi || pi_ref)', kind: 'step' },
+  ],
+  sft: [
+    { field: 'hr@10', title: 'validation HR@10', kind: 'valid' },
+    { field: 'loss', title: 'training loss (NLL per SID token)', kind: 'step' },
+  ],
+};
 
 export interface CurvePoint {
   configuration: string;
@@ -36,22 +53,26 @@ export const MAX_CURVE_POINTS = 60;
 
 /**
  * Per configuration, panel and step: mean, min and max over the seeds. Rows come from each run's
- * rl stage in metrics.jsonl (validation rows have kind 'valid', step rows 'train'); a step logged
+ * `stage` in metrics.jsonl (validation rows have kind 'valid', step rows 'train'); a step logged
  * twice (re-run after a resume) counts once, its last row. Validation points are kept as logged;
  * per-step curves of runs longer than `maxPoints` steps are first averaged, per seed, over
  * windows of w = ⌈(last step + 1) / maxPoints⌉ steps (window k = steps kw .. kw + w − 1, plotted
  * at its last step), so a 300-step sweep draws 60 points per curve instead of 300: the figure stays
- * readable and its SVG small.
+ * readable and its SVG small. SASRec baseline groups (stage 'sasrec') add their validation curve
+ * only: their training loss is a softmax over the catalog, not comparable with the policy's.
  */
 export function curveData(
   groups: readonly ConfigGroup[],
-  read: (dir: string) => readonly MetricsRow[] = (d) => readMetrics(d, { stage: 'rl' }),
-  maxPoints = MAX_CURVE_POINTS,
+  o: { stage?: CurveStage; read?: (run: RunRecord) => readonly MetricsRow[]; maxPoints?: number } = {},
 ): CurvePoint[] {
+  const { stage = 'rl', maxPoints = MAX_CURVE_POINTS } = o;
+  const read = o.read ?? ((r: RunRecord) => readMetrics(r.dir, { stage: r.stage === 'sasrec' ? 'sasrec' : stage }));
   const out: CurvePoint[] = [];
   for (const g of groups) {
-    const perRun = g.runs.map((r) => read(r.dir));
-    for (const c of CURVES) {
+    const perRun = g.runs.map(read);
+    const sasrec = g.runs.some((r) => r.stage === 'sasrec');
+    for (const c of CURVES[stage]) {
+      if (sasrec && c.kind !== 'valid') continue;
       const raw = perRun.map((rows) => {
         const m = new Map<number, number>();
         for (const row of rows) {
@@ -95,13 +116,14 @@ function windowMeans(m: ReadonlyMap<number, number>, w: number, lastStep: number
   return new Map([...sums].map(([k, a]) => [k, a.sum / a.n]));
 }
 
-export function trainingCurvesSpec(points: readonly CurvePoint[], title: string): TopLevelSpec {
+export function trainingCurvesSpec(points: readonly CurvePoint[], title: string, stage: CurveStage = 'rl'): TopLevelSpec {
   const color = { field: 'configuration', type: 'nominal', legend: { orient: 'bottom', direction: 'vertical', labelLimit: 800, symbolOpacity: 1 } } as const;
+  const name = stage === 'rl' ? 'RL' : 'SFT';
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: title, subtitle: `RL stage: mean over seeds, band = min-max over seeds; per-step curves of long runs averaged over windows of steps (at most ${MAX_CURVE_POINTS} points)` },
+    title: { text: title, subtitle: `${name} stage: mean over seeds, band = min-max over seeds; per-step curves of long runs averaged over windows of steps (at most ${MAX_CURVE_POINTS} points)` },
     data: { values: points as unknown as Record<string, unknown>[] },
-    facet: { field: 'panel', type: 'nominal', title: null, sort: CURVES.map((c) => c.title), header: { labelFontSize: 12 } },
+    facet: { field: 'panel', type: 'nominal', title: null, sort: CURVES[stage].map((c) => c.title), header: { labelFontSize: 12 } },
     columns: 2,
     spec: {
       width: 300,
@@ -109,7 +131,7 @@ export function trainingCurvesSpec(points: readonly CurvePoint[], title: string)
       layer: [
         {
           mark: { type: 'area', opacity: 0.2 },
-          encoding: { x: { field: 'step', type: 'quantitative', title: 'RL step', axis: { tickMinStep: 1 } }, y: { field: 'min', type: 'quantitative', title: null, scale: { zero: false } }, y2: { field: 'max' }, color },
+          encoding: { x: { field: 'step', type: 'quantitative', title: `${name} step`, axis: { tickMinStep: 1 } }, y: { field: 'min', type: 'quantitative', title: null, scale: { zero: false } }, y2: { field: 'max' }, color },
         },
         {
           mark: { type: 'line', point: { size: 12 } },

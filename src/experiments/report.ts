@@ -3,7 +3,8 @@
  * best and final checkpoints as mean ± 95% CI over seeds, and paired comparisons against a
  * baseline configuration on the same seeds (per-seed differences, their mean and CI, paired
  * t-test). Pairing is only meaningful when the runs of a seed share data, semantic IDs, SFT
- * policy and ranker, so `checkUpstream` refuses anything else. Beside the configurations, two
+ * policy and ranker, so `checkUpstream` refuses anything else. SFT-only runs (`train --until sft`)
+ * are compared the same way, on their SFT policies, with their validation curves in brief. Beside the configurations, two
  * reference rows: most-popular, from the RL runs' own test reports, and SASRec baseline runs
  * (docs/METHOD.md 2.9) among the inputs; `references` refuses a reference tested on other data
  * or other test users. Pure functions over run folders; the command file only prints and writes.
@@ -35,7 +36,10 @@ export interface RunRecord {
   config: Config;
   seed: number;
   status: RunStatus;
-  /** Whose run: the RL policy's (`train`) or a SASRec baseline's (`baseline --model sasrec`). */
+  /**
+   * Whose model is tested: the RL policy's (`train`), the SFT policy's (`train --until sft` or
+   * `--until ranker`: its test rows are the sft stage's) or a SASRec baseline's (`baseline --model sasrec`).
+   */
   stage: TestedStage;
   /** Test metrics of the stage's model at each checkpoint (absent when not evaluated). */
   test: Partial<Record<Checkpoint, Record<string, number>>>;
@@ -44,7 +48,18 @@ export interface RunRecord {
   upstream: Upstream;
 }
 
-export type TestedStage = 'rl' | 'sasrec';
+export type TestedStage = 'rl' | 'sft' | 'sasrec';
+
+/**
+ * The stage whose model a run tested: sasrec for a baseline folder; sft for a policy run that
+ * stopped before RL (it logged sft test rows and no rl row); rl otherwise.
+ */
+export function testedStage(runDir: string): TestedStage {
+  if (isSasrecRun(runDir)) return 'sasrec';
+  const rows = readMetrics(runDir);
+  const sftOnly = !rows.some((r) => r.stage === 'rl') && rows.some((r) => r.stage === 'sft' && r.kind === 'test');
+  return sftOnly ? 'sft' : 'rl';
+}
 
 /** `<run>/eval/<stage>-<checkpoint>-test.json` at best and final, where present. */
 export function readTestReports(runDir: string, stage: TestedStage): RunRecord['reports'] {
@@ -82,7 +97,7 @@ export function readTestMetrics(runDir: string, stage: TestedStage = 'rl', repor
 export function loadRun(dir: string, entry?: SweepRunEntry): RunRecord {
   const config = readRunConfig(dir);
   const status = readMeta(dir).status;
-  const stage: TestedStage = isSasrecRun(dir) ? 'sasrec' : 'rl';
+  const stage = testedStage(dir);
   const reports = readTestReports(dir, stage);
   return {
     dir,
@@ -100,7 +115,7 @@ export function loadRun(dir: string, entry?: SweepRunEntry): RunRecord {
 }
 
 export interface Collected {
-  /** The RL runs. */
+  /** The policy runs: all RL runs, or all SFT-only runs (the report compares one or the other). */
   runs: RunRecord[];
   /** SASRec baseline runs among the inputs (recognised by their sasrec/ folder): reference rows. */
   sasrec: RunRecord[];
@@ -152,6 +167,14 @@ export function collectRuns(paths: readonly string[]): Collected {
     );
   }
   if (out.runs.length === 0) throw new UserError(`report: no completed runs among ${paths.join(', ')}${out.notes.length ? `:\n  ${out.notes.join('\n  ')}` : ''}`);
+  const rl = out.runs.find((r) => r.stage === 'rl');
+  const sft = out.runs.find((r) => r.stage === 'sft');
+  if (rl && sft) {
+    throw new UserError(
+      `report: ${rl.label} is an RL run and ${sft.label} stopped after SFT (train --until sft); a report compares RL runs or SFT policies, not both. ` +
+        'Report them separately (an RL run\'s SFT policy: "adagrpo eval --run <run> --stage sft").',
+    );
+  }
   return out;
 }
 
@@ -280,7 +303,8 @@ function upstreamMismatch(a: RunRecord, b: RunRecord, part: 'data' | 'sid'): str
 /**
  * Refuse (UserError naming the runs and what differs) unless every run used the same data and
  * semantic IDs, and the runs of each seed share one SFT stage and one ranker stage. Hashes are
- * compared where the sweep or the run recorded them, the settings where it did not.
+ * compared where the sweep or the run recorded them, the settings where it did not. SFT-only runs
+ * are compared on their SFT stage itself, so only data and semantic IDs must agree.
  */
 export function checkUpstream(runs: readonly RunRecord[]): void {
   const problems: string[] = [];
@@ -297,7 +321,7 @@ export function checkUpstream(runs: readonly RunRecord[]): void {
   const seeds = [...new Set(runs.map((r) => r.seed))].sort((a, b) => a - b);
   for (const seed of seeds) {
     const ofSeed = runs.filter((r) => r.seed === seed);
-    for (const stage of ['sft', 'ranker'] as const) {
+    for (const stage of runs.some((r) => r.stage === 'sft') ? [] : (['sft', 'ranker'] as const)) {
       const byHash = new Map<string, RunRecord[]>();
       for (const r of ofSeed) {
         const h = r.upstream[stage];
@@ -543,6 +567,55 @@ export function trainingSummary(groups: readonly ConfigGroup[]): TrainingRow[] {
   });
 }
 
+/** Per configuration: the SFT stage's validation curve in brief, to see whether it converged. */
+export interface SftTrainingRow {
+  group: ConfigGroup;
+  /** Per run: its last training step. */
+  steps: number[];
+  /** Highest validation HR@10 of each run (the best checkpoint's), mean ± CI over seeds. */
+  bestValid: MeanCi;
+  /** Per run: the step of that highest validation HR@10. */
+  bestSteps: number[];
+  /** Validation HR@10 at each run's last validation, mean ± CI: close to bestValid when the curve has flattened. */
+  lastValid: MeanCi;
+}
+
+/** The sft stage's validation rows (HR@10, the selection metric of docs/METHOD.md 2.2) of each run, in brief. */
+export function sftTrainingSummary(groups: readonly ConfigGroup[]): SftTrainingRow[] {
+  return groups.map((group) => {
+    const perRun = group.runs.map((r) => {
+      const rows = readMetrics(r.dir, { stage: 'sft' });
+      // A step validated twice (re-run after a resume) counts once, its last row.
+      const valid = new Map<number, number>();
+      for (const row of rows) if (row.kind === 'valid' && typeof row['hr@10'] === 'number') valid.set(row.step, row['hr@10']);
+      const curve = [...valid].sort((a, b) => a[0] - b[0]);
+      const best = curve.reduce<[number, number] | null>((b, p) => (b === null || p[1] > b[1] ? p : b), null);
+      return {
+        steps: Math.max(0, ...rows.filter((x) => x.kind === 'train').map((x) => x.step)),
+        best,
+        last: curve.length ? curve[curve.length - 1][1] : Number.NaN,
+      };
+    });
+    return {
+      group,
+      steps: perRun.map((p) => p.steps),
+      bestValid: meanCi(perRun.map((p) => p.best?.[1] ?? Number.NaN)),
+      bestSteps: perRun.map((p) => p.best?.[0] ?? Number.NaN),
+      lastValid: meanCi(perRun.map((p) => p.last)),
+    };
+  });
+}
+
+/**
+ * SFT-only runs whose metrics.jsonl has no SFT validation row: their SFT stage was reused from
+ * the shared cache (docs/METHOD.md 4), and its curve was logged by the run that trained it.
+ */
+export function sftCurveNotes(runs: readonly RunRecord[]): string[] {
+  return runs
+    .filter((r) => r.stage === 'sft' && readMetrics(r.dir, { stage: 'sft', kind: 'valid' }).length === 0)
+    .map((r) => `${r.label}: no SFT curve in its metrics.jsonl: it reused the SFT stage sft-${r.upstream.sft ?? '?'}, whose curve is in the metrics.jsonl of the run that trained it`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Rendering
 
@@ -562,6 +635,8 @@ export interface ReportInput {
   summary: SummaryRow[];
   paired: PairedRow[];
   training: TrainingRow[];
+  /** Present when the runs are SFT-only: their validation curves in brief, instead of the RL training table. */
+  sftTraining?: SftTrainingRow[];
   baselineLabel: string | null;
   /** Most-popular and SASRec rows under the configurations (none when absent). */
   references?: References;
@@ -570,10 +645,11 @@ export interface ReportInput {
 
 export function renderMarkdown(r: ReportInput): string {
   const nRuns = r.groups.reduce((s, g) => s + g.runs.length, 0);
+  const policy = r.sftTraining ? 'SFT' : 'RL';
   const out: string[] = [
     `# ${r.title}`,
     '',
-    `${nRuns} completed runs in ${r.groups.length} configuration${r.groups.length > 1 ? 's' : ''}. Test metrics of the RL policy at the best checkpoint ` +
+    `${nRuns} completed runs in ${r.groups.length} configuration${r.groups.length > 1 ? 's' : ''}. Test metrics of the ${policy} policy at the best checkpoint ` +
       '(highest validation HR@10) and at the final one: mean ± half-width of the 95% confidence interval over seeds ' +
       '(t distribution, n−1 degrees of freedom; no interval for one seed).',
   ];
@@ -588,7 +664,7 @@ export function renderMarkdown(r: ReportInput): string {
           ...(popular ? ['most-popular recommends the most-trained-on items to every user (one list: one figure, no seeds)'] : []),
           ...(sasrec.length ? ['SASRec (docs/METHOD.md 2.9, `adagrpo baseline`) is mean ± 95% CI over its own seeds'] : []),
         ].join('; ') +
-        '. They are not paired with the RL seeds: they share no SFT policy or ranker with them.',
+        `. They are not paired with the ${policy} seeds: they share no ${r.sftTraining ? 'model' : 'SFT policy or ranker'} with them.`,
     );
   }
   const groupRow = (g: ConfigGroup, ck: Checkpoint, summary: readonly SummaryRow[]) => {
@@ -632,13 +708,30 @@ export function renderMarkdown(r: ReportInput): string {
       );
     }
   }
-  out.push('', '## RL training', '', 'Mean over each run\'s RL steps, then over seeds (± 95% CI): the rates the matched controls must reproduce.', '');
-  out.push(
-    mdTable(
-      ['configuration', 'n', 'admission rate', 'effective RL weight', 'steps'],
-      r.training.map((t) => [t.group.label, String(t.group.runs.length), fmtCi(t.admission), fmtCi(t.effectiveRlWeight), [...new Set(t.steps)].join(',')]),
-    ),
-  );
+  if (r.sftTraining) {
+    out.push(
+      '',
+      '## SFT training',
+      '',
+      'Validation HR@10 (the `eval.maxUsers` validation users, every `eval.every` steps): the highest, which picks the best checkpoint, and the last. ' +
+        'Mean over seeds (± 95% CI). A best step well before the last, or a last value far below the best, says the run has stopped improving.',
+      '',
+    );
+    out.push(
+      mdTable(
+        ['configuration', 'n', 'steps', 'best validation HR@10', 'at step', 'last validation HR@10'],
+        r.sftTraining.map((t) => [t.group.label, String(t.group.runs.length), [...new Set(t.steps)].join(','), fmtCi(t.bestValid), t.bestSteps.join(','), fmtCi(t.lastValid)]),
+      ),
+    );
+  } else {
+    out.push('', '## RL training', '', 'Mean over each run\'s RL steps, then over seeds (± 95% CI): the rates the matched controls must reproduce.', '');
+    out.push(
+      mdTable(
+        ['configuration', 'n', 'admission rate', 'effective RL weight', 'steps'],
+        r.training.map((t) => [t.group.label, String(t.group.runs.length), fmtCi(t.admission), fmtCi(t.effectiveRlWeight), [...new Set(t.steps)].join(',')]),
+      ),
+    );
+  }
   const gated = r.training.filter((t) => t.reliabilityAdmitted.n > 0 || t.proxyAdmitted.n > 0);
   if (gated.length > 0) {
     out.push(

@@ -1,6 +1,7 @@
 /**
  * `adagrpo baseline --model sasrec` through the real CLI on the tiny world: run folder, test
- * reports, resume; then its column in `eval --sasrec` and its row in `report` beside a policy run.
+ * reports, resume; then its column in `eval --sasrec` and its row in `report` beside a policy run,
+ * and beside an SFT-only run (`train --until sft`) with the SFT validation curves.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -67,4 +68,23 @@ test('baseline trains SASRec on the same split, writes best/final test reports a
   assert.match(rep.stdout, new RegExp(`\\| most-popular \\| - \\| - \\| ${cells(rlBest.popular)} \\|`));
   assert.match(rep.stdout, new RegExp(`\\| SASRec \\(tiny-sasrec\\) \\| 1 \\| 1 \\| ${cells(best.metrics)} \\|`));
   assert.equal(rlBest.users, best.users);
+
+  // An SFT-only run (a 5-step SFT of its own) is reported on its SFT policy, beside SASRec, with its curves.
+  const sft = runCli(['train', '--config', 'tiny.yaml', '--no-progress', '--set', 'name=tiny-sft', '--set', 'sft.steps=5', '--until', 'sft'], cwd);
+  assert.equal(sft.code, 0, sft.stderr);
+  const sftBest = readEvalReport(path.join(cwd, 'runs', 'tiny-sft_s1', 'eval', 'sft-best-test.json'));
+  const srep = runCli(['report', 'runs/tiny-sft_s1', 'runs/tiny-sasrec_s1', '--metrics', 'hr@10,ndcg@10', '--plots', '--out', 'sft-report'], cwd);
+  assert.equal(srep.code, 0, srep.stderr);
+  assert.match(srep.stdout, /Test metrics of the SFT policy/);
+  assert.match(srep.stdout, new RegExp(`\\| tiny-sft \\| 1 \\| 1 \\| ${cells(sftBest.metrics)} \\|`));
+  assert.match(srep.stdout, new RegExp(`\\| SASRec \\(tiny-sasrec\\) \\| 1 \\| 1 \\| ${cells(best.metrics)} \\|`));
+  // SFT validation every 10 of 5 steps: only the final one, at step 5.
+  assert.match(srep.stdout, /## SFT training[\s\S]*\| tiny-sft \| 1 \| 5 \| \d\.\d{4} \| 5 \| \d\.\d{4} \|/);
+  const svg = fs.readFileSync(path.join(cwd, 'sft-report', 'plots', 'training-curves.svg'), 'utf8');
+  assert.match(svg, /SFT step/);
+  assert.match(svg, /SASRec \(tiny-sasrec\)/);
+  // An RL run and an SFT-only run are two different comparisons.
+  const mixed = runCli(['report', 'runs/tiny_s1', 'runs/tiny-sft_s1'], cwd);
+  assert.equal(mixed.code, 2);
+  assert.match(mixed.stderr, /tiny_s1 is an RL run and tiny-sft_s1 stopped after SFT/);
 });

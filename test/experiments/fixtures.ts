@@ -20,8 +20,14 @@ export interface FakeRun {
   ranker?: string;
   /** metrics.jsonl rows of the rl stage. */
   rl?: Record<string, unknown>[];
-  /** 'sasrec': a baseline run (sasrec/ folder, eval/sasrec-*-test.json, no sft/ranker stages). */
-  stage?: 'rl' | 'sasrec';
+  /**
+   * 'sasrec': a baseline run (sasrec/ folder, eval/sasrec-*-test.json, no sft/ranker stages).
+   * 'sft': a policy run stopped after SFT (train --until sft): an sft stage only, eval/sft-*-test.json,
+   * and its test rows in metrics.jsonl as train logs them.
+   */
+  stage?: 'rl' | 'sft' | 'sasrec';
+  /** metrics.jsonl rows of an sft or sasrec run's own stage (rows without a kind are 'train'). */
+  rows?: Record<string, unknown>[];
   /** In the test reports: the number of test users (default 1) and the most-popular figures (default none). */
   users?: number;
   popular?: Record<string, number>;
@@ -53,7 +59,8 @@ export function writeFakeRun(r: FakeRun): string {
   const stage = r.stage ?? 'rl';
   if (stage === 'sasrec') fs.mkdirSync(path.join(dir, 'sasrec'), { recursive: true });
   else {
-    for (const [shared, hash] of [['sft', r.sft ?? `sft${r.seed}`], ['ranker', r.ranker ?? `rk${r.seed}`]] as const) {
+    const stages = [['sft', r.sft ?? `sft${r.seed}`], ['ranker', r.ranker ?? `rk${r.seed}`]] as const;
+    for (const [shared, hash] of stage === 'sft' ? stages.slice(0, 1) : stages) {
       fs.mkdirSync(path.join(dir, shared), { recursive: true });
       fs.writeFileSync(path.join(dir, shared, 'stage.json'), JSON.stringify({ stage: shared, hash, dir: `../../_stages/${shared}-${hash}` }));
     }
@@ -63,7 +70,12 @@ export function writeFakeRun(r: FakeRun): string {
     const file = evalReportFile(dir, stage, ck, 'test');
     writeEvalReport({ run: dir, stage, checkpoint: ck, step: 1, split: 'test', users: r.users ?? 1, beam: 1, constrained: false, ks: [10], backend: 'cpu', seconds: 0, usersPerSec: 0, metrics: metrics ?? {}, popular: r.popular ?? {}, createdAt: at, file });
   }
-  // Rows without a kind are RL step rows (kind 'train').
-  if (r.rl) fs.writeFileSync(path.join(dir, 'metrics.jsonl'), r.rl.map((row) => JSON.stringify({ stage: 'rl', kind: 'train', time: at, ...row })).join('\n') + '\n');
+  // Rows without a kind are step rows (kind 'train').
+  const rows = [
+    ...(r.rl ?? []).map((row) => ({ stage: 'rl', kind: 'train', time: at, ...row })),
+    ...(r.rows ?? []).map((row) => ({ stage, kind: 'train', time: at, ...row })),
+    ...(stage === 'sft' ? Object.entries(r.test ?? {}).map(([checkpoint, m]) => ({ stage, kind: 'test', time: at, checkpoint, step: 1, ...m })) : []),
+  ];
+  if (rows.length) fs.writeFileSync(path.join(dir, 'metrics.jsonl'), rows.map((row) => JSON.stringify(row)).join('\n') + '\n');
   return dir;
 }

@@ -64,7 +64,7 @@ describe('plots', () => {
     const groups = groupRuns(collectRuns(dirs).runs);
     // maxPoints 5: w = ⌈11/5⌉ = 3; windows {1,2} → step 2, {3,4,5} → 5, {6,7,8} → 8, {9,10} → 10.
     // Seed 1 means: 0.15, 0.4, 0.7, 0.95; seed 2 doubles them.
-    const pts = curveData(groups, undefined, 5);
+    const pts = curveData(groups, { maxPoints: 5 });
     assert.deepEqual(
       pts.filter((p) => p.panel === 'admission rate').map((p) => [p.step, +p.mean.toFixed(6), +p.min.toFixed(6), +p.max.toFixed(6), p.n]),
       [
@@ -101,5 +101,40 @@ describe('plots', () => {
       assert.match(svg, /^<svg /);
       assert.match(svg, /rl\.algorithm=adagrpo/);
     }
+  });
+
+  it('SFT curves: validation HR@10 and training loss against the SFT step; a SASRec group adds its validation curve only', async () => {
+    const runsDir = tmpDir();
+    const sft = writeFakeRun({
+      runsDir,
+      name: 'sft',
+      seed: 1,
+      stage: 'sft',
+      test: { best: { 'hr@10': 0.1 } },
+      rows: [{ step: 10, loss: 3 }, { step: 20, loss: 2 }, { step: 20, kind: 'valid', 'hr@10': 0.05 }],
+    });
+    const sasrec = writeFakeRun({
+      runsDir,
+      name: 'sft-sasrec',
+      seed: 1,
+      stage: 'sasrec',
+      test: { best: { 'hr@10': 0.2 } },
+      rows: [{ step: 10, loss: 9 }, { step: 10, kind: 'valid', 'hr@10': 0.08 }],
+    });
+    const c = collectRuns([sft, sasrec]);
+    const groups = [...groupRuns(c.runs), ...groupRuns(c.sasrec)];
+    const pts = curveData(groups, { stage: 'sft' });
+    assert.deepEqual(
+      pts.map((p) => [p.configuration, p.panel, p.step, p.mean]),
+      [
+        ['sft', 'validation HR@10', 20, 0.05],
+        ['sft', 'training loss (NLL per SID token)', 10, 3],
+        ['sft', 'training loss (NLL per SID token)', 20, 2],
+        ['sft-sasrec', 'validation HR@10', 10, 0.08],
+      ],
+    );
+    const svg = await renderSvg(trainingCurvesSpec(pts, 'sft curves', 'sft'));
+    assert.match(svg, /SFT step/);
+    assert.doesNotMatch(svg, /RL step/);
   });
 });

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { UserError } from '../../src/errors.js';
-import { baselineFor, checkUpstream, collectRuns, compare, configIdentity, groupRuns, pairedCsv, parseBaseline, readTestMetrics, references, renderMarkdown, summarize, summaryCsv, trainingSummary } from '../../src/experiments/report.js';
+import { baselineFor, checkUpstream, collectRuns, compare, configIdentity, groupRuns, pairedCsv, parseBaseline, readTestMetrics, references, renderMarkdown, sftCurveNotes, sftTrainingSummary, summarize, summaryCsv, testedStage, trainingSummary } from '../../src/experiments/report.js';
 import { csvField } from '../../src/io/tables.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { fakeConfig, writeFakeRun } from './fixtures.js';
@@ -332,5 +332,78 @@ describe('reference rows: most-popular and SASRec', () => {
     const other = writeFakeRun({ runsDir, name: 'rl-few', seed: 1, sets: ['eval.testMaxUsers=10'], data: 'd1', users: 10, test: { best: { 'hr@10': 0.1 } } });
     assert.throws(() => refsOf([...rl, other]), /tested on different users: rl-nll_s1 on 30 test users, rl-few_s1 on 10 test users \(eval.testMaxUsers 0 vs 10\)/);
     assert.throws(() => collectRuns(sasrec(tmpDir())), /only SASRec baseline runs/);
+  });
+});
+
+describe('SFT-only runs (train --until sft)', () => {
+  // Two SFT recipes (policy.layers 2 and 4) on seeds 1 and 2: each run its own SFT stage.
+  // Validation HR@10 at steps 10, 20, 30: layers 2 peaks at step 20, layers 4 is still rising.
+  const VALID = { 2: [0.05, 0.07, 0.06], 4: [0.04, 0.06, 0.08] } as const;
+  const sftRuns = (runsDir: string) =>
+    ([2, 4] as const).flatMap((layers) =>
+      [1, 2].map((seed) =>
+        writeFakeRun({
+          runsDir,
+          name: `sft-l${layers}`,
+          seed,
+          sets: [`policy.layers=${layers}`],
+          stage: 'sft',
+          sft: `sft-l${layers}-s${seed}`,
+          data: 'd1',
+          users: 30,
+          test: { best: { 'hr@10': layers / 40 + seed / 100, 'hallucination@10': 0.01 } },
+          rows: [
+            ...VALID[layers].map((hr, i) => ({ step: 10 * (i + 1), kind: 'valid', 'hr@10': hr + (seed - 1) / 100 })),
+            { step: 30, loss: 2.5 },
+          ],
+        }),
+      ),
+    );
+
+  it('are recognised, compared on their SFT stage, and summarised by their validation curves', () => {
+    const runsDir = tmpDir();
+    const dirs = sftRuns(runsDir);
+    assert.equal(testedStage(dirs[0]), 'sft');
+    const { runs } = collectRuns(dirs);
+    assert.deepEqual(runs.map((r) => r.stage), ['sft', 'sft', 'sft', 'sft']);
+    // Each run trained its own SFT stage: that is what is compared, so it is not refused.
+    checkUpstream(runs);
+    const groups = groupRuns(runs);
+    assert.deepEqual(groups.map((g) => g.label), ['policy.layers=2', 'policy.layers=4']);
+    const rows = sftTrainingSummary(groups);
+    // layers 2: best 0.07 (s1) and 0.08 (s2) at step 20 → mean 0.075; last 0.06, 0.07 → 0.065.
+    close(rows[0].bestValid.mean, 0.075, 1e-12);
+    assert.deepEqual(rows[0].bestSteps, [20, 20]);
+    close(rows[0].lastValid.mean, 0.065, 1e-12);
+    // layers 4: best = last = 0.08, 0.09 at step 30.
+    assert.deepEqual(rows[1].bestSteps, [30, 30]);
+    close(rows[1].bestValid.mean, rows[1].lastValid.mean, 1e-12);
+    assert.deepEqual(rows[0].steps, [30, 30]);
+
+    const metrics = ['hr@10'];
+    const summary = summarize(groups, metrics);
+    const md = renderMarkdown({ title: 'T', groups, metrics, summary, paired: [], training: [], sftTraining: rows, baselineLabel: null, notes: [] });
+    assert.match(md, /Test metrics of the SFT policy at the best checkpoint/);
+    // Test HR@10 at best: layers 4 = 0.1 + seed/100 → 0.11, 0.12: mean 0.115 ± 12.7062·0.005 = 0.0635.
+    assert.match(md, /\| policy.layers=4 \| 2 \| 1,2 \| 0.1150 ± 0.0635 \|/);
+    // Best 0.075 ± 12.7062·0.005 = 0.0635 at steps 20,20; last 0.065 ± 0.0635.
+    assert.match(md, /## SFT training[\s\S]*\| policy.layers=2 \| 2 \| 30 \| 0.0750 ± 0.0635 \| 20,20 \| 0.0650 ± 0.0635 \|/);
+    assert.doesNotMatch(md, /## RL training/);
+    assert.deepEqual(sftCurveNotes(runs), []);
+    // A run that reused a cached SFT stage logged no curve of its own: said, not drawn as zeros.
+    const reused = writeFakeRun({ runsDir, name: 'sft-reused', seed: 1, stage: 'sft', sft: 'abc', test: { best: { 'hr@10': 0.1 } } });
+    assert.deepEqual(sftCurveNotes(collectRuns([reused]).runs), [
+      'sft-reused_s1: no SFT curve in its metrics.jsonl: it reused the SFT stage sft-abc, whose curve is in the metrics.jsonl of the run that trained it',
+    ]);
+  });
+
+  it('are never mixed with RL runs', () => {
+    const runsDir = tmpDir();
+    const rl = writeFakeRun({ runsDir, name: 'rl', seed: 1, test: { best: { 'hr@10': 0.1 } } });
+    assert.equal(testedStage(rl), 'rl');
+    assert.throws(
+      () => collectRuns([rl, ...sftRuns(runsDir).slice(0, 1)]),
+      (e: unknown) => e instanceof UserError && /rl_s1 is an RL run and sft-l2_s1 stopped after SFT/.test(e.message) && /Report them separately/.test(e.message),
+    );
   });
 });

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { UserError } from '../../errors.js';
 import { atomicWrite } from '../../io/atomic.js';
 import { curveData, frontierData, frontierSpec, renderSvg, trainingCurvesSpec } from '../../experiments/plots.js';
-import { DEFAULT_METRICS, baselineFor, checkUpstream, collectRuns, compare, groupRuns, pairedCsv, parseBaseline, references, renderMarkdown, summarize, summaryCsv, trainingSummary } from '../../experiments/report.js';
+import { DEFAULT_METRICS, baselineFor, checkUpstream, collectRuns, compare, groupRuns, pairedCsv, parseBaseline, references, renderMarkdown, sftCurveNotes, sftTrainingSummary, summarize, summaryCsv, trainingSummary } from '../../experiments/report.js';
 import { collect } from '../options.js';
 
 interface ReportFlags {
@@ -28,7 +28,9 @@ export function registerReport(program: Command): Command {
       'Compare runs over seeds: runs are grouped by configuration (everything but the seed); test metrics at ' +
         'the best and final checkpoints as mean ± 95% CI (t distribution); with --baseline, per-seed paired ' +
         'differences, their mean, 95% CI and paired t-test p-value. Refuses runs whose data, semantic IDs, ' +
-        'SFT or ranker stage differ where they must be shared. Under the configurations, reference rows: ' +
+        'SFT or ranker stage differ where they must be shared. Runs trained with --until sft are compared on their ' +
+        'SFT policies instead (all inputs must then be such runs), with their validation curves in brief. ' +
+        'Under the configurations, reference rows: ' +
         'most-popular (from the RL runs\' own test reports, same users) and, when SASRec baseline run folders ' +
         '(made by "adagrpo baseline --model sasrec") are among the folders, SASRec as mean ± 95% CI over its ' +
         'seeds; a SASRec run tested on other data or other test users is refused. Markdown on stdout; report.md, ' +
@@ -45,7 +47,9 @@ export function registerReport(program: Command): Command {
         '  adagrpo report runs/sweeps/quickstart --baseline rl.algorithm=nll --plots\n' +
         '  adagrpo report runs/qs-a_s1 runs/qs-a_s2 runs/qs-b_s1 runs/qs-b_s2 --metrics hr@10,ndcg@10 --out reports/ab\n' +
         '  adagrpo report runs/sweeps/beauty runs/beauty-sasrec_s1 runs/beauty-sasrec_s2 --baseline rl.algorithm=nll\n' +
-        '                                            with SASRec rows (from "adagrpo baseline --config configs/beauty.yaml --model sasrec")\n',
+        '                                            with SASRec rows (from "adagrpo baseline --config configs/beauty.yaml --model sasrec")\n' +
+        '  adagrpo report runs/beauty-sft_s1 runs/beauty-sft-l4_s1 runs/beauty-sasrec_s1 --plots --out reports/sft\n' +
+        '                                            SFT policies (train --until sft) beside SASRec, with their validation curves\n',
     )
     .action(async (folders: string[], flags: ReportFlags) => {
       const log = (line: string) => process.stderr.write(line + '\n');
@@ -64,7 +68,8 @@ export function registerReport(program: Command): Command {
         throw new UserError(`--metrics: ${unknown.join(', ')} not in the runs' test metrics (they have ${[...available].join(', ')})`);
       }
       for (const r of runs) {
-        if (!r.test.best && !r.test.final) notes.push(`${r.label}: no test metrics (eval/rl-best-test.json, rl-final-test.json); evaluate with "adagrpo eval --run ${r.dir} --stage rl --checkpoint best" (and --checkpoint final)`);
+        const st = r.stage;
+        if (!r.test.best && !r.test.final) notes.push(`${r.label}: no test metrics (eval/${st}-best-test.json, ${st}-final-test.json); evaluate with "adagrpo eval --run ${r.dir} --stage ${st} --checkpoint best" (and --checkpoint final)`);
       }
       for (const r of sasrec) {
         if (!r.test.best && !r.test.final) notes.push(`${r.label}: no SASRec test metrics (its eval/sasrec-best-test.json and sasrec-final-test.json are missing)`);
@@ -77,6 +82,9 @@ export function registerReport(program: Command): Command {
         const unmatched = groups.filter((g) => !baselines.has(g) && ![...baselines.values()].includes(g));
         for (const g of unmatched) notes.push(`${g.label}: no single matching baseline configuration; not compared`);
       }
+      // SFT-only runs (collectRuns never mixes them with RL runs): the SFT stage is what is compared.
+      const stage = runs[0].stage === 'sft' ? 'sft' : 'rl';
+      if (stage === 'sft') notes.push(...sftCurveNotes(runs));
       const summary = summarize(groups, metrics);
       const paired = compare(groups, baselines, metrics);
       const title = sweepDirs.length ? `Report: ${sweepDirs.map((d) => path.basename(path.resolve(d))).join(', ')}` : `Report: ${runs.length} runs`;
@@ -86,7 +94,8 @@ export function registerReport(program: Command): Command {
         metrics,
         summary,
         paired,
-        training: trainingSummary(groups),
+        training: stage === 'rl' ? trainingSummary(groups) : [],
+        sftTraining: stage === 'sft' ? sftTrainingSummary(groups) : undefined,
         baselineLabel: conditions.length ? conditions.map((c) => `${c.key}=${typeof c.value === 'string' ? c.value : JSON.stringify(c.value)}`).join(', ') : null,
         references: refs,
         notes,
@@ -108,7 +117,9 @@ export function registerReport(program: Command): Command {
       }
       if (flags.plots) {
         const name = path.basename(path.resolve(outDir));
-        atomicWrite(path.join(outDir, 'plots', 'training-curves.svg'), await renderSvg(trainingCurvesSpec(curveData(groups), `${name}: RL training`)));
+        // SASRec's validation curve is drawn beside SFT policies (both against their training step), never beside RL steps.
+        const curves = stage === 'sft' ? curveData([...groups, ...refs.sasrec], { stage }) : curveData(groups);
+        atomicWrite(path.join(outDir, 'plots', 'training-curves.svg'), await renderSvg(trainingCurvesSpec(curves, `${name}: ${stage === 'sft' ? 'SFT' : 'RL'} training`, stage)));
         atomicWrite(path.join(outDir, 'plots', 'frontier.svg'), await renderSvg(frontierSpec(frontierData(summary), `${name}: HR@10 vs hallucination@10`)));
         written.push('plots/training-curves.svg', 'plots/frontier.svg');
       }
