@@ -1,7 +1,7 @@
 /**
  * The child process of test/backend/threads.test.ts: the wasm module starts once per process, so
  * each thread count needs its own process.
- *   node wasmThreadsProbe.js <threads>
+ *   node wasmThreadsProbe.js <threads>      (no argument: exits at once)
  * starts the wasm backend with that many XNNPACK threads, runs a matMul and three SFT AdamW steps
  * of a small policy, and prints one JSON line: the thread count the backend reports, the pthread
  * workers running, the float32 results (bit patterns hashed, a few values in full) and the
@@ -24,6 +24,9 @@ function bitsHash(v: Float32Array): string {
   return h.toString(16);
 }
 
+// `npm test` (node --test dist-test/test/) also runs every file under test/, helpers included:
+// without an argument there is nothing to probe.
+if (process.argv[2] === undefined) process.exit(0);
 const threads = Number(process.argv[2]);
 const info = await initBackend('wasm', () => {}, threads);
 // The running pthread workers: XNNPACK's pool is the calling thread plus threads - 1 workers.
