@@ -9,9 +9,15 @@
  *
  * WebGPU reads are asynchronous: `dataSync()` of a GPU-resident tensor throws under Node, so
  * model and training code read tensors with `await t.data()` (docs/PERFORMANCE.md).
+ *
+ * wasm runs XNNPACK on `threads` threads (config key `threads`, `--threads`): 1 is the
+ * single-threaded SIMD build; more is the threaded-SIMD build, started under Node by
+ * startWasmThreadsShim below (docs/PERFORMANCE.md, "wasm threads").
  */
 import * as tf from '@tensorflow/tfjs';
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { UserError } from './errors.js';
 
@@ -41,7 +47,15 @@ export interface BackendInfo {
   /** Things the user should know about the choice (e.g. a software adapter). */
   warnings: string[];
   tfjsVersion: string;
+  /** XNNPACK threads of the wasm backend, as the backend reports them; null on other backends. */
+  threads: number | null;
 }
+
+/**
+ * Most wasm threads: the threaded build starts 8 workers up front (emscripten PTHREAD_POOL_SIZE)
+ * and tfjs caps XNNPACK's pool at 8 (tfjs-backend-wasm src/cc/backend.cc, max_num_threads).
+ */
+export const MAX_WASM_THREADS = 8;
 
 let current: BackendInfo | null = null;
 
@@ -70,20 +84,117 @@ export function setWasmDir(dir: string): void {
   wasmDir = dir;
 }
 
-async function tryWasm(): Promise<string | null> {
+async function tryWasm(threads: number): Promise<string | null> {
+  let wasm: typeof import('@tensorflow/tfjs-backend-wasm');
   try {
-    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    wasm = await import('@tensorflow/tfjs-backend-wasm');
     // Under Node the wasm binaries are read from disk next to the package's dist/.
     const dir = wasmDir ?? path.dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
     wasm.setWasmPaths(dir + path.sep);
-    // The threaded build's worker is a blob URL that Node cannot start (docs/METHOD.md 6).
-    wasm.setThreadsCount(1);
-    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+    wasm.setThreadsCount(threads);
+    // tfjs reports no thread support under Node (its flag returns false for IS_NODE): 1 thread
+    // keeps the single-threaded SIMD build, more selects the threaded-SIMD one.
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', threads > 1);
   } catch (e) {
     return firstLine(e);
   }
-  return activate('wasm', installWasmKernels);
+  let reason: string | null;
+  if (threads === 1) reason = await activate('wasm', installWasmKernels);
+  else {
+    const restore = startWasmThreadsShim(threads);
+    try {
+      reason = await activate('wasm', installWasmKernels);
+    } finally {
+      restore();
+    }
+  }
+  if (reason !== null) return reason;
+  if (threads > 1) {
+    // emscripten refs the worker of each running pthread, and XNNPACK's pool threads never end:
+    // without this the process would never exit. They only compute while the main thread waits
+    // inside a wasm call, so nothing is lost when the event loop empties.
+    const module = (tf.findBackend('wasm') as unknown as { wasm: { PThread?: { runningWorkers: { unref(): void }[] } } }).wasm;
+    for (const w of module.PThread?.runningWorkers ?? []) w.unref();
+  }
+  const actual = wasm.getThreadsCount();
+  if (actual !== threads) return `XNNPACK started ${actual} thread(s), not the ${threads} asked for`;
+  return null;
 }
+
+/**
+ * What tfjs 4.22's threaded wasm build needs under Node, in place while the backend starts (call
+ * the returned function to undo it). tfjs hands emscripten two Blob URLs: the pthread worker
+ * script (locateFile) and the main script each worker imports (mainScriptUrlOrBlob); Node's
+ * worker_threads cannot load either. Here:
+ * - `Blob` is a stand-in that keeps its text, and URL.createObjectURL writes that text to a file
+ *   in a temporary folder (removed at exit) and returns the path, which Node's Worker loads. The
+ *   worker script is emscripten's own, which has a Node code path; around it go (before) the
+ *   free variables of the rollup bundle that the main script's text refers to (require$$0..4,
+ *   commonjsGlobal, tslib helpers) and (after) a hook that swaps the main script's stand-in
+ *   Blob, which reaches the worker as a plain object, for its file path.
+ * - os.cpus() reports 2 x threads CPUs: tfjs caps the pool at emscripten_num_logical_cores() / 2
+ *   (it assumes 2 hyperthreads per core), which under Node is os.cpus().length / 2 = 1 on a
+ *   2-core machine, whatever setThreadsCount asked.
+ */
+function startWasmThreadsShim(threads: number): () => void {
+  const g = globalThis as unknown as { Blob: unknown };
+  const nodeOs = createRequire(import.meta.url)('node:os') as typeof os; // the object the bundle's require('os') returns
+  const realBlob = g.Blob;
+  const realCreate = URL.createObjectURL.bind(URL);
+  const realCpus = nodeOs.cpus;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'adagrpo-wasm-threads-'));
+  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  const mainScript = path.join(dir, 'tfjs-backend-wasm-threaded-simd.js');
+  const workerScript = path.join(dir, 'tfjs-backend-wasm-threaded-simd.worker.cjs');
+  class TextBlob {
+    text: string | null;
+    path: string | null = null;
+    constructor(parts: unknown[]) {
+      this.text = parts.map(String).join('');
+      if (this.text.startsWith('var WasmBackendModuleThreadedSimd')) {
+        fs.writeFileSync(mainScript, this.text);
+        this.path = mainScript; // what the worker's hook imports
+        this.text = null;
+      }
+    }
+  }
+  g.Blob = TextBlob;
+  URL.createObjectURL = (obj: unknown): string => {
+    if (!(obj instanceof TextBlob)) return realCreate(obj as Blob);
+    if (obj.path !== null) return obj.path;
+    if (!fs.existsSync(workerScript)) fs.writeFileSync(workerScript, WORKER_PRELUDE + obj.text + WORKER_HOOK);
+    return workerScript;
+  };
+  const cpus = realCpus();
+  nodeOs.cpus = () => Array.from({ length: 2 * threads }, (_, i) => cpus[i % Math.max(1, cpus.length)]);
+  return () => {
+    g.Blob = realBlob;
+    URL.createObjectURL = realCreate;
+    nodeOs.cpus = realCpus;
+  };
+}
+
+/** Globals the main script's text (a function cut out of tf-backend-wasm.node.js) refers to. */
+const WORKER_PRELUDE = `"use strict";
+Object.assign(globalThis, {
+  require$$0: require('fs'), require$$1: require('path'), require$$3: require('perf_hooks'), require$$4: require('os'),
+  commonjsGlobal: globalThis, _scriptDir: undefined,
+  __values: (o) => o[Symbol.iterator](),
+  __read: (o, n) => { const a = []; const it = o[Symbol.iterator](); for (let r; (n === undefined || a.length < n) && !(r = it.next()).done;) a.push(r.value); return a; },
+  __spreadArray: (to, from) => to.concat(Array.prototype.slice.call(from)),
+});
+`;
+
+/** After emscripten's worker script: the main script arrives as a stand-in Blob; load its file. */
+const WORKER_HOOK = `
+;{ const onmessage0 = self.onmessage;
+  self.onmessage = (e) => {
+    const u = e.data && e.data.cmd === 'load' ? e.data.urlOrBlob : null;
+    if (u && typeof u === 'object' && typeof u.path === 'string') e.data.urlOrBlob = u.path;
+    return onmessage0(e);
+  };
+}
+`;
 
 /** Switch tfjs to a registered backend and patch it; the reason it failed, or null. */
 async function activate(name: string, install: () => void): Promise<string | null> {
@@ -171,9 +282,16 @@ interface GpuLike {
  * Select and initialise a backend. Idempotent for the same choice: tests and the CLI may call it
  * repeatedly. Tensors do not move between backends here: switch only with none alive (a
  * webgpu tensor cannot be read synchronously, which a move would need).
+ *
+ * `threads`: XNNPACK threads of the wasm backend (1 to MAX_WASM_THREADS; other backends ignore
+ * it). The wasm module starts once per process, so a later call cannot change its count.
  */
-export async function initBackend(requested: BackendChoice = 'auto', log: (line: string) => void = () => {}): Promise<BackendInfo> {
+export async function initBackend(requested: BackendChoice = 'auto', log: (line: string) => void = () => {}, threads = 1): Promise<BackendInfo> {
+  parseThreads(threads);
   if (current && (current.requested === requested || requested === 'auto' || current.name === requested)) {
+    if (current.name === 'wasm' && current.threads !== threads) {
+      throw new Error(`the wasm backend already runs ${current.threads} thread(s) in this process; it cannot restart with ${threads}`);
+    }
     if (tf.getBackend() !== current.name) await tf.setBackend(current.name);
     return current;
   }
@@ -185,7 +303,7 @@ export async function initBackend(requested: BackendChoice = 'auto', log: (line:
   if (requested === 'auto' || requested === 'webgpu') {
     candidates.push({ candidate: 'webgpu', pkg: '@tensorflow/tfjs-backend-webgpu', run: () => tryWebgpu(requested === 'auto') });
   }
-  if (requested === 'auto' || requested === 'wasm') candidates.push({ candidate: 'wasm', pkg: '@tensorflow/tfjs-backend-wasm', run: tryWasm });
+  if (requested === 'auto' || requested === 'wasm') candidates.push({ candidate: 'wasm', pkg: '@tensorflow/tfjs-backend-wasm', run: () => tryWasm(threads) });
   if (requested === 'auto' || requested === 'cpu') {
     candidates.push({
       candidate: 'cpu',
@@ -204,9 +322,10 @@ export async function initBackend(requested: BackendChoice = 'auto', log: (line:
       if (adapter?.software) {
         warnings.push(`webgpu runs on a software adapter (${adapter.description || adapter.device}): correct but slow (about 1 GFLOP/s); use it for checks, not for training`);
       }
-      current = { name, package: c.pkg, requested, skipped, adapter, warnings, tfjsVersion: tf.version.tfjs };
+      const ran = name === 'wasm' ? threads : null; // tryWasm checked the module's own count
+      current = { name, package: c.pkg, requested, skipped, adapter, warnings, tfjsVersion: tf.version.tfjs, threads: ran };
       for (const s of skipped) log(`backend: skipped ${s.candidate}: ${s.reason}`);
-      log(`backend: ${current.name} (${c.pkg})${adapter ? `, adapter: ${adapterLine(adapter)}` : ''}`);
+      log(`backend: ${current.name} (${c.pkg})${adapter ? `, adapter: ${adapterLine(adapter)}` : ''}${ran !== null ? `, ${threadsLine(ran)}` : ''}`);
       for (const w of warnings) log(`warning: ${w}`);
       return current;
     }
@@ -386,6 +505,20 @@ function registerExplicitTransposeMatMulGrad(): void {
   } finally {
     console.warn = warn;
   }
+}
+
+/** "1 thread" / "2 threads": how logs and tables name a wasm thread count. */
+export function threadsLine(n: number): string {
+  return `${n} thread${n === 1 ? '' : 's'}`;
+}
+
+/** Check a `--threads` flag or `threads` config value: a whole number in [1, MAX_WASM_THREADS]. */
+export function parseThreads(v: unknown): number {
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_WASM_THREADS) {
+    throw new UserError(`--threads must be a whole number from 1 to ${MAX_WASM_THREADS}; got "${String(v)}"`);
+  }
+  return n;
 }
 
 /** Parse a `--backend` flag or config value. */

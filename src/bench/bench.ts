@@ -3,18 +3,19 @@
  * their share of the backend's measured matmul peak (docs/METHOD.md 6, docs/PERFORMANCE.md).
  * Timing lives here, never in tests.
  *
- *   npm run bench [-- --backend auto|tensorflow|webgpu|wasm|cpu] [--quick] [--history N]
- *   npm run bench -- --shapes beauty [--iters N] [--torch torch.json] [--backend ...]
+ *   npm run bench [-- --backend auto|tensorflow|webgpu|wasm|cpu] [--threads N] [--quick] [--history N]
+ *   npm run bench -- --shapes beauty [--iters N] [--torch torch.json] [--backend ...] [--threads N]
  *
  * `--shapes beauty` (or `tiny`) times the four workloads of the PyTorch reference at its shapes
  * (src/bench/workloads.ts) and prints the same figures, plus a JSON line; `--torch` takes that
  * reference's JSON output and adds the side-by-side ratios. `--history N` measures what history
  * length costs: SFT windows of N+1 items and rollout and beam prompts of N items (random items
- * of the same world), with policy.maxHistory = N.
+ * of the same world), with policy.maxHistory = N. `--threads N`: the wasm backend's XNNPACK
+ * threads (config key `threads`; default 1).
  */
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
-import { adapterLine, initBackend, parseBackendChoice, type BackendInfo } from '../backend.js';
+import { adapterLine, initBackend, parseBackendChoice, parseThreads, threadsLine, type BackendInfo } from '../backend.js';
 import { UserError } from '../errors.js';
 import { validateConfig } from '../config/load.js';
 import { Catalog } from '../data/sid/catalog.js';
@@ -65,19 +66,19 @@ async function referenceShapes(name: string, backend: BackendInfo): Promise<void
     }
   }
   const f = await runWorkloads(s, (l) => process.stderr.write(`  ${l}\n`));
-  const label = `adagrpo ${backend.name}`;
+  const label = `adagrpo ${backend.name}${backend.threads !== null ? ` (${threadsLine(backend.threads)})` : ''}`;
   process.stdout.write(
     `${label}${backend.adapter ? ` (${adapterLine(backend.adapter)})` : ''}, tfjs ${backend.tfjsVersion}, node ${process.version}; shapes ${name} ` +
       `(torch_ref.py ${torchRefFlags(s)}); policy ${f.params.toLocaleString('en-US')} parameters\n` +
       workloadTable(label, f, torch ? { label: `PyTorch ${torch.torch ?? ''} ${torch.threads ?? '?'} thread(s)`, figures: torch } : undefined) +
       `\nmatmul ${s.peakSize}^3: ${f.matmul_gflops} GFLOP/s; the SFT step reaches ${(f.sft_share_of_peak * 100).toFixed(1)}% of it (6 FLOP per parameter per token)\n` +
-      JSON.stringify({ backend: backend.name, adapter: backend.adapter, shapes: s, ...f }) +
+      JSON.stringify({ backend: backend.name, threads: backend.threads, adapter: backend.adapter, shapes: s, ...f }) +
       '\n',
   );
 }
 
 async function main(): Promise<void> {
-  const backend = await initBackend(parseBackendChoice(arg('--backend') ?? 'auto'), (l) => process.stderr.write(l + '\n'));
+  const backend = await initBackend(parseBackendChoice(arg('--backend') ?? 'auto'), (l) => process.stderr.write(l + '\n'), parseThreads(arg('--threads') ?? 1));
   const shapes = arg('--shapes');
   if (shapes !== undefined) return referenceShapes(shapes, backend);
   const quick = process.argv.includes('--quick');
@@ -163,7 +164,7 @@ async function main(): Promise<void> {
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max(...rows.map((r) => r[1].length));
   process.stdout.write(
-    `backend ${backend.name} (${backend.package}), tfjs ${backend.tfjsVersion}, node ${process.version}; policy ${paramCount} parameters` +
+    `backend ${backend.name} (${backend.package}${backend.threads !== null ? `, ${threadsLine(backend.threads)}` : ''}), tfjs ${backend.tfjsVersion}, node ${process.version}; policy ${paramCount} parameters` +
       `${history ? `; history ${history} items (${history * 3} prompt tokens)` : ''}\n` +
       rows.map(([n, v, x]) => `${n.padEnd(w0)}  ${v.padStart(w1)}  ${x}`).join('\n') +
       '\n',

@@ -1,7 +1,7 @@
 /** Options shared by the commands that build a config. */
 import { Command, Option } from 'commander';
 import { BACKEND_CHOICES } from '../backend.js';
-import { configToYaml, loadConfig } from '../config/load.js';
+import { configOverrides, configToYaml, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import type { ProgressFactory } from '../progress.js';
@@ -16,6 +16,7 @@ export function addConfigOptions(cmd: Command): Command {
     .option('-c, --config <file>', 'YAML config (may "extends" one base file); omitted = built-in defaults (synthetic world)')
     .option('-s, --set <key=value>', 'override one config key by dot path, e.g. --set rl.lambda=0.3 (repeatable)', collect, [])
     .addOption(new Option('--backend <name>', 'tfjs backend (default: config key "backend", auto)').choices([...BACKEND_CHOICES]))
+    .option('--threads <n>', 'XNNPACK threads of the wasm backend (default: config key "threads", 1)')
     .option('--dry-run', 'print the resolved config (defaults + file + overrides) and exit');
 }
 
@@ -23,11 +24,12 @@ export interface ConfigFlags {
   config?: string;
   set: string[];
   backend?: string;
+  threads?: string;
   dryRun?: boolean;
 }
 
 export function configFromFlags(flags: ConfigFlags): Config {
-  return loadConfig(flags.config, { sets: flags.set, overrides: { backend: flags.backend } });
+  return loadConfig(flags.config, { sets: flags.set, overrides: configOverrides(flags) });
 }
 
 /** Print the resolved config for --dry-run. */

@@ -242,6 +242,16 @@ export function loadConfig(file: string | undefined, opts: LoadOptions = {}): Co
   return validateConfig(raw, sources, setPaths, file ? `config ${file}` : 'config');
 }
 
+/**
+ * What the --backend and --threads flags override. --threads goes in as a number when it reads as
+ * one, so that the schema's range check reports it like any other value.
+ */
+export function configOverrides(flags: { backend?: string; threads?: string }): Record<string, unknown> {
+  const t = flags.threads;
+  const threads = t !== undefined && t.trim() !== '' && Number.isFinite(Number(t)) ? Number(t) : t;
+  return { backend: flags.backend, threads };
+}
+
 /** The resolved config as YAML: what `config.yaml` in a run folder holds and `--dry-run` prints. */
 export function configToYaml(c: Config): string {
   return YAML.stringify(c, { lineWidth: 0 });

@@ -253,6 +253,9 @@ export const configSchema = z.strictObject({
     .enum(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'])
     .default('auto')
     .describe('tfjs backend; auto tries tensorflow (GPU, then CPU), webgpu on a hardware adapter, wasm, cpu and records the choice, the adapter and why each earlier one was skipped. webgpu also accepts a software adapter (lavapipe), with a warning.'),
+  threads: int(1, 8)
+    .default(1)
+    .describe('XNNPACK threads of the wasm backend (matMul and its other XNNPACK kernels; other backends ignore it). 1 runs the single-threaded SIMD build; more runs the threaded one, whose results are bit-identical (test/backend/threads.test.ts). 1 by default: runs often share a machine\'s cores.'),
   runsDir: z.string().min(1).default('runs').describe('Folder of run folders and of the shared stage cache (_stages/).'),
   data: dataSchema,
   sid: sidSchema,
@@ -269,10 +272,11 @@ export const configSchema = z.strictObject({
 export type Config = z.output<typeof configSchema>;
 
 /**
- * Keys that change how a step is computed but not what (memory against speed, like the backend):
+ * Keys that change how a step is computed but not what (memory against speed, like the backend and
+ * its threads, whose results are bit-identical):
  * a run may resume with other values, and stage caches do not key on them.
  */
-export const COMPUTE_ONLY_KEYS = ['backend', 'sft.microBatchSize', 'ranker.microBatchSize', 'rl.microBatchSize'] as const;
+export const COMPUTE_ONLY_KEYS = ['backend', 'threads', 'sft.microBatchSize', 'ranker.microBatchSize', 'rl.microBatchSize'] as const;
 
 /**
  * Keys that hold a file or folder path. A relative path written in a config file resolves against

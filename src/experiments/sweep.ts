@@ -8,7 +8,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadConfig, parseSet } from '../config/load.js';
+import { configOverrides, loadConfig, parseSet } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { UserError, InterruptedError, NonFiniteLossError } from '../errors.js';
 import { z } from 'zod';
@@ -83,6 +83,8 @@ export interface PlanOptions {
   seeds: number[];
   namePrefix?: string;
   backend?: string;
+  /** --threads, as typed. */
+  threads?: string;
 }
 
 /** What to do with a run folder: create it, skip it (completed) or resume it (anything else). */
@@ -103,7 +105,7 @@ export function runState(dir: string): { state: RunState; status?: RunStatus } {
  * cell is reported at once (naming the cell) rather than after hours of earlier runs.
  */
 export function planSweep(o: PlanOptions): SweepPlan {
-  const overrides = { backend: o.backend };
+  const overrides = configOverrides(o);
   const gridKeys = new Set(o.axes.map((a) => a.key));
   for (const s of o.sets) {
     const key = parseSet(s).path.join('.');

@@ -13,11 +13,16 @@ const metaSchema = z.object({
   argv: z.array(z.string()),
   git: z.object({ commit: z.string().nullable(), dirty: z.boolean().nullable() }),
   versions: z.object({ adagrpo: z.string(), tfjs: z.string(), node: z.string() }),
-  /** The backend of the latest session, its WebGPU adapter, and why earlier candidates were skipped (runs before the webgpu backend have only name and package). */
+  /**
+   * The backend of the latest session, its wasm thread count (null on other backends), its WebGPU
+   * adapter, and why earlier candidates were skipped (older runs lack threads; runs before the
+   * webgpu backend have only name and package).
+   */
   backend: z
     .object({
       name: z.string(),
       package: z.string(),
+      threads: z.number().int().nullable().optional(),
       adapter: z.object({ vendor: z.string(), architecture: z.string(), device: z.string(), description: z.string(), software: z.boolean() }).nullable().optional(),
       skipped: z.array(z.object({ candidate: z.string(), reason: z.string() })).optional(),
       warnings: z.array(z.string()).optional(),

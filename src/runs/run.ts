@@ -134,7 +134,7 @@ export class Run {
   }
 
   setBackend(b: BackendInfo): void {
-    this.meta.backend = { name: b.name, package: b.package, adapter: b.adapter, skipped: b.skipped, warnings: b.warnings };
+    this.meta.backend = { name: b.name, package: b.package, threads: b.threads, adapter: b.adapter, skipped: b.skipped, warnings: b.warnings };
     this.saveMeta();
   }
 

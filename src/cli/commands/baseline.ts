@@ -1,7 +1,7 @@
 /** `adagrpo baseline`: a classic recommender on the same split and metrics as the policy (src/train/baseline.ts). */
 import { Command, Option } from 'commander';
 import { initBackend } from '../../backend.js';
-import { loadConfig } from '../../config/load.js';
+import { configOverrides, loadConfig } from '../../config/load.js';
 import { BASELINE_MODELS, baselineConfig, baselineRun, type BaselineModel } from '../../train/baseline.js';
 import { openLockedRun } from '../../train/run.js';
 import { addConfigOptions, addProgressOptions, printConfig, progressFromFlags, type ConfigFlags, type ProgressFlags } from '../options.js';
@@ -27,13 +27,13 @@ export function registerBaseline(program: Command): Command {
     .option('--resume', 'continue the baseline run folder of this config from its last checkpoint')
     .addHelpText('after', '\nExamples:\n  adagrpo baseline --config configs/beauty.yaml --model sasrec\n  adagrpo baseline --config configs/quickstart.yaml --set sasrec.steps=500\n')
     .action(async (flags: BaselineFlags) => {
-      const config = baselineConfig(loadConfig(flags.config, { sets: flags.set, overrides: { backend: flags.backend } }), flags.model);
+      const config = baselineConfig(loadConfig(flags.config, { sets: flags.set, overrides: configOverrides(flags) }), flags.model);
       if (flags.dryRun) {
         printConfig(config);
         return;
       }
       const log = (line: string) => process.stderr.write(line + '\n');
-      const backend = await initBackend(config.backend, log);
+      const backend = await initBackend(config.backend, log, config.threads);
       const { run, lock: runLock } = await openLockedRun(config, Boolean(flags.resume), flags.resume ? 'baseline --resume' : 'baseline', log);
       run.setBackend(backend);
       log(`run: ${run.dir}`);

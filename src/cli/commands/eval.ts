@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { addProgressOptions, progressFromFlags } from '../options.js';
 import { Command, Option } from 'commander';
-import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../../backend.js';
+import { BACKEND_CHOICES, initBackend, parseThreads, type BackendChoice } from '../../backend.js';
 import type { Config } from '../../config/schema.js';
 import { UserError } from '../../errors.js';
 import { evaluateCheckpoint } from '../../eval/checkpointEval.js';
@@ -33,6 +33,7 @@ interface EvalFlags {
   constrained?: boolean;
   maxUsers?: string;
   backend?: BackendChoice;
+  threads?: string;
   sasrec?: string;
   progress: boolean;
   logEvery: string;
@@ -71,6 +72,7 @@ export function registerEval(program: Command): Command {
     .option('--constrained', 'decode only valid SIDs (catalog trie): hallucination is then 0')
     .option('--max-users <N>', 'evaluate the first N users of the split (0 = all; default: all)')
     .addOption(new Option('--backend <name>', 'tfjs backend (default: the run\'s config)').choices([...BACKEND_CHOICES]))
+    .option('--threads <n>', 'XNNPACK threads of the wasm backend (default: the run\'s config)')
     .option('--ranker', "evaluate the run's ranker instead: AUC/GAUC overall and by popularity bucket (and fresh items, utility correlation on the synthetic world)")
     .option(
       '--sasrec <dir>',
@@ -105,7 +107,7 @@ export function registerEval(program: Command): Command {
       assertTrainedOn(runDir, { data }, 'eval');
       const sasrec = flags.sasrec === undefined ? null : sasrecReportFor(flags.sasrec, runDir, { checkpoint: flags.checkpoint, split: flags.split, data });
       requireWritable(runDir, 'eval writes its results into the run folder');
-      const backend = await initBackend(flags.backend ?? config.backend, log);
+      const backend = await initBackend(flags.backend ?? config.backend, log, flags.threads !== undefined ? parseThreads(flags.threads) : config.threads);
       const inputs = await prepareInputs(config, log, progressFromFlags(flags));
       assertTrainedOn(runDir, { data: inputs.manifest.hash, sid: inputs.sidHash }, 'eval');
 

@@ -6,7 +6,7 @@ import { diffPaths } from '../../config/diff.js';
 import path from 'node:path';
 import { addProgressOptions, progressFromFlags } from '../options.js';
 import { Command, Option } from 'commander';
-import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../../backend.js';
+import { BACKEND_CHOICES, initBackend, parseThreads, type BackendChoice } from '../../backend.js';
 import type { Config } from '../../config/schema.js';
 import { UserError } from '../../errors.js';
 import { discBins, formatCsv, formatMarkdown, parseDifficultyEdges, rankOf, stratify, type DifficultyMode, type DiscMode, type StratifyMeta } from '../../eval/stratify.js';
@@ -37,6 +37,7 @@ interface StratifyFlags {
   disc: 'rho' | 'quartiles';
   compare?: string;
   backend?: BackendChoice;
+  threads?: string;
   progress: boolean;
   logEvery: string;
 }
@@ -100,6 +101,7 @@ export function registerStratify(program: Command): Command {
     .addOption(new Option('--disc <how>', 'discriminability bins: split at the gate\'s rho, or quartiles of d').choices(['rho', 'quartiles']).default('rho'))
     .option('--compare <run>', 'another run on the same data: per cell, this run\'s HR@10 minus the other\'s (cells by THIS run)')
     .addOption(new Option('--backend <name>', 'tfjs backend (default: the run\'s config)').choices([...BACKEND_CHOICES]))
+    .option('--threads <n>', 'XNNPACK threads of the wasm backend (default: the run\'s config)')
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -150,7 +152,7 @@ export function registerStratify(program: Command): Command {
       const key = (await dataKey(config.data)).hash;
       for (const d of runs) assertTrainedOn(d, { data: key }, flags.compare === undefined ? 'stratify' : 'stratify --compare');
       requireWritable(runDir, 'stratify writes its tables into the run folder');
-      const backend = await initBackend(flags.backend ?? config.backend, log);
+      const backend = await initBackend(flags.backend ?? config.backend, log, flags.threads !== undefined ? parseThreads(flags.threads) : config.threads);
       const inputs = await prepareInputs(config, log, progressFromFlags(flags));
       for (const d of runs) assertTrainedOn(d, { data: inputs.manifest.hash, sid: inputs.sidHash }, flags.compare === undefined ? 'stratify' : 'stratify --compare');
       const sizes = { codebookSizes: inputs.sids.codebookSizes };

@@ -6,7 +6,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import path from 'node:path';
 import { initBackend } from '../../backend.js';
-import { loadConfig } from '../../config/load.js';
+import { configOverrides, loadConfig } from '../../config/load.js';
 import { UserError } from '../../errors.js';
 import { parseGridFlag, parseSeeds } from '../../experiments/grid.js';
 import { parseShard, partitionCells, type ShardSpec } from '../../experiments/shard.js';
@@ -47,6 +47,7 @@ function sweepArgs(flags: SweepFlags): string[] {
     ...(flags.config ? ['--config', flags.config] : []),
     ...flags.set.flatMap((s) => ['--set', s]),
     ...(flags.backend ? ['--backend', flags.backend] : []),
+    ...(flags.threads ? ['--threads', flags.threads] : []),
     ...(flags.seeds ? ['--seeds', flags.seeds] : []),
     ...flags.grid.flatMap((g) => ['--grid', g]),
     ...(flags.namePrefix ? ['--name-prefix', flags.namePrefix] : []),
@@ -97,8 +98,8 @@ export function registerSweep(program: Command): Command {
       const axes = flags.grid.map(parseGridFlag);
       let seeds: number[];
       if (flags.seeds !== undefined) seeds = parseSeeds(flags.seeds);
-      else seeds = [loadConfig(flags.config, { sets: flags.set, overrides: { backend: flags.backend } }).seed];
-      const plan = planSweep({ configFile: flags.config, sets: flags.set, axes, seeds, namePrefix: flags.namePrefix, backend: flags.backend });
+      else seeds = [loadConfig(flags.config, { sets: flags.set, overrides: configOverrides(flags) }).seed];
+      const plan = planSweep({ configFile: flags.config, sets: flags.set, axes, seeds, namePrefix: flags.namePrefix, backend: flags.backend, threads: flags.threads });
       const slurmOnly = ['shards', 'submit', 'partition', 'time', 'gpusPerTask', 'cpusPerTask'] as const;
       const stray = slurmOnly.filter((k) => flags[k] !== undefined);
       if (!flags.slurm && stray.length > 0) throw new UserError(`--${stray.map((k) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)).join(', --')} only go with --slurm`);
@@ -122,7 +123,7 @@ export function registerSweep(program: Command): Command {
       if (counts.new + counts.resume === 0) {
         log(`every run is completed; nothing to train. Compare them: adagrpo report ${plan.sweepDir}`);
       }
-      const backend = await initBackend(plan.runs[0].config.backend, log);
+      const backend = await initBackend(plan.runs[0].config.backend, log, plan.runs[0].config.threads);
 
       // The current run saves a checkpoint at the end of its step and the sweep stops. Running
       // the same command again continues.

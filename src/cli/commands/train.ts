@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { initBackend } from '../../backend.js';
-import { loadConfig } from '../../config/load.js';
+import { configOverrides, loadConfig } from '../../config/load.js';
 import { STAGES, type StageName } from '../../train/pipeline.js';
 import { openLockedRun, trainRun } from '../../train/run.js';
 import { addConfigOptions, addProgressOptions, printConfig, progressFromFlags, type ConfigFlags } from '../options.js';
@@ -34,14 +34,14 @@ export function registerTrain(program: Command): Command {
         '  adagrpo train --config configs/quickstart.yaml --resume      after Ctrl-C\n',
     )
     .action(async (flags: TrainFlags) => {
-      const config = loadConfig(flags.config, { sets: flags.set, overrides: { backend: flags.backend } });
+      const config = loadConfig(flags.config, { sets: flags.set, overrides: configOverrides(flags) });
       if (flags.dryRun) {
         printConfig(config);
         return;
       }
       const log = (line: string) => process.stderr.write(line + '\n');
       // The backend first: if it cannot start, no run folder is left behind claiming to run.
-      const backend = await initBackend(config.backend, log);
+      const backend = await initBackend(config.backend, log, config.threads);
       // One writer per run folder: a second train (or --resume) of a run in progress exits 2 naming the holder.
       const { run, lock: runLock } = await openLockedRun(config, Boolean(flags.resume), flags.resume ? 'train --resume' : 'train', log);
       run.setBackend(backend);
