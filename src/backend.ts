@@ -434,6 +434,7 @@ function installWasmKernels(): void {
   });
   registerExplicitTransposeMatMulGrad();
   registerRowCopyGather();
+  registerSlicedBatchMatMul();
 }
 
 /**
@@ -473,6 +474,115 @@ function registerRowCopyGather(): void {
     }
     const shape = [...x.shape.slice(0, ax), ...indices.shape, ...x.shape.slice(ax + 1)];
     return b.makeOutput(shape, x.dtype, undefined, out) as tf.TensorInfo;
+  });
+}
+
+/**
+ * Smallest rows per slice (M of [M, K] x [K, N]) that go through XNNPACK one slice at a time:
+ * each slice packs its [K, N] operand into a new XNNPACK operator, a cost of K x N copies per
+ * M x K x N multiply-adds, plus ~ a few microseconds per call. Below it the original kernel's
+ * scalar loop wins (decoding's one-query slices, [B, H, 1, dh] x [B, H, dh, T]). Measured in
+ * docs/PERFORMANCE.md, "Batched matMuls on wasm".
+ */
+export const SLICED_BATCH_MATMUL_MIN_ROWS = 8;
+
+/** Whether the sliced BatchMatMul below serves wasm (a switch for tests and measurements). */
+let slicedBatchMatMul = true;
+
+/**
+ * Turn the wasm backend's sliced BatchMatMul (registerSlicedBatchMatMul) on or off; returns the
+ * previous setting. Off, every BatchMatMul goes to tfjs's own kernel: tests compare the two.
+ */
+export function setSlicedBatchMatMul(on: boolean): boolean {
+  const was = slicedBatchMatMul;
+  slicedBatchMatMul = on;
+  return was;
+}
+
+/**
+ * tfjs 4.22's wasm BatchMatMul uses XNNPACK only for a batch of 1 without transpose flags
+ * (tfjs-backend-wasm/src/cc/batch_mat_mul_impl.cc, fused_batch_mat_mul); any larger batch goes
+ * through `slow_batch_matmul`, a scalar, single-threaded blocked loop. The attention's batched
+ * products ([B, H, N, dh] x [B, H, dh, N], [B, H, N, N] x [B, H, N, dh] and the same shapes in
+ * their gradients, all without transpose flags: src/model/policy.ts transposes keys itself and
+ * registerExplicitTransposeMatMulGrad makes the gradient's transposes explicit) took about a third
+ * of an SFT step there (docs/PERFORMANCE.md, "wasm threads").
+ *
+ * Here a float32 batch without transpose flags whose two operands have the same batch dims runs
+ * as one XNNPACK call per slice, on `threads` threads: the i-th [M, K], [K, N] and [M, N] slices
+ * of a, b and the output are registered with the wasm module as tensors of their own (a tensor id
+ * for a memory offset inside the operand's buffer: nothing is copied), the module's BatchMatMul
+ * export is called on them with batch-1 shapes, which takes its XNNPACK path, and the three ids
+ * are unregistered, which also deletes the XNNPACK operator the module cached on b's id (so
+ * nothing accumulates across calls). When b has no batch (all its batch dims 1) the whole of a is
+ * one [batch*M, K] slice. Anything else (transpose flags, broadcasting between batch dims, other
+ * dtypes, M < SLICED_BATCH_MATMUL_MIN_ROWS, empty tensors) goes to the original kernel.
+ *
+ * XNNPACK sums each output in another order than the scalar loop: results differ in the last
+ * bits (test/backend/batchMatMul.test.ts pins the tolerance).
+ */
+function registerSlicedBatchMatMul(): void {
+  replaceKernel(tf.BatchMatMul, 'wasm', (original) => {
+    /** Three tensor ids reserved once for the slice views, and 2 x 3 int32 for their shapes. */
+    let views: { a: number; b: number; out: number; shapes: number } | null = null;
+    return (args) => {
+      const { inputs, backend, attrs } = args;
+      const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+      const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
+      if (!slicedBatchMatMul || transposeA || transposeB || a.dtype !== 'float32' || b.dtype !== 'float32') return original.kernelFunc(args);
+      const ra = a.shape.length;
+      const rb = b.shape.length;
+      if (ra < 2 || rb < 2) return original.kernelFunc(args);
+      const [M, K] = a.shape.slice(ra - 2);
+      const [K2, N] = b.shape.slice(rb - 2);
+      const outerA = a.shape.slice(0, ra - 2);
+      const outerB = b.shape.slice(0, rb - 2);
+      const batchA = outerA.reduce((p, d) => p * d, 1);
+      const batchB = outerB.reduce((p, d) => p * d, 1);
+      if (K !== K2 || M * K * N === 0 || batchA < 2) return original.kernelFunc(args);
+      let slices: number;
+      let rows: number;
+      if (batchB === 1 && outerB.length <= outerA.length) {
+        slices = 1; // b is shared: a's rows are contiguous, one [batchA*M, K] x [K, N] product
+        rows = batchA * M;
+      } else if (outerA.length === outerB.length && outerA.every((d, i) => d === outerB[i]) && M >= SLICED_BATCH_MATMUL_MIN_ROWS) {
+        slices = batchA;
+        rows = M;
+      } else {
+        return original.kernelFunc(args);
+      }
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      const bk = backend as any;
+      const wasm = bk.wasm as {
+        HEAPU8: Uint8Array;
+        _malloc(n: number): number;
+        _BatchMatMul(aId: number, aShape: number, aRank: number, bId: number, bShape: number, bRank: number, tA: number, tB: number, outId: number): void;
+        tfjs: { registerTensor(id: number, size: number, offset: number): void; disposeData(id: number): void };
+      };
+      if (views === null) {
+        // Ids from the backend's own counter, never handed out again; the 24 bytes live as long as the module.
+        views = { a: bk.dataIdNextNumber++, b: bk.dataIdNextNumber++, out: bk.dataIdNextNumber++, shapes: wasm._malloc(24) >>> 0 };
+      }
+      const outShape = [...(outerA.length >= outerB.length ? outerA : outerB), M, N];
+      const out = bk.makeOutput(outShape, 'float32') as tf.TensorInfo;
+      const aOff = bk.dataIdMap.get(a.dataId).memoryOffset as number;
+      const bOff = bk.dataIdMap.get(b.dataId).memoryOffset as number;
+      const oOff = bk.dataIdMap.get(out.dataId).memoryOffset as number;
+      // The module reads shapes as size_t (32-bit): [1, rows, K] and [1, K, N].
+      new Int32Array(wasm.HEAPU8.buffer, views.shapes, 6).set([1, rows, K, 1, K, N]);
+      const { a: ia, b: ib, out: io, shapes } = views;
+      const t = wasm.tfjs;
+      for (let s = 0; s < slices; s++) {
+        t.registerTensor(ia, rows * K, aOff + 4 * s * rows * K);
+        t.registerTensor(ib, K * N, bOff + 4 * s * K * N);
+        t.registerTensor(io, rows * N, oOff + 4 * s * rows * N);
+        wasm._BatchMatMul(ia, shapes, 3, ib, shapes + 12, 3, 0, 0, io);
+        t.disposeData(ia);
+        t.disposeData(ib);
+        t.disposeData(io);
+      }
+      return out;
+    };
   });
 }
 
