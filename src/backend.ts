@@ -12,7 +12,8 @@
  *
  * wasm runs XNNPACK on `threads` threads (config key `threads`, `--threads`): 1 is the
  * single-threaded SIMD build; more is the threaded-SIMD build, started under Node by
- * startWasmThreadsShim below (docs/PERFORMANCE.md, "wasm threads").
+ * startWasmThreadsShim below (docs/PERFORMANCE.md, "wasm threads"); batched matMuls go to
+ * XNNPACK slice by slice (registerSlicedBatchMatMul; "Batched matMuls on wasm").
  */
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
@@ -404,7 +405,8 @@ let wasmKernelsInstalled = false;
  * The wasm backend (tfjs 4.22) has no UnsortedSegmentSum kernel, which the gradient of gather
  * (embedding lookups) needs; and its matMul with transpose flags is 5-18x slower than a plain
  * matMul of an explicitly transposed operand, while the built-in BatchMatMul gradient uses those
- * flags. Both are fixed here, once.
+ * flags. Both are fixed here, once; so are its slow GatherV2 (registerRowCopyGather) and its
+ * scalar loop for batched matMuls (registerSlicedBatchMatMul).
  */
 function installWasmKernels(): void {
   if (wasmKernelsInstalled) return;
