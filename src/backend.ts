@@ -520,8 +520,10 @@ export function setSlicedBatchMatMul(on: boolean): boolean {
  * one [batch*M, K] slice. Anything else (transpose flags, broadcasting between batch dims, other
  * dtypes, M < SLICED_BATCH_MATMUL_MIN_ROWS, empty tensors) goes to the original kernel.
  *
- * XNNPACK sums each output in another order than the scalar loop: results differ in the last
- * bits (test/backend/batchMatMul.test.ts pins the tolerance).
+ * XNNPACK adds each output's products in order, as the scalar loop does within its blocks of 48:
+ * when the shared dimension is 48 or less the results are bit-identical, above it they differ in
+ * the last bits (the loop adds per-block partial sums; test/backend/batchMatMul.test.ts pins the
+ * tolerance).
  */
 function registerSlicedBatchMatMul(): void {
   replaceKernel(tf.BatchMatMul, 'wasm', (original) => {
@@ -562,7 +564,8 @@ function registerSlicedBatchMatMul(): void {
         tfjs: { registerTensor(id: number, size: number, offset: number): void; disposeData(id: number): void };
       };
       if (views === null) {
-        // Ids from the backend's own counter, never handed out again; the 24 bytes live as long as the module.
+        // Ids from the backend's own counter, never handed out again; the 24 bytes live as long as
+        // the module (the wasm backend starts once per process).
         views = { a: bk.dataIdNextNumber++, b: bk.dataIdNextNumber++, out: bk.dataIdNextNumber++, shapes: wasm._malloc(24) >>> 0 };
       }
       const outShape = [...(outerA.length >= outerB.length ? outerA : outerB), M, N];
