@@ -188,16 +188,19 @@ export function flatten(v: unknown, prefix = '', out = new Map<string, unknown>(
 
 
 /**
- * What identifies a configuration: the config less the seed and the keys that name or place a
- * run, and rl.randomGate unless the random gate is the algorithm. A control matched to the run of
- * its own seed (`..._s<seed>` in rl.randomGate.matchRun or rl.lambdaMatchRun) names its seed; that
- * is written back as `_s{seed}` so the seeds of one configuration group together.
+ * What identifies a configuration: the config less the seed, the keys that name or place a run
+ * or choose the backend and its threads, and rl.randomGate unless the random gate is the algorithm.
+ * A control matched to the run of its own seed (`..._s<seed>` in rl.randomGate.matchRun or
+ * rl.lambdaMatchRun) names its seed; that is written back as `_s{seed}` so the seeds of one
+ * configuration group together.
  */
 export function configIdentity(config: Config): Record<string, unknown> {
-  const { seed, name, runsDir, backend, ...rest } = config;
+  // threads, like backend, changes how fast, not what (bit-identical results: docs/PERFORMANCE.md).
+  const { seed, name, runsDir, backend, threads, ...rest } = config;
   void name;
   void runsDir;
   void backend;
+  void threads;
   const unseeded = (run: string | undefined) => (run && run.endsWith(`_s${seed}`) ? `${run.slice(0, -String(seed).length)}{seed}` : run);
   // Only the random gate reads rl.randomGate (a sweep may set matchRun on every cell): elsewhere it
   // is inert and must not split configurations.

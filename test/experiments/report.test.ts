@@ -103,6 +103,13 @@ describe('collecting and grouping runs', () => {
     );
   });
 
+  it('the backend and its threads do not split a configuration (they change speed, not results)', () => {
+    const runsDir = tmpDir();
+    const a = fakeConfig(runsDir, 'a', 1, ['threads=2', 'backend=wasm']);
+    const b = fakeConfig(runsDir, 'b', 1);
+    assert.deepEqual(configIdentity(a), configIdentity(b));
+  });
+
   it('rl.randomGate splits only random-gate configurations', () => {
     const runsDir = tmpDir();
     const id = (sets: string[]) => configIdentity(fakeConfig(runsDir, 'g', 1, sets));
