@@ -1,6 +1,6 @@
 /** Options shared by the commands that build a config. */
 import { Command, Option } from 'commander';
-import { BACKEND_CHOICES } from '../backend.js';
+import { BACKEND_CHOICES, initBackend, parseThreads, type BackendChoice, type BackendInfo } from '../backend.js';
 import { configOverrides, configToYaml, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
@@ -53,4 +53,12 @@ export function progressFromFlags(flags: ProgressFlags): ProgressFactory {
   const s = Number(flags.logEvery);
   if (!Number.isFinite(s) || s < 0) throw new UserError(`--log-every expects a number of seconds >= 0, got "${flags.logEvery}"`);
   return progressFactory({ plain: !flags.progress, everyMs: s * 1000 });
+}
+
+/**
+ * The backend of a command that reads an existing run (eval, stratify): its --backend and
+ * --threads flags where given, else the run's own config.
+ */
+export function runBackend(flags: { backend?: BackendChoice; threads?: string }, config: Config, log: (line: string) => void): Promise<BackendInfo> {
+  return initBackend(flags.backend ?? config.backend, log, flags.threads !== undefined ? parseThreads(flags.threads) : config.threads);
 }

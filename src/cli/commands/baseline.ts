@@ -1,10 +1,9 @@
 /** `adagrpo baseline`: a classic recommender on the same split and metrics as the policy (src/train/baseline.ts). */
 import { Command, Option } from 'commander';
 import { initBackend } from '../../backend.js';
-import { configOverrides, loadConfig } from '../../config/load.js';
 import { BASELINE_MODELS, baselineConfig, baselineRun, type BaselineModel } from '../../train/baseline.js';
 import { openLockedRun } from '../../train/run.js';
-import { addConfigOptions, addProgressOptions, printConfig, progressFromFlags, type ConfigFlags, type ProgressFlags } from '../options.js';
+import { addConfigOptions, addProgressOptions, configFromFlags, printConfig, progressFromFlags, type ConfigFlags, type ProgressFlags } from '../options.js';
 import { stopOnSignals } from '../signals.js';
 import { testTable } from '../tables.js';
 
@@ -27,7 +26,7 @@ export function registerBaseline(program: Command): Command {
     .option('--resume', 'continue the baseline run folder of this config from its last checkpoint')
     .addHelpText('after', '\nExamples:\n  adagrpo baseline --config configs/beauty.yaml --model sasrec\n  adagrpo baseline --config configs/quickstart.yaml --set sasrec.steps=500\n')
     .action(async (flags: BaselineFlags) => {
-      const config = baselineConfig(loadConfig(flags.config, { sets: flags.set, overrides: configOverrides(flags) }), flags.model);
+      const config = baselineConfig(configFromFlags(flags), flags.model);
       if (flags.dryRun) {
         printConfig(config);
         return;

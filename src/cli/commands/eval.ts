@@ -5,9 +5,9 @@
  * `<run>/eval/<stage>-<checkpoint>-<split>[-beamW][-constrained][-nN].json` and `.top10.jsonl` (see evalFileBase).
  */
 import path from 'node:path';
-import { addProgressOptions, progressFromFlags } from '../options.js';
+import { addProgressOptions, progressFromFlags, runBackend } from '../options.js';
 import { Command, Option } from 'commander';
-import { BACKEND_CHOICES, initBackend, parseThreads, type BackendChoice } from '../../backend.js';
+import { BACKEND_CHOICES, type BackendChoice } from '../../backend.js';
 import type { Config } from '../../config/schema.js';
 import { UserError } from '../../errors.js';
 import { evaluateCheckpoint } from '../../eval/checkpointEval.js';
@@ -107,7 +107,7 @@ export function registerEval(program: Command): Command {
       assertTrainedOn(runDir, { data }, 'eval');
       const sasrec = flags.sasrec === undefined ? null : sasrecReportFor(flags.sasrec, runDir, { checkpoint: flags.checkpoint, split: flags.split, data });
       requireWritable(runDir, 'eval writes its results into the run folder');
-      const backend = await initBackend(flags.backend ?? config.backend, log, flags.threads !== undefined ? parseThreads(flags.threads) : config.threads);
+      const backend = await runBackend(flags, config, log);
       const inputs = await prepareInputs(config, log, progressFromFlags(flags));
       assertTrainedOn(runDir, { data: inputs.manifest.hash, sid: inputs.sidHash }, 'eval');
 

@@ -4,9 +4,9 @@
  */
 import { diffPaths } from '../../config/diff.js';
 import path from 'node:path';
-import { addProgressOptions, progressFromFlags } from '../options.js';
+import { addProgressOptions, progressFromFlags, runBackend } from '../options.js';
 import { Command, Option } from 'commander';
-import { BACKEND_CHOICES, initBackend, parseThreads, type BackendChoice } from '../../backend.js';
+import { BACKEND_CHOICES, type BackendChoice } from '../../backend.js';
 import type { Config } from '../../config/schema.js';
 import { UserError } from '../../errors.js';
 import { discBins, formatCsv, formatMarkdown, parseDifficultyEdges, rankOf, stratify, type DifficultyMode, type DiscMode, type StratifyMeta } from '../../eval/stratify.js';
@@ -152,7 +152,7 @@ export function registerStratify(program: Command): Command {
       const key = (await dataKey(config.data)).hash;
       for (const d of runs) assertTrainedOn(d, { data: key }, flags.compare === undefined ? 'stratify' : 'stratify --compare');
       requireWritable(runDir, 'stratify writes its tables into the run folder');
-      const backend = await initBackend(flags.backend ?? config.backend, log, flags.threads !== undefined ? parseThreads(flags.threads) : config.threads);
+      const backend = await runBackend(flags, config, log);
       const inputs = await prepareInputs(config, log, progressFromFlags(flags));
       for (const d of runs) assertTrainedOn(d, { data: inputs.manifest.hash, sid: inputs.sidHash }, flags.compare === undefined ? 'stratify' : 'stratify --compare');
       const sizes = { codebookSizes: inputs.sids.codebookSizes };

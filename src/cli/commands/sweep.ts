@@ -6,14 +6,13 @@
 import { Command, InvalidArgumentError } from 'commander';
 import path from 'node:path';
 import { initBackend } from '../../backend.js';
-import { configOverrides, loadConfig } from '../../config/load.js';
 import { UserError } from '../../errors.js';
 import { parseGridFlag, parseSeeds } from '../../experiments/grid.js';
 import { parseShard, partitionCells, type ShardSpec } from '../../experiments/shard.js';
 import { shellQuote, submit, writeSbatchScript } from '../../experiments/slurm.js';
 import { checkExternalDependencies, planSweep, readSweepRecord, runSweep, sweepRecordPath, sweepStatus, type SweepPlan } from '../../experiments/sweep.js';
 import { lockStaleMs } from '../../io/lock.js';
-import { addConfigOptions, addProgressOptions, collect, progressFromFlags, type ConfigFlags } from '../options.js';
+import { addConfigOptions, addProgressOptions, collect, configFromFlags, progressFromFlags, type ConfigFlags } from '../options.js';
 import { stopOnSignals } from '../signals.js';
 import { openRun, trainRun } from '../../train/run.js';
 
@@ -98,7 +97,7 @@ export function registerSweep(program: Command): Command {
       const axes = flags.grid.map(parseGridFlag);
       let seeds: number[];
       if (flags.seeds !== undefined) seeds = parseSeeds(flags.seeds);
-      else seeds = [loadConfig(flags.config, { sets: flags.set, overrides: configOverrides(flags) }).seed];
+      else seeds = [configFromFlags(flags).seed];
       const plan = planSweep({ configFile: flags.config, sets: flags.set, axes, seeds, namePrefix: flags.namePrefix, backend: flags.backend, threads: flags.threads });
       const slurmOnly = ['shards', 'submit', 'partition', 'time', 'gpusPerTask', 'cpusPerTask'] as const;
       const stray = slurmOnly.filter((k) => flags[k] !== undefined);

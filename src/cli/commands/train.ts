@@ -1,9 +1,8 @@
 import { Command, Option } from 'commander';
 import { initBackend } from '../../backend.js';
-import { configOverrides, loadConfig } from '../../config/load.js';
 import { STAGES, type StageName } from '../../train/pipeline.js';
 import { openLockedRun, trainRun } from '../../train/run.js';
-import { addConfigOptions, addProgressOptions, printConfig, progressFromFlags, type ConfigFlags } from '../options.js';
+import { addConfigOptions, addProgressOptions, configFromFlags, printConfig, progressFromFlags, type ConfigFlags } from '../options.js';
 import { stopOnSignals } from '../signals.js';
 import { testTable } from '../tables.js';
 
@@ -34,7 +33,7 @@ export function registerTrain(program: Command): Command {
         '  adagrpo train --config configs/quickstart.yaml --resume      after Ctrl-C\n',
     )
     .action(async (flags: TrainFlags) => {
-      const config = loadConfig(flags.config, { sets: flags.set, overrides: configOverrides(flags) });
+      const config = configFromFlags(flags);
       if (flags.dryRun) {
         printConfig(config);
         return;
