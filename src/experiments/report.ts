@@ -610,13 +610,16 @@ export function sftTrainingSummary(groups: readonly ConfigGroup[]): SftTrainingR
 }
 
 /**
- * SFT-only runs whose metrics.jsonl has no SFT validation row: their SFT stage was reused from
- * the shared cache (docs/METHOD.md 4), and its curve was logged by the run that trained it.
+ * SFT-only runs whose metrics.jsonl has no SFT validation row (no best step in their summary):
+ * their SFT stage was reused from the shared cache (docs/METHOD.md 4), and its curve was logged by
+ * the run that trained it.
  */
-export function sftCurveNotes(runs: readonly RunRecord[]): string[] {
-  return runs
-    .filter((r) => r.stage === 'sft' && readMetrics(r.dir, { stage: 'sft', kind: 'valid' }).length === 0)
-    .map((r) => `${r.label}: no SFT curve in its metrics.jsonl: it reused the SFT stage sft-${r.upstream.sft ?? '?'}, whose curve is in the metrics.jsonl of the run that trained it`);
+export function sftCurveNotes(rows: readonly SftTrainingRow[]): string[] {
+  return rows.flatMap((t) =>
+    t.group.runs
+      .filter((_, i) => Number.isNaN(t.bestSteps[i]))
+      .map((r) => `${r.label}: no SFT curve in its metrics.jsonl: it reused the SFT stage sft-${r.upstream.sft ?? '?'}, whose curve is in the metrics.jsonl of the run that trained it`),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

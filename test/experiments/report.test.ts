@@ -396,10 +396,10 @@ describe('SFT-only runs (train --until sft)', () => {
     // Best 0.075 ± 12.7062·0.005 = 0.0635 at steps 20,20; last 0.065 ± 0.0635.
     assert.match(md, /## SFT training[\s\S]*\| policy.layers=2 \| 2 \| 30 \| 0.0750 ± 0.0635 \| 20,20 \| 0.0650 ± 0.0635 \|/);
     assert.doesNotMatch(md, /## RL training/);
-    assert.deepEqual(sftCurveNotes(runs), []);
+    assert.deepEqual(sftCurveNotes(rows), []);
     // A run that reused a cached SFT stage logged no curve of its own: said, not drawn as zeros.
     const reused = writeFakeRun({ runsDir, name: 'sft-reused', seed: 1, stage: 'sft', sft: 'abc', test: { best: { 'hr@10': 0.1 } } });
-    assert.deepEqual(sftCurveNotes(collectRuns([reused]).runs), [
+    assert.deepEqual(sftCurveNotes(sftTrainingSummary(groupRuns(collectRuns([reused]).runs))), [
       'sft-reused_s1: no SFT curve in its metrics.jsonl: it reused the SFT stage sft-abc, whose curve is in the metrics.jsonl of the run that trained it',
     ]);
   });

@@ -84,7 +84,8 @@ export function registerReport(program: Command): Command {
       }
       // SFT-only runs (collectRuns never mixes them with RL runs): the SFT stage is what is compared.
       const stage = runs[0].stage === 'sft' ? 'sft' : 'rl';
-      if (stage === 'sft') notes.push(...sftCurveNotes(runs));
+      const sftTraining = stage === 'sft' ? sftTrainingSummary(groups) : undefined;
+      if (sftTraining) notes.push(...sftCurveNotes(sftTraining));
       const summary = summarize(groups, metrics);
       const paired = compare(groups, baselines, metrics);
       const title = sweepDirs.length ? `Report: ${sweepDirs.map((d) => path.basename(path.resolve(d))).join(', ')}` : `Report: ${runs.length} runs`;
@@ -95,7 +96,7 @@ export function registerReport(program: Command): Command {
         summary,
         paired,
         training: stage === 'rl' ? trainingSummary(groups) : [],
-        sftTraining: stage === 'sft' ? sftTrainingSummary(groups) : undefined,
+        sftTraining,
         baselineLabel: conditions.length ? conditions.map((c) => `${c.key}=${typeof c.value === 'string' ? c.value : JSON.stringify(c.value)}`).join(', ') : null,
         references: refs,
         notes,
