@@ -417,13 +417,17 @@ function installWasmKernels(): void {
     kernelFunc: ({ inputs, backend, attrs }) => {
       const { x, segmentIds } = inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
       const { numSegments } = attrs as unknown as { numSegments: number };
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      const b = backend as any;
-      const xv = b.readSync(x.dataId) as Float32Array;
-      const ids = b.readSync(segmentIds.dataId) as Int32Array;
+      if (x.dtype !== 'float32') throw new Error(`UnsortedSegmentSum on wasm: float32 only, not ${x.dtype}`);
+      const bk = backend as unknown as WasmBackendInternals;
       const n = segmentIds.shape[0];
       const inner = x.shape.slice(1).reduce((p, d) => p * d, 1);
-      const out = new Float32Array(numSegments * inner);
+      // Output first: allocating may grow the heap, which detaches views made before it.
+      const res = bk.makeOutput([numSegments, ...x.shape.slice(1)], 'float32');
+      const out = bk.typedArrayFromHeap(res) as Float32Array;
+      const xv = bk.typedArrayFromHeap(x) as Float32Array;
+      const ids = bk.typedArrayFromHeap(segmentIds) as Int32Array;
+      out.fill(0);
+      // Rows added in index order into float32 sums (ids outside [0, numSegments) dropped).
       for (let i = 0; i < n; i++) {
         const s = ids[i];
         if (s < 0 || s >= numSegments) continue;
@@ -431,12 +435,224 @@ function installWasmKernels(): void {
         const xi = i * inner;
         for (let j = 0; j < inner; j++) out[o + j] += xv[xi + j];
       }
-      return b.makeOutput([numSegments, ...x.shape.slice(1)], 'float32', undefined, out) as tf.TensorInfo;
+      return res;
     },
   });
   registerExplicitTransposeMatMulGrad();
   registerRowCopyGather();
   registerSlicedBatchMatMul();
+  registerHeapKernels();
+}
+
+/**
+ * The wasm kernels this module replaces with JavaScript loops over the wasm heap
+ * (registerHeapKernels): each reads its inputs where the module keeps them (a typed-array view at
+ * the tensor's memory offset) and writes into an output the module allocated, so nothing is copied
+ * in or out. Each one's results are bit-identical to the tfjs kernel it replaces (float32 sums in
+ * the same order, exact copies); test/backend/heapKernels.test.ts pins that, kernel by kernel.
+ */
+export const HEAP_KERNELS = ['Identity', 'Cast', 'Transpose', 'Sum', 'Slice', 'GatherV2'] as const;
+export type HeapKernel = (typeof HEAP_KERNELS)[number];
+
+/** Which heap kernels serve wasm (switches for tests and measurements); all on by default. */
+const heapKernelOn: Record<HeapKernel, boolean> = { Identity: true, Cast: true, Transpose: true, Sum: true, Slice: true, GatherV2: true };
+
+/**
+ * Turn one of the wasm backend's heap kernels (registerHeapKernels) on or off; returns the
+ * previous setting. Off, that kernel is tfjs's own again (GatherV2: tfjs's own too, not the
+ * earlier row-copy version): tests compare the two.
+ */
+export function setHeapKernel(name: HeapKernel, on: boolean): boolean {
+  const was = heapKernelOn[name];
+  heapKernelOn[name] = on;
+  return was;
+}
+
+/** The parts of tfjs-backend-wasm's BackendWasm (4.22) the heap kernels use. */
+interface WasmBackendInternals {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+  incRef(dataId: object): void;
+  wasm: { HEAPU8: Uint8Array };
+}
+
+/**
+ * A permutation's shape and perm with size-1 axes dropped and axes that stay neighbours merged
+ * (e.g. [B, N, H, D] with perm [0, 2, 1, 3] -> [B, N, H, D] with [0, 2, 1, 3]; [R, C] with [1, 0]
+ * stays; [a, b, c] with [0, 1, 2] -> [abc] with [0]).
+ */
+export function canonicalPerm(shape: number[], perm: number[]): { shape: number[]; perm: number[] } {
+  const keep = perm.filter((p) => shape[p] !== 1);
+  // Runs of consecutive source axes in output order become one axis.
+  const runs: number[][] = [];
+  for (const p of keep) {
+    const last = runs[runs.length - 1];
+    if (last && last[last.length - 1] + 1 === p) last.push(p);
+    else runs.push([p]);
+  }
+  const order = runs.map((r) => r[0]).sort((a, b) => a - b);
+  return {
+    shape: order.map((first) => runs.find((r) => r[0] === first)!.reduce((s, p) => s * shape[p], 1)),
+    perm: runs.map((r) => order.indexOf(r[0])),
+  };
+}
+
+/**
+ * out[j, i] = x[i, j] for x as [P, Q], in tiles of 32 x 32 so that both sides stay in cache.
+ * `heap` is a view of the whole wasm heap; `xAt`, `outAt` are element offsets in it.
+ */
+function transpose2d(heap: Float32Array | Int32Array, xAt: number, outAt: number, P: number, Q: number): void {
+  const T = 32;
+  for (let i0 = 0; i0 < P; i0 += T) {
+    const i1 = Math.min(P, i0 + T);
+    for (let j0 = 0; j0 < Q; j0 += T) {
+      const j1 = Math.min(Q, j0 + T);
+      for (let i = i0; i < i1; i++) {
+        const src = xAt + i * Q;
+        for (let j = j0; j < j1; j++) heap[outAt + j * P + i] = heap[src + j];
+      }
+    }
+  }
+}
+
+/**
+ * Column sums of x as [R, C] into out[C]: each column summed in row order with float32 rounding
+ * after every add (the order of tfjs's row sum of the transposed input, so the same bits). Eight
+ * columns at a time in local variables, one pass over the rows each.
+ */
+function columnSums(xv: Float32Array, out: Float32Array, R: number, C: number): void {
+  const f = Math.fround;
+  const end = R * C;
+  let c0 = 0;
+  for (; c0 + 8 <= C; c0 += 8) {
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0; // prettier-ignore
+    for (let i = c0; i < end; i += C) {
+      s0 = f(s0 + xv[i]);
+      s1 = f(s1 + xv[i + 1]);
+      s2 = f(s2 + xv[i + 2]);
+      s3 = f(s3 + xv[i + 3]);
+      s4 = f(s4 + xv[i + 4]);
+      s5 = f(s5 + xv[i + 5]);
+      s6 = f(s6 + xv[i + 6]);
+      s7 = f(s7 + xv[i + 7]);
+    }
+    out[c0] = s0;
+    out[c0 + 1] = s1;
+    out[c0 + 2] = s2;
+    out[c0 + 3] = s3;
+    out[c0 + 4] = s4;
+    out[c0 + 5] = s5;
+    out[c0 + 6] = s6;
+    out[c0 + 7] = s7;
+  }
+  for (; c0 < C; c0++) {
+    let s = 0;
+    for (let i = c0; i < end; i += C) s = f(s + xv[i]);
+    out[c0] = s;
+  }
+}
+
+/** A view of the whole wasm heap of `t`'s type, and `t`'s element offset in it. */
+function heapOf(bk: WasmBackendInternals, t: tf.TensorInfo): { heap: Float32Array | Int32Array; at: number } {
+  const v = bk.typedArrayFromHeap(t);
+  const heap = t.dtype === 'int32' ? new Int32Array(v.buffer) : new Float32Array(v.buffer);
+  return { heap, at: v.byteOffset / 4 };
+}
+
+/**
+ * The wasm backend's Identity and same-dtype Cast copy their input (tfjs-core clones every tensor
+ * it saves for a gradient: ~290 copies per SFT step); tensors are immutable, so here the output
+ * shares the input's data (a reference count, as the wasm Reshape and tfjs's cpu Identity do).
+ * Transpose (tfjs: a scalar loop that is slow on large 2-D operands), Sum over leading axes (tfjs:
+ * a transpose, then a row sum), Slice (tfjs: reads the whole input out of the heap first) and
+ * GatherV2 run as loops over the heap.
+ */
+function registerHeapKernels(): void {
+  const share = (bk: WasmBackendInternals, x: tf.TensorInfo, dtype: tf.DataType): tf.TensorInfo => {
+    bk.incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype };
+  };
+  replaceKernel(tf.Identity, 'wasm', (original) => (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    if (!heapKernelOn.Identity || x.dtype === 'string') return original.kernelFunc(args);
+    return share(args.backend as unknown as WasmBackendInternals, x, x.dtype);
+  });
+  replaceKernel(tf.Cast, 'wasm', (original) => (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    const { dtype } = args.attrs as unknown as { dtype: tf.DataType };
+    if (!heapKernelOn.Cast || x.dtype !== dtype || x.dtype === 'string') return original.kernelFunc(args);
+    return share(args.backend as unknown as WasmBackendInternals, x, dtype);
+  });
+
+  replaceKernel(tf.Transpose, 'wasm', (original) => (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    const { perm } = args.attrs as unknown as { perm: number[] };
+    if (!heapKernelOn.Transpose || (x.dtype !== 'float32' && x.dtype !== 'int32')) return original.kernelFunc(args);
+    // Handled: a swap of two blocks of axes, [P, Q] -> [Q, P] (e.g. [10752, 128] -> [128, 10752]
+    // or [a, b, c] with perm [2, 0, 1]), P and Q at least 64. Measured (docs/PERFORMANCE.md): 2.5x
+    // faster than tfjs's loop at [10752, 128], but 2.5x slower on batches of small swaps
+    // ([512, 84, 84]) and no faster on moves of whole rows ([B, N, H, D] -> [B, H, N, D]), which
+    // stay with tfjs.
+    const c = canonicalPerm(x.shape, perm);
+    if (c.perm.length !== 2 || c.perm[0] !== 1) return original.kernelFunc(args);
+    const [P, Q] = c.shape;
+    if (P < 64 || Q < 64) return original.kernelFunc(args);
+    const bk = args.backend as unknown as WasmBackendInternals;
+    const out = bk.makeOutput(perm.map((p) => x.shape[p]), x.dtype);
+    const { heap, at: outAt } = heapOf(bk, out);
+    transpose2d(heap, heapOf(bk, x).at, outAt, P, Q);
+    return out;
+  });
+
+  replaceKernel(tf.Sum, 'wasm', (original) => (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
+    if (!heapKernelOn.Sum || x.dtype !== 'float32') return original.kernelFunc(args);
+    const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
+    // Handled: the reduced axes are the leading ones (a bias's gradient: [rows, C] -> [C]); the
+    // last-axis reductions tfjs runs without a transpose stay with it.
+    if (axes.length === 0 || axes.length === x.shape.length || !axes.every((a, i) => a === i)) return original.kernelFunc(args);
+    const R = x.shape.slice(0, axes.length).reduce((p, d) => p * d, 1);
+    const C = x.shape.slice(axes.length).reduce((p, d) => p * d, 1);
+    const shape = keepDims ? [...axes.map(() => 1), ...x.shape.slice(axes.length)] : x.shape.slice(axes.length);
+    const bk = args.backend as unknown as WasmBackendInternals;
+    const out = bk.makeOutput(shape, 'float32');
+    if (R * C === 0) return out;
+    columnSums(bk.typedArrayFromHeap(x) as Float32Array, bk.typedArrayFromHeap(out) as Float32Array, R, C);
+    return out;
+  });
+
+  replaceKernel(tf.Slice, 'wasm', (original) => (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    const { begin, size } = args.attrs as unknown as { begin: number[]; size: number[] };
+    if (!heapKernelOn.Slice || (x.dtype !== 'float32' && x.dtype !== 'int32')) return original.kernelFunc(args);
+    const [b0, s0] = tf.slice_util.parseSliceParams(x as unknown as tf.Tensor, begin, size);
+    const bk = args.backend as unknown as WasmBackendInternals;
+    const out = bk.makeOutput(s0, x.dtype);
+    const n = tf.util.sizeFromShape(s0);
+    if (n === 0) return out;
+    const { heap, at: outAt } = heapOf(bk, out);
+    const xAt = heapOf(bk, x).at;
+    // The innermost axes taken whole form one contiguous chunk per index of the outer ones.
+    const rank = x.shape.length;
+    let k = rank; // axes k.. are taken whole
+    while (k > 0 && s0[k - 1] === x.shape[k - 1]) k--;
+    const inner = x.shape.slice(k).reduce((p, d) => p * d, 1);
+    const strides = tf.util.computeStrides(x.shape);
+    const chunk = k > 0 ? s0[k - 1] * inner : n; // axis k-1 is cut: its range is one chunk
+    const outerRank = Math.max(0, k - 1);
+    const idx = new Array<number>(outerRank).fill(0);
+    for (let o = 0; o < n; o += chunk) {
+      let src = k > 0 ? b0[k - 1] * inner : 0;
+      for (let a = 0; a < outerRank; a++) src += (b0[a] + idx[a]) * strides[a];
+      heap.copyWithin(outAt + o, xAt + src, xAt + src + chunk);
+      for (let a = outerRank - 1; a >= 0; a--) {
+        if (++idx[a] < s0[a]) break;
+        idx[a] = 0;
+      }
+    }
+    return out;
+  });
 }
 
 /**
@@ -450,32 +666,41 @@ function registerRowCopyGather(): void {
     const { inputs, backend, attrs } = args;
     const { x, indices } = inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
     const { axis, batchDims } = attrs as unknown as { axis: number; batchDims: number };
-    if ((batchDims ?? 0) !== 0 || (x.dtype !== 'float32' && x.dtype !== 'int32')) return original.kernelFunc(args);
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const b = backend as any;
+    if (!heapKernelOn.GatherV2 || (batchDims ?? 0) !== 0 || (x.dtype !== 'float32' && x.dtype !== 'int32') || indices.dtype !== 'int32') return original.kernelFunc(args);
+    const bk = backend as unknown as WasmBackendInternals;
     const rank = x.shape.length;
     const ax = axis < 0 ? axis + rank : axis;
     const outer = x.shape.slice(0, ax).reduce((p, d) => p * d, 1);
     const dim = x.shape[ax];
     const inner = x.shape.slice(ax + 1).reduce((p, d) => p * d, 1);
-    const xv = b.readSync(x.dataId) as Float32Array | Int32Array;
-    const ids = b.readSync(indices.dataId) as Int32Array;
-    const n = ids.length;
-    for (let i = 0; i < n; i++) {
-      if (ids[i] < 0 || ids[i] >= dim) throw new Error(`GatherV2: the index value ${ids[i]} is not in [0, ${dim - 1}]`);
+    const shape = [...x.shape.slice(0, ax), ...indices.shape, ...x.shape.slice(ax + 1)];
+    const n = tf.util.sizeFromShape(indices.shape);
+    {
+      const ids = bk.typedArrayFromHeap(indices) as Int32Array;
+      for (let i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= dim) throw new Error(`GatherV2: the index value ${ids[i]} is not in [0, ${dim - 1}]`);
+      }
     }
-    const out = x.dtype === 'int32' ? new Int32Array(outer * n * inner) : new Float32Array(outer * n * inner);
+    // Output first: allocating may grow the heap, which detaches views made before it.
+    const res = bk.makeOutput(shape, x.dtype);
+    if (n * outer * inner === 0) return res;
+    const out = bk.typedArrayFromHeap(res) as Float32Array;
+    const xv = bk.typedArrayFromHeap(x) as Float32Array;
+    const ids = bk.typedArrayFromHeap(indices) as Int32Array;
     for (let o = 0; o < outer; o++) {
       const src = o * dim * inner;
       const dst = o * n * inner;
       if (inner === 1) {
         for (let i = 0; i < n; i++) out[dst + i] = xv[src + ids[i]];
       } else {
-        for (let i = 0; i < n; i++) out.set(xv.subarray(src + ids[i] * inner, src + (ids[i] + 1) * inner), dst + i * inner);
+        for (let i = 0; i < n; i++) {
+          const from = src + ids[i] * inner;
+          const to = dst + i * inner;
+          for (let j = 0; j < inner; j++) out[to + j] = xv[from + j];
+        }
       }
     }
-    const shape = [...x.shape.slice(0, ax), ...indices.shape, ...x.shape.slice(ax + 1)];
-    return b.makeOutput(shape, x.dtype, undefined, out) as tf.TensorInfo;
+    return res;
   });
 }
 
