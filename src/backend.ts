@@ -608,9 +608,10 @@ function registerHeapKernels(): void {
     const x = args.inputs.x as tf.TensorInfo;
     const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
     if (!heapKernelOn.Sum || x.dtype !== 'float32') return original.kernelFunc(args);
-    const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
-    // Handled: the reduced axes are the leading ones (a bias's gradient: [rows, C] -> [C]); the
-    // last-axis reductions tfjs runs without a transpose stay with it.
+    const axes = tf.util.parseAxisParam(axis, x.shape);
+    // Handled: the reduced axes are the leading ones, in increasing order (a bias's gradient:
+    // [rows, C] -> [C]). tfjs sums in the order the axes are given ([1, 0]: another order, left to
+    // it); the last-axis reductions it runs without a transpose stay with it too.
     if (axes.length === 0 || axes.length === x.shape.length || !axes.every((a, i) => a === i)) return original.kernelFunc(args);
     const R = x.shape.slice(0, axes.length).reduce((p, d) => p * d, 1);
     const C = x.shape.slice(axes.length).reduce((p, d) => p * d, 1);

@@ -1,0 +1,220 @@
+/**
+ * The wasm backend's heap kernels (src/backend.ts, registerHeapKernels; docs/PERFORMANCE.md,
+ * "Kernels over the wasm heap"): Identity and same-dtype Cast share their input's data; large 2-D
+ * Transpose, Sum over leading axes, Slice, GatherV2 and UnsortedSegmentSum are JavaScript loops
+ * over the wasm heap.
+ *
+ * - Each is bit-identical to tfjs's own kernel (setHeapKernel(name, false)) on the shapes of the
+ *   SFT step and on edge cases (keepDims, 3-D inputs, int32, columns not a multiple of 8, size-1
+ *   axes, empty tensors); UnsortedSegmentSum (tfjs 4.22's wasm has none) matches a sum in index
+ *   order in float32.
+ * - Cases they leave to tfjs (batched or narrow transposes, last-axis sums) are tfjs's kernel.
+ * - Nothing leaks: no tensor, no wasm memory over repeated calls, shared data freed with its last
+ *   user.
+ * - Four SFT AdamW steps with all of them on and all off: the same losses, gradient norms and
+ *   parameters, bit for bit.
+ *
+ * Nothing here is timed.
+ */
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { HEAP_KERNELS, canonicalPerm, initBackend, setHeapKernel, type HeapKernel } from '../../src/backend.js';
+import { benchPolicy, sftBatch, type BenchShapes } from '../../src/bench/workloads.js';
+import { setClosedFormLayerNormGrad } from '../../src/model/layers.js';
+import { buildSequences, disposeSequences } from '../../src/model/policy.js';
+import { Rng } from '../../src/rng.js';
+import { AdamW } from '../../src/train/optimizer.js';
+
+before(async () => {
+  await initBackend('wasm');
+});
+
+/** f's values with the given heap kernels on or off (the switches are restored). */
+function valuesWith(on: boolean, names: readonly HeapKernel[], f: () => tf.Tensor): Float32Array | Int32Array | Uint8Array {
+  const was = names.map((n) => setHeapKernel(n, on));
+  try {
+    // Read outside tidy: tidy walks what it returns looking for tensors (a typed array: each element).
+    const t = tf.tidy(f);
+    const v = t.dataSync() as Float32Array | Int32Array | Uint8Array;
+    t.dispose();
+    return v;
+  } finally {
+    names.forEach((n, i) => setHeapKernel(n, was[i]));
+  }
+}
+
+function bitsEqual(x: Float32Array | Int32Array | Uint8Array, y: Float32Array | Int32Array | Uint8Array): boolean {
+  return x.length === y.length && Buffer.compare(Buffer.from(x.buffer, x.byteOffset, x.byteLength), Buffer.from(y.buffer, y.byteOffset, y.byteLength)) === 0;
+}
+
+function assertSameAsTfjs(name: HeapKernel, cases: Record<string, () => tf.Tensor>): void {
+  for (const [label, f] of Object.entries(cases)) {
+    const heap = valuesWith(true, [name], f);
+    const tfjs = valuesWith(false, [name], f);
+
+    assert.ok(bitsEqual(heap, tfjs), `${name} ${label}: not the bits of tfjs's kernel`);
+  }
+}
+
+test('canonicalPerm drops size-1 axes and merges axes that stay neighbours', () => {
+  assert.deepEqual(canonicalPerm([10752, 128], [1, 0]), { shape: [10752, 128], perm: [1, 0] });
+  assert.deepEqual(canonicalPerm([4, 5, 6], [2, 0, 1]), { shape: [20, 6], perm: [1, 0] });
+  assert.deepEqual(canonicalPerm([2, 1, 3], [1, 2, 0]), { shape: [2, 3], perm: [1, 0] });
+  assert.deepEqual(canonicalPerm([2, 3, 4, 5], [0, 2, 1, 3]), { shape: [2, 3, 4, 5], perm: [0, 2, 1, 3] });
+  assert.deepEqual(canonicalPerm([2, 3, 4], [0, 1, 2]), { shape: [24], perm: [0] });
+});
+
+test('Transpose, Sum, Slice and GatherV2 over the heap: the bits of tfjs\'s kernels', () => {
+  const before = tf.memory().numTensors;
+  const x = tf.randomNormal([1000, 130], 0, 1, 'float32', 1); // 130: not a multiple of the column block of 8
+  const big = tf.randomNormal([10752, 128], 0, 1, 'float32', 2); // the SFT step's activations
+  const z = tf.randomNormal([12, 21, 4, 20], 0, 1, 'float32', 3);
+  const ints = tf.randomUniform([300, 70], -1000, 1000, 'int32', 4);
+  assertSameAsTfjs('Transpose', {
+    '[1000, 130]': () => tf.transpose(x),
+    '[10752, 128]': () => tf.transpose(big),
+    'int32 [300, 70]': () => tf.transpose(ints),
+    '[a, b, c] perm [2, 0, 1]': () => tf.transpose(tf.reshape(big, [84, 128, 128]), [2, 0, 1]),
+    'left to tfjs: batched [.., 4, 20] swap': () => tf.transpose(z, [0, 1, 3, 2]),
+    'left to tfjs: [B, N, H, D] -> [B, H, N, D]': () => tf.transpose(z, [0, 2, 1, 3]),
+  });
+  assertSameAsTfjs('Sum', {
+    'axis 0 of [1000, 130]': () => tf.sum(x, 0),
+    'axis 0 of [10752, 128]': () => tf.sum(big, 0),
+    'axis -2 keepDims': () => tf.sum(x, -2, true),
+    'axes [0, 1] of [12, 21, 4, 20]': () => tf.sum(z, [0, 1]),
+    'left to tfjs: axes [1, 0] (tfjs sums in that order)': () => tf.sum(z, [1, 0]),
+    'axes [0, 1, 2] keepDims': () => tf.sum(z, [0, 1, 2], true),
+    'left to tfjs: last axis': () => tf.sum(x, -1),
+    'left to tfjs: all axes': () => tf.sum(z),
+    'left to tfjs: axis 1 of 3': () => tf.sum(z, 1),
+  });
+  assertSameAsTfjs('Slice', {
+    'one level of [12, 21, 4, 20]': () => tf.slice(z, [0, 0, 2, 0], [-1, -1, 1, -1]),
+    'a box': () => tf.slice(z, [3, 1, 0, 5], [7, 9, 3, 10]),
+    'rows': () => tf.slice(x, [100, 0], [50, 130]),
+    'columns': () => tf.slice(x, [0, 7], [1000, 3]),
+    'int32': () => tf.slice(ints, [5, 10], [20, 30]),
+    'whole': () => tf.slice(x, [0, 0], [-1, -1]),
+    'empty': () => tf.slice(x, [0, 0], [0, 130]),
+  });
+  const ids = tf.tensor2d([[5, 3, 999], [0, 5, 1]], [2, 3], 'int32');
+  assertSameAsTfjs('GatherV2', {
+    'rows, 2-D indices': () => tf.gather(x, ids),
+    'int32 rows': () => tf.gather(ints, tf.tensor1d([299, 0, 7], 'int32')),
+    'axis 1': () => tf.gather(x, tf.tensor1d([129, 0, 64], 'int32'), 1),
+    'axis 2 of 4-D': () => tf.gather(z, tf.tensor1d([3, 3, 1], 'int32'), 2),
+  });
+  assert.throws(() => tf.tidy(() => tf.gather(x, tf.tensor1d([1000], 'int32'))), /1000 is not in \[0, 999\]/);
+  tf.dispose([x, big, z, ints, ids]);
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('Identity and same-dtype Cast share the input\'s data, freed with its last user', () => {
+  const before = tf.memory().numTensors;
+  const bytes = tf.memory().numBytes;
+  const x = tf.randomNormal([300, 40], 0, 1, 'float32', 5);
+  const xv = x.dataSync().slice();
+  const c = tf.clone(x); // the Identity kernel
+  const k = tf.cast(x, 'float32');
+  assert.equal(c.dataId, x.dataId);
+  assert.equal(k.dataId, x.dataId);
+  x.dispose();
+  assert.ok(bitsEqual(c.dataSync() as Float32Array, xv), 'the clone outlives the original');
+  c.dispose();
+  assert.ok(bitsEqual(k.dataSync() as Float32Array, xv), 'the cast outlives both');
+  const i = tf.cast(k, 'int32'); // another dtype: tfjs's kernel, a copy
+  assert.notEqual(i.dataId, k.dataId);
+  tf.dispose([k, i]);
+  assert.equal(tf.memory().numTensors, before);
+  assert.equal(tf.memory().numBytes, bytes);
+  assertSameAsTfjs('Identity', { clone: () => tf.clone(tf.range(0, 10)) });
+});
+
+test('UnsortedSegmentSum (the gradient of a gather) adds rows in index order, in float32', () => {
+  const before = tf.memory().numTensors;
+  const n = 500;
+  const inner = 12;
+  const x = tf.randomNormal([n, inner], 0, 1, 'float32', 6);
+  const idsArr = Int32Array.from({ length: n }, (_, i) => (i * 7919) % 9 - 1); // -1: dropped
+  const ids = tf.tensor1d(idsArr, 'int32');
+  const got = tf.tidy(() => tf.unsortedSegmentSum(x, ids, 8).dataSync() as Float32Array);
+  const xv = x.dataSync();
+  const want = new Float32Array(8 * inner);
+  for (let i = 0; i < n; i++) {
+    if (idsArr[i] < 0 || idsArr[i] >= 8) continue;
+    for (let j = 0; j < inner; j++) want[idsArr[i] * inner + j] += xv[i * inner + j];
+  }
+  assert.ok(bitsEqual(got, want));
+  tf.dispose([x, ids]);
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('repeated heap kernels hold no wasm memory', () => {
+  const x = tf.randomNormal([2000, 130], 0, 1, 'float32', 7);
+  const ids = tf.tensor1d(Int32Array.from({ length: 2000 }, (_, i) => i % 50), 'int32');
+  const heap = () => (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length;
+  const run = (reps: number) => {
+    for (let i = 0; i < reps; i++) {
+      tf.tidy(() => {
+        tf.transpose(x);
+        tf.sum(x, 0);
+        tf.slice(x, [1, 1], [100, 100]);
+        tf.gather(x, tf.tensor1d([1, 2, 3], 'int32'));
+        tf.unsortedSegmentSum(x, ids, 50);
+        tf.clone(x);
+      });
+    }
+  };
+  run(5);
+  const after5 = heap();
+  const before = tf.memory().numTensors;
+  const bytes = tf.memory().numBytes;
+  run(100);
+  assert.equal(heap(), after5);
+  assert.equal(tf.memory().numTensors, before);
+  assert.equal(tf.memory().numBytes, bytes);
+  tf.dispose([x, ids]);
+});
+
+test('four SFT AdamW steps: the same bits with the heap kernels on and off', async () => {
+  // 2 layers, d 64, 2 heads, 21-item windows of 4-level SIDs: every heap kernel runs in the step
+  // (the bias gradients' column sums, the weight gradients' transposes of [672, 64], the
+  // embedding gradients' segment sums, the per-level slices and gathers).
+  const shapes: BenchShapes = { layers: 2, dim: 64, heads: 2, levels: 4, codebookSize: 64, items: 21, batch: 8, G: 1, beam: 1, prompts: 1, iters: 1, peakSize: 1 };
+  const run = async (on: boolean) => {
+    const was = HEAP_KERNELS.map((n) => setHeapKernel(n, on));
+    const policy = benchPolicy(shapes, 3);
+    const opt = new AdamW(policy.params, { weightDecay: 0.01, gradClip: 1 });
+    const { codes, windows } = sftBatch(shapes, new Rng(5));
+    const out: number[] = [];
+    try {
+      for (let i = 0; i < 4; i++) {
+        const batch = buildSequences(policy.layout, codes, windows);
+        const { value, grads } = tf.variableGrads(() => policy.sequenceLoss(batch, false), [...policy.params.values()]);
+        const stats = await opt.step(grads, 1e-3, value as tf.Scalar);
+        tf.dispose([value, ...Object.values(grads)]);
+        disposeSequences(batch);
+        out.push(stats.loss!, stats.gradNorm);
+      }
+      const params = [...policy.params.values()].map((p) => p.dataSync() as Float32Array);
+      return { out, params };
+    } finally {
+      HEAP_KERNELS.forEach((n, i) => setHeapKernel(n, was[i]));
+      policy.dispose();
+      opt.dispose();
+    }
+  };
+  const lnWas = setClosedFormLayerNormGrad(false); // that change is not bit-identical: test/model/layerNorm.test.ts
+  try {
+    const before = tf.memory().numTensors;
+    const off = await run(false);
+    const on = await run(true);
+    assert.equal(tf.memory().numTensors, before);
+    assert.deepEqual(on.out, off.out);
+    on.params.forEach((p, i) => assert.ok(bitsEqual(p, off.params[i]), `parameter ${i}`));
+  } finally {
+    setClosedFormLayerNormGrad(lnWas);
+  }
+});
