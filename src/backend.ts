@@ -482,34 +482,38 @@ interface WasmBackendInternals {
  * stays; [a, b, c] with [0, 1, 2] -> [abc] with [0]).
  */
 export function canonicalPerm(shape: number[], perm: number[]): { shape: number[]; perm: number[] } {
-  const keep = perm.filter((p) => shape[p] !== 1);
+  // Size-1 axes dropped, the others renumbered in source order.
+  const kept = shape.map((_, i) => i).filter((i) => shape[i] !== 1);
+  const dims = kept.map((i) => shape[i]);
+  const p1 = perm.filter((p) => shape[p] !== 1).map((p) => kept.indexOf(p));
   // Runs of consecutive source axes in output order become one axis.
   const runs: number[][] = [];
-  for (const p of keep) {
+  for (const p of p1) {
     const last = runs[runs.length - 1];
     if (last && last[last.length - 1] + 1 === p) last.push(p);
     else runs.push([p]);
   }
   const order = runs.map((r) => r[0]).sort((a, b) => a - b);
   return {
-    shape: order.map((first) => runs.find((r) => r[0] === first)!.reduce((s, p) => s * shape[p], 1)),
+    shape: order.map((first) => runs.find((r) => r[0] === first)!.reduce((s, p) => s * dims[p], 1)),
     perm: runs.map((r) => order.indexOf(r[0])),
   };
 }
 
 /**
- * out[j, i] = x[i, j] for x as [P, Q], in tiles of 32 x 32 so that both sides stay in cache.
+ * out[j, i] = x[i, j] for x as [P, Q], in tiles of 64 x 64, each written one output row at a time
+ * (measured at [10752, 128]: 2.2 ms against 3.4 for 32 x 32 tiles read one input row at a time).
  * `heap` is a view of the whole wasm heap; `xAt`, `outAt` are element offsets in it.
  */
 function transpose2d(heap: Float32Array | Int32Array, xAt: number, outAt: number, P: number, Q: number): void {
-  const T = 32;
-  for (let i0 = 0; i0 < P; i0 += T) {
-    const i1 = Math.min(P, i0 + T);
-    for (let j0 = 0; j0 < Q; j0 += T) {
-      const j1 = Math.min(Q, j0 + T);
-      for (let i = i0; i < i1; i++) {
-        const src = xAt + i * Q;
-        for (let j = j0; j < j1; j++) heap[outAt + j * P + i] = heap[src + j];
+  const T = 64;
+  for (let j0 = 0; j0 < Q; j0 += T) {
+    const j1 = Math.min(Q, j0 + T);
+    for (let i0 = 0; i0 < P; i0 += T) {
+      const i1 = Math.min(P, i0 + T);
+      for (let j = j0; j < j1; j++) {
+        const dst = outAt + j * P;
+        for (let i = i0; i < i1; i++) heap[dst + i] = heap[xAt + i * Q + j];
       }
     }
   }
@@ -594,11 +598,17 @@ function registerHeapKernels(): void {
     // ([512, 84, 84]) and no faster on moves of whole rows ([B, N, H, D] -> [B, H, N, D]), which
     // stay with tfjs.
     const c = canonicalPerm(x.shape, perm);
+    const outShape = perm.map((p) => x.shape[p]);
+    const bk = args.backend as unknown as WasmBackendInternals;
+    if (c.perm.length <= 1) {
+      // Only size-1 axes move (or none): the same data in another shape. tfjs copies it.
+      bk.incRef(x.dataId);
+      return { dataId: x.dataId, shape: outShape, dtype: x.dtype };
+    }
     if (c.perm.length !== 2 || c.perm[0] !== 1) return original.kernelFunc(args);
     const [P, Q] = c.shape;
     if (P < 64 || Q < 64) return original.kernelFunc(args);
-    const bk = args.backend as unknown as WasmBackendInternals;
-    const out = bk.makeOutput(perm.map((p) => x.shape[p]), x.dtype);
+    const out = bk.makeOutput(outShape, x.dtype);
     const { heap, at: outAt } = heapOf(bk, out);
     transpose2d(heap, heapOf(bk, x).at, outAt, P, Q);
     return out;

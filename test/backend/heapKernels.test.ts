@@ -63,6 +63,9 @@ test('canonicalPerm drops size-1 axes and merges axes that stay neighbours', () 
   assert.deepEqual(canonicalPerm([2, 1, 3], [1, 2, 0]), { shape: [2, 3], perm: [1, 0] });
   assert.deepEqual(canonicalPerm([2, 3, 4, 5], [0, 2, 1, 3]), { shape: [2, 3, 4, 5], perm: [0, 2, 1, 3] });
   assert.deepEqual(canonicalPerm([2, 3, 4], [0, 1, 2]), { shape: [24], perm: [0] });
+  assert.deepEqual(canonicalPerm([30, 1, 40], [1, 0, 2]), { shape: [1200], perm: [0] });
+  assert.deepEqual(canonicalPerm([5, 1, 6, 7], [2, 3, 1, 0]), { shape: [5, 42], perm: [1, 0] });
+  assert.deepEqual(canonicalPerm([1, 1], [1, 0]), { shape: [], perm: [] });
 });
 
 test('Transpose, Sum, Slice and GatherV2 over the heap: the bits of tfjs\'s kernels', () => {
@@ -76,6 +79,8 @@ test('Transpose, Sum, Slice and GatherV2 over the heap: the bits of tfjs\'s kern
     '[10752, 128]': () => tf.transpose(big),
     'int32 [300, 70]': () => tf.transpose(ints),
     '[a, b, c] perm [2, 0, 1]': () => tf.transpose(tf.reshape(big, [84, 128, 128]), [2, 0, 1]),
+    'no-op perm (shared data)': () => tf.transpose(x, [0, 1]),
+    'only a size-1 axis moves (shared data)': () => tf.transpose(tf.reshape(x, [1000, 1, 130]), [1, 0, 2]),
     'left to tfjs: batched [.., 4, 20] swap': () => tf.transpose(z, [0, 1, 3, 2]),
     'left to tfjs: [B, N, H, D] -> [B, H, N, D]': () => tf.transpose(z, [0, 2, 1, 3]),
   });
@@ -111,7 +116,7 @@ test('Transpose, Sum, Slice and GatherV2 over the heap: the bits of tfjs\'s kern
   assert.equal(tf.memory().numTensors, before);
 });
 
-test('Identity and same-dtype Cast share the input\'s data, freed with its last user', () => {
+test('Identity, same-dtype Cast and no-op Transpose share the input\'s data, freed with its last user', () => {
   const before = tf.memory().numTensors;
   const bytes = tf.memory().numBytes;
   const x = tf.randomNormal([300, 40], 0, 1, 'float32', 5);
@@ -130,6 +135,12 @@ test('Identity and same-dtype Cast share the input\'s data, freed with its last 
   assert.equal(tf.memory().numTensors, before);
   assert.equal(tf.memory().numBytes, bytes);
   assertSameAsTfjs('Identity', { clone: () => tf.clone(tf.range(0, 10)) });
+  const y = tf.randomNormal([30, 1, 40], 0, 1, 'float32', 6);
+  const moved = tf.transpose(y, [1, 0, 2]); // only a size-1 axis moves: shared, like a reshape
+  assert.equal(moved.dataId, y.dataId);
+  assert.deepEqual(moved.shape, [1, 30, 40]);
+  tf.dispose([y, moved]);
+  assert.equal(tf.memory().numTensors, before);
 });
 
 test('UnsortedSegmentSum (the gradient of a gather) adds rows in index order, in float32', () => {
