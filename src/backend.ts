@@ -13,7 +13,9 @@
  * wasm runs XNNPACK on `threads` threads (config key `threads`, `--threads`): 1 is the
  * single-threaded SIMD build; more is the threaded-SIMD build, started under Node by
  * startWasmThreadsShim below (docs/PERFORMANCE.md, "wasm threads"); batched matMuls go to
- * XNNPACK slice by slice (registerSlicedBatchMatMul; "Batched matMuls on wasm").
+ * XNNPACK slice by slice (registerSlicedBatchMatMul; "Batched matMuls on wasm"); and the slow
+ * single-threaded kernels of an SFT step are loops over the wasm heap (registerHeapKernels;
+ * "Kernels over the wasm heap").
  */
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
@@ -403,10 +405,16 @@ let wasmKernelsInstalled = false;
 
 /**
  * The wasm backend (tfjs 4.22) has no UnsortedSegmentSum kernel, which the gradient of gather
- * (embedding lookups) needs; and its matMul with transpose flags is 5-18x slower than a plain
- * matMul of an explicitly transposed operand, while the built-in BatchMatMul gradient uses those
- * flags. Both are fixed here, once; so are its slow GatherV2 (registerRowCopyGather) and its
- * scalar loop for batched matMuls (registerSlicedBatchMatMul).
+ * (embedding lookups) needs: it is a loop over the wasm heap here (inputs read where the module
+ * keeps them, the output allocated by it: nothing copied). Its matMul with transpose flags is
+ * 5-18x slower than a plain matMul of an explicitly transposed operand, while the built-in
+ * BatchMatMul gradient uses those flags (registerExplicitTransposeMatMulGrad). Fixed here too, once:
+ * its slow GatherV2 (registerRowCopyGather), its scalar loop for batched matMuls
+ * (registerSlicedBatchMatMul), and the copies and scalar loops that cost an SFT step ~0.6 s on one
+ * thread (registerHeapKernels: Identity, Cast, Transpose, Sum, Slice; docs/PERFORMANCE.md,
+ * "Kernels over the wasm heap"). All of these give tfjs's bits, except the sliced BatchMatMul
+ * (within 1e-6 of the output's largest magnitude); each has a switch for tests
+ * (setSlicedBatchMatMul, setHeapKernel).
  */
 function installWasmKernels(): void {
   if (wasmKernelsInstalled) return;
@@ -448,8 +456,10 @@ function installWasmKernels(): void {
  * The wasm kernels this module replaces with JavaScript loops over the wasm heap
  * (registerHeapKernels): each reads its inputs where the module keeps them (a typed-array view at
  * the tensor's memory offset) and writes into an output the module allocated, so nothing is copied
- * in or out. Each one's results are bit-identical to the tfjs kernel it replaces (float32 sums in
- * the same order, exact copies); test/backend/heapKernels.test.ts pins that, kernel by kernel.
+ * in or out (Identity, same-dtype Cast and a Transpose that moves only size-1 axes copy nothing at
+ * all: the output shares the input's data). Each one's results are bit-identical to the tfjs kernel
+ * it replaces (float32 sums in the same order, exact copies); test/backend/heapKernels.test.ts pins
+ * that, kernel by kernel. GatherV2's is registerRowCopyGather.
  */
 export const HEAP_KERNELS = ['Identity', 'Cast', 'Transpose', 'Sum', 'Slice', 'GatherV2'] as const;
 export type HeapKernel = (typeof HEAP_KERNELS)[number];
@@ -567,9 +577,11 @@ function heapOf(bk: WasmBackendInternals, t: tf.TensorInfo): { heap: Float32Arra
  * The wasm backend's Identity and same-dtype Cast copy their input (tfjs-core clones every tensor
  * it saves for a gradient: ~290 copies per SFT step); tensors are immutable, so here the output
  * shares the input's data (a reference count, as the wasm Reshape and tfjs's cpu Identity do).
- * Transpose (tfjs: a scalar loop that is slow on large 2-D operands), Sum over leading axes (tfjs:
- * a transpose, then a row sum), Slice (tfjs: reads the whole input out of the heap first) and
- * GatherV2 run as loops over the heap.
+ * Transpose (tfjs: a scalar loop, slow on large 2-D operands: the weight gradients' [10752, 128]
+ * -> [128, 10752]), Sum over leading axes (tfjs: a transpose, then a row sum: the bias
+ * gradients) and Slice (tfjs: reads the whole input out of the heap first) run as loops over the
+ * heap. Per SFT step at Beauty's shapes, 1 thread, tf.profile: these five kernels took 618 ms
+ * before, 157 after (docs/PERFORMANCE.md, "Kernels over the wasm heap").
  */
 function registerHeapKernels(): void {
   const share = (bk: WasmBackendInternals, x: tf.TensorInfo, dtype: tf.DataType): tf.TensorInfo => {
@@ -669,8 +681,10 @@ function registerHeapKernels(): void {
 /**
  * The wasm GatherV2 kernel (tfjs 4.22) costs ~250 ns per output element (a [5120, 64] embedding
  * lookup: ~80 ms), which made embedding lookups and beam reordering dominate decoding. Gather
- * without batch dims is a copy of contiguous rows, done here in JS (~100x faster); the original
- * kernel still serves batchDims > 0 and dtypes other than float32/int32.
+ * without batch dims is a copy of contiguous rows, done here in JS (~100x faster) from the
+ * input's place in the wasm heap into an output allocated there (no copies in or out: the
+ * SFT step's four gathers took 54 ms before, 11-33 ms after in docs/PERFORMANCE.md's profiles); the original kernel still serves
+ * batchDims > 0, dtypes other than float32/int32 and setHeapKernel('GatherV2', false).
  */
 function registerRowCopyGather(): void {
   replaceKernel(tf.GatherV2, 'wasm', (original) => (args) => {
