@@ -841,6 +841,35 @@ function registerSlicedBatchMatMul(): void {
   });
 }
 
+/** Whether the 2-D weight gradient takes the orientation below (a switch for tests and measurements). */
+let narrowPackedWeightGrad = true;
+
+/**
+ * Turn the wasm weight gradient's choice of orientation (registerExplicitTransposeMatMulGrad) on
+ * or off; returns the previous setting. Off, it is always t(a) x dy, as tfjs's own gradient.
+ */
+export function setNarrowPackedWeightGrad(on: boolean): boolean {
+  const was = narrowPackedWeightGrad;
+  narrowPackedWeightGrad = on;
+  return was;
+}
+
+/**
+ * For y = x [R, K] x w [K, N], w's gradient is t(x) [K, R] x dy [R, N]; tfjs's wasm kernel hands
+ * its second operand (dy) to XNNPACK as the weights, which XNNPACK packs anew at every call (dy is
+ * a new tensor each time). At Beauty's SFT shapes, x [10752, 128] and dy [10752, 512] (the MLP's
+ * first layer), packing dy's 5.5M values made the product 2.6x slower than t(t(dy) x x), which
+ * packs x's 1.4M values instead (measured alone, with the transposes: 112 -> 44 ms on 2 threads,
+ * 176 -> 68 on 1). So on wasm a 2-D weight gradient is computed that way round when dy has more
+ * columns than x: each element is the same sum in the same order (XNNPACK adds along the shared
+ * dimension in order either way), so the same bits (test/backend/heapKernels.test.ts).
+ */
+function weightGrad(x: tf.Tensor, dy: tf.Tensor, t: (v: tf.Tensor) => tf.Tensor): tf.Tensor {
+  const wider = x.rank === 2 && dy.rank === 2 && (dy.shape[1] as number) > (x.shape[1] as number);
+  if (narrowPackedWeightGrad && wider && tf.getBackend() === 'wasm') return t(tf.matMul(t(dy), x));
+  return tf.matMul(t(x), dy);
+}
+
 function registerExplicitTransposeMatMulGrad(): void {
   // Silence tfjs's "Overriding the gradient" warning for this deliberate override.
   const warn = console.warn;
@@ -861,7 +890,7 @@ function registerExplicitTransposeMatMulGrad(): void {
           return tf.transpose(x, perm);
         };
         // Same algebra as tfjs's own gradient, with every transpose made explicit.
-        if (!transposeA && !transposeB) return { a: () => tf.matMul(dyT, t(b)), b: () => tf.matMul(t(a), dyT) };
+        if (!transposeA && !transposeB) return { a: () => tf.matMul(dyT, t(b)), b: () => weightGrad(a, dyT, t) };
         if (!transposeA && transposeB) return { a: () => tf.matMul(dyT, b), b: () => tf.matMul(t(dyT), a) };
         if (transposeA && !transposeB) return { a: () => tf.matMul(b, t(dyT)), b: () => tf.matMul(a, dyT) };
         return { a: () => tf.matMul(t(b), t(dyT)), b: () => tf.matMul(t(dyT), t(a)) };

@@ -19,7 +19,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { HEAP_KERNELS, canonicalPerm, initBackend, setHeapKernel, type HeapKernel } from '../../src/backend.js';
+import { HEAP_KERNELS, canonicalPerm, initBackend, setHeapKernel, setNarrowPackedWeightGrad, type HeapKernel } from '../../src/backend.js';
 import { benchPolicy, sftBatch, type BenchShapes } from '../../src/bench/workloads.js';
 import { setClosedFormLayerNormGrad } from '../../src/model/layers.js';
 import { buildSequences, disposeSequences } from '../../src/model/policy.js';
@@ -189,13 +189,45 @@ test('repeated heap kernels hold no wasm memory', () => {
   tf.dispose([x, ids]);
 });
 
-test('four SFT AdamW steps: the same bits with the heap kernels on and off', async () => {
+test('a weight gradient with a wider dy is t(t(dy) x x): the same bits as t(x) x dy', async () => {
+  const before = tf.memory().numTensors;
+  const x = tf.randomNormal([300, 40], 0, 1, 'float32', 8);
+  const w = tf.tidy(() => tf.variable(tf.randomNormal([40, 100], 0, 1, 'float32', 9), true, 'heap-wg-w'));
+  const c = tf.randomNormal([300, 100], 0, 1, 'float32', 10);
+  const grad = async (on: boolean) => {
+    const was = setNarrowPackedWeightGrad(on);
+    try {
+      let g: Float32Array | undefined;
+      const profile = await tf.profile(() => {
+        const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(tf.matMul(x, w), c)) as tf.Scalar, [w]);
+        g = grads[w.name].dataSync() as Float32Array;
+        tf.dispose([value, ...Object.values(grads)]);
+      });
+      const products = profile.kernels.filter((k) => k.name === 'BatchMatMul').map((k) => JSON.stringify(k.inputShapes));
+      return { g: g!, products };
+    } finally {
+      setNarrowPackedWeightGrad(was);
+    }
+  };
+  const on = await grad(true);
+  const off = await grad(false);
+  assert.ok(bitsEqual(on.g, off.g));
+  // Which product ran: dy's transpose [100, 300] x x [300, 40], against t(x) [40, 300] x dy [300, 100].
+  assert.ok(on.products.includes('[[100,300],[300,40]]'), on.products.join(' '));
+  assert.ok(off.products.includes('[[40,300],[300,100]]'), off.products.join(' '));
+  tf.dispose([x, w, c]);
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('four SFT AdamW steps: the same bits with the heap kernels and the weight gradients\' orientation on and off', async () => {
   // 2 layers, d 64, 2 heads, 21-item windows of 4-level SIDs: every heap kernel runs in the step
   // (the bias gradients' column sums, the weight gradients' transposes of [672, 64], the
-  // embedding gradients' segment sums, the per-level slices and gathers).
+  // embedding gradients' segment sums, the per-level slices and gathers), and the MLP's first
+  // weight gradient (dy [672, 256] wider than x [672, 64]) takes the other orientation.
   const shapes: BenchShapes = { layers: 2, dim: 64, heads: 2, levels: 4, codebookSize: 64, items: 21, batch: 8, G: 1, beam: 1, prompts: 1, iters: 1, peakSize: 1 };
   const run = async (on: boolean) => {
     const was = HEAP_KERNELS.map((n) => setHeapKernel(n, on));
+    const wgWas = setNarrowPackedWeightGrad(on);
     const policy = benchPolicy(shapes, 3);
     const opt = new AdamW(policy.params, { weightDecay: 0.01, gradClip: 1 });
     const { codes, windows } = sftBatch(shapes, new Rng(5));
@@ -213,6 +245,7 @@ test('four SFT AdamW steps: the same bits with the heap kernels on and off', asy
       return { out, params };
     } finally {
       HEAP_KERNELS.forEach((n, i) => setHeapKernel(n, was[i]));
+      setNarrowPackedWeightGrad(wgWas);
       policy.dispose();
       opt.dispose();
     }
