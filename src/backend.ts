@@ -410,10 +410,9 @@ let wasmKernelsInstalled = false;
  * 5-18x slower than a plain matMul of an explicitly transposed operand, while the built-in
  * BatchMatMul gradient uses those flags (registerExplicitTransposeMatMulGrad, which also turns a
  * 2-D weight gradient round when that lets XNNPACK pack the narrower operand: weightGrad). Fixed
- * here too, once:
- * its slow GatherV2 (registerRowCopyGather), its scalar loop for batched matMuls
- * (registerSlicedBatchMatMul), and the copies and scalar loops that cost an SFT step ~0.6 s on one
- * thread (registerHeapKernels: Identity, Cast, Transpose, Sum, Slice; docs/PERFORMANCE.md,
+ * here too, once: its slow GatherV2 (registerRowCopyGather), its scalar loop for batched matMuls
+ * (registerSlicedBatchMatMul), and the copies and scalar loops that cost an SFT step ~0.6 s on
+ * one thread (registerHeapKernels: Identity, Cast, Transpose, Sum, Slice; docs/PERFORMANCE.md,
  * "Kernels over the wasm heap"). All of these give tfjs's bits, except the sliced BatchMatMul
  * (within 1e-6 of the output's largest magnitude); each has a switch for tests
  * (setSlicedBatchMatMul, setHeapKernel, setNarrowPackedWeightGrad).
