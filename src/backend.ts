@@ -457,8 +457,8 @@ function installWasmKernels(): void {
  * The wasm kernels this module replaces with JavaScript loops over the wasm heap
  * (registerHeapKernels): each reads its inputs where the module keeps them (a typed-array view at
  * the tensor's memory offset) and writes into an output the module allocated, so nothing is copied
- * in or out (Identity, same-dtype Cast and a Transpose that moves only size-1 axes copy nothing at
- * all: the output shares the input's data). Each one's results are bit-identical to the tfjs kernel
+ * in or out (Identity and same-dtype Cast copy nothing at all: the output shares the input's data
+ * and shape, which MatMul's operator cache by tensor id requires). Each one's results are bit-identical to the tfjs kernel
  * it replaces (float32 sums in the same order, exact copies); test/backend/heapKernels.test.ts pins
  * that, kernel by kernel. GatherV2's is registerRowCopyGather.
  */
@@ -613,11 +613,11 @@ function registerHeapKernels(): void {
     const c = canonicalPerm(x.shape, perm);
     const outShape = perm.map((p) => x.shape[p]);
     const bk = args.backend as unknown as WasmBackendInternals;
-    if (c.perm.length <= 1) {
-      // Only size-1 axes move (or none): the same data in another shape. tfjs copies it.
-      bk.incRef(x.dataId);
-      return { dataId: x.dataId, shape: outShape, dtype: x.dtype };
-    }
+    // Not handled: a permutation that moves only size-1 axes (or none). Sharing the input's data
+    // under the new shape would be correct for every kernel but MatMul: the module caches its
+    // XNNPACK operator (the packed b) by tensor id, so a [1, N] b seen again as [N, 1] under the
+    // same id reuses an operator packed for the other shape (wrong products, or an abort).
+    if (c.perm.length <= 1) return original.kernelFunc(args);
     if (c.perm.length !== 2 || c.perm[0] !== 1) return original.kernelFunc(args);
     const [P, Q] = c.shape;
     if (P < 64 || Q < 64) return original.kernelFunc(args);

@@ -79,8 +79,8 @@ test('Transpose, Sum, Slice and GatherV2 over the heap: the bits of tfjs\'s kern
     '[10752, 128]': () => tf.transpose(big),
     'int32 [300, 70]': () => tf.transpose(ints),
     '[a, b, c] perm [2, 0, 1]': () => tf.transpose(tf.reshape(big, [84, 128, 128]), [2, 0, 1]),
-    'no-op perm (shared data)': () => tf.transpose(x, [0, 1]),
-    'only a size-1 axis moves (shared data)': () => tf.transpose(tf.reshape(x, [1000, 1, 130]), [1, 0, 2]),
+    'no-op perm': () => tf.transpose(x, [0, 1]),
+    'only a size-1 axis moves': () => tf.transpose(tf.reshape(x, [1000, 1, 130]), [1, 0, 2]),
     'left to tfjs: batched [.., 4, 20] swap': () => tf.transpose(z, [0, 1, 3, 2]),
     'left to tfjs: [B, N, H, D] -> [B, H, N, D]': () => tf.transpose(z, [0, 2, 1, 3]),
   });
@@ -135,11 +135,24 @@ test('Identity, same-dtype Cast and no-op Transpose share the input\'s data, fre
   assert.equal(tf.memory().numTensors, before);
   assert.equal(tf.memory().numBytes, bytes);
   assertSameAsTfjs('Identity', { clone: () => tf.clone(tf.range(0, 10)) });
-  const y = tf.randomNormal([30, 1, 40], 0, 1, 'float32', 6);
-  const moved = tf.transpose(y, [1, 0, 2]); // only a size-1 axis moves: shared, like a reshape
-  assert.equal(moved.dataId, y.dataId);
-  assert.deepEqual(moved.shape, [1, 30, 40]);
-  tf.dispose([y, moved]);
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('a transposed [1, N] used as matMul\'s b after the original: the right product (MatMul caches its operator by tensor id)', () => {
+  // A Transpose that moved only the size-1 axis once shared its input's id under the new shape;
+  // the module then reused the operator packed for b = [1, 7] when b was [7, 1]: the ranker's
+  // gradients went wrong and this product aborted the module.
+  const before = tf.memory().numTensors;
+  const [first, second] = tf.tidy(() => {
+    const a = tf.tensor2d([[1], [2]]); // [2, 1]
+    const b = tf.tensor2d([[1, 2, 3, 4, 5, 6, 7]]); // [1, 7]
+    const m1 = tf.matMul(a, b); // b as [K = 1, N = 7]
+    const c = tf.tensor2d([[1, 0, 0, 0, 0, 0, 1], [0, 1, 0, 1, 0, 1, 0]]); // [2, 7]
+    return [m1, tf.matMul(c, tf.transpose(b))]; // b as [K = 7, N = 1]
+  });
+  assert.deepEqual(first.arraySync(), [[1, 2, 3, 4, 5, 6, 7], [2, 4, 6, 8, 10, 12, 14]]);
+  assert.deepEqual(second.arraySync(), [[8], [12]]); // 1 + 7; 2 + 4 + 6
+  tf.dispose([first, second]);
   assert.equal(tf.memory().numTensors, before);
 });
 
