@@ -20,10 +20,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, setSlicedBatchMatMul, SLICED_BATCH_MATMUL_MIN_ROWS } from '../../src/backend.js';
-import { benchPolicy, sftBatch, type BenchShapes } from '../../src/bench/workloads.js';
-import { buildSequences, disposeSequences } from '../../src/model/policy.js';
-import { Rng } from '../../src/rng.js';
-import { AdamW } from '../../src/train/optimizer.js';
+import { sftSteps } from '../helpers/sftSteps.js';
 
 before(async () => {
   await initBackend('wasm');
@@ -137,28 +134,13 @@ test('four SFT AdamW steps: losses and gradient norms within 1e-5 relative of tf
   // 2 layers, d 64, 2 heads (dh 32), 21-item windows of 4-level SIDs (Beauty's 84 positions):
   // [84, 32] x [32, 84] and [84, 84] x [84, 32] attention slices, whose 84-long sums tfjs's loop
   // splits at 48 (with 48 or fewer, both kernels add the same products in the same order).
-  const shapes: BenchShapes = { layers: 2, dim: 64, heads: 2, levels: 4, codebookSize: 64, items: 21, batch: 8, G: 1, beam: 1, prompts: 1, iters: 1, peakSize: 1 };
   const run = async (sliced: boolean) => {
     const was = setSlicedBatchMatMul(sliced);
-    const policy = benchPolicy(shapes, 3);
-    const opt = new AdamW(policy.params, { weightDecay: 0.01, gradClip: 1 });
-    const { codes, windows } = sftBatch(shapes, new Rng(5));
-    const out: { loss: number; gradNorm: number }[] = [];
     try {
-      for (let i = 0; i < 4; i++) {
-        const batch = buildSequences(policy.layout, codes, windows);
-        const { value, grads } = tf.variableGrads(() => policy.sequenceLoss(batch, false), [...policy.params.values()]);
-        const stats = await opt.step(grads, 1e-3, value as tf.Scalar);
-        tf.dispose([value, ...Object.values(grads)]);
-        disposeSequences(batch);
-        out.push({ loss: stats.loss!, gradNorm: stats.gradNorm });
-      }
+      return (await sftSteps()).stats;
     } finally {
       setSlicedBatchMatMul(was);
-      policy.dispose();
-      opt.dispose();
     }
-    return out;
   };
   const before = tf.memory().numTensors;
   const original = await run(false);

@@ -20,11 +20,8 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { HEAP_KERNELS, canonicalPerm, initBackend, setHeapKernel, setNarrowPackedWeightGrad, type HeapKernel } from '../../src/backend.js';
-import { benchPolicy, sftBatch, type BenchShapes } from '../../src/bench/workloads.js';
 import { setClosedFormLayerNormGrad } from '../../src/model/layers.js';
-import { buildSequences, disposeSequences } from '../../src/model/policy.js';
-import { Rng } from '../../src/rng.js';
-import { AdamW } from '../../src/train/optimizer.js';
+import { sftSteps } from '../helpers/sftSteps.js';
 
 before(async () => {
   await initBackend('wasm');
@@ -237,30 +234,14 @@ test('four SFT AdamW steps: the same bits with the heap kernels and the weight g
   // (the bias gradients' column sums, the weight gradients' transposes of [672, 64], the
   // embedding gradients' segment sums, the per-level slices and gathers), and the MLP's first
   // weight gradient (dy [672, 256] wider than x [672, 64]) takes the other orientation.
-  const shapes: BenchShapes = { layers: 2, dim: 64, heads: 2, levels: 4, codebookSize: 64, items: 21, batch: 8, G: 1, beam: 1, prompts: 1, iters: 1, peakSize: 1 };
   const run = async (on: boolean) => {
     const was = HEAP_KERNELS.map((n) => setHeapKernel(n, on));
     const wgWas = setNarrowPackedWeightGrad(on);
-    const policy = benchPolicy(shapes, 3);
-    const opt = new AdamW(policy.params, { weightDecay: 0.01, gradClip: 1 });
-    const { codes, windows } = sftBatch(shapes, new Rng(5));
-    const out: number[] = [];
     try {
-      for (let i = 0; i < 4; i++) {
-        const batch = buildSequences(policy.layout, codes, windows);
-        const { value, grads } = tf.variableGrads(() => policy.sequenceLoss(batch, false), [...policy.params.values()]);
-        const stats = await opt.step(grads, 1e-3, value as tf.Scalar);
-        tf.dispose([value, ...Object.values(grads)]);
-        disposeSequences(batch);
-        out.push(stats.loss!, stats.gradNorm);
-      }
-      const params = [...policy.params.values()].map((p) => p.dataSync() as Float32Array);
-      return { out, params };
+      return await sftSteps();
     } finally {
       HEAP_KERNELS.forEach((n, i) => setHeapKernel(n, was[i]));
       setNarrowPackedWeightGrad(wgWas);
-      policy.dispose();
-      opt.dispose();
     }
   };
   const lnWas = setClosedFormLayerNormGrad(false); // that change is not bit-identical: test/model/layerNorm.test.ts
@@ -269,7 +250,7 @@ test('four SFT AdamW steps: the same bits with the heap kernels and the weight g
     const off = await run(false);
     const on = await run(true);
     assert.equal(tf.memory().numTensors, before);
-    assert.deepEqual(on.out, off.out);
+    assert.deepEqual(on.stats, off.stats);
     on.params.forEach((p, i) => assert.ok(bitsEqual(p, off.params[i]), `parameter ${i}`));
   } finally {
     setClosedFormLayerNormGrad(lnWas);

@@ -13,11 +13,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend.js';
-import { benchPolicy, sftBatch, type BenchShapes } from '../../src/bench/workloads.js';
 import { layerNorm, setClosedFormLayerNormGrad } from '../../src/model/layers.js';
-import { buildSequences, disposeSequences } from '../../src/model/policy.js';
-import { Rng } from '../../src/rng.js';
-import { AdamW } from '../../src/train/optimizer.js';
+import { sftSteps } from '../helpers/sftSteps.js';
 
 /** Largest |x - y| over the largest |y|. */
 function relToMax(x: Float32Array, y: Float32Array): number {
@@ -67,28 +64,13 @@ for (const backend of ['wasm', 'cpu'] as const) {
 
 test('four SFT AdamW steps on wasm: losses and gradient norms within 1e-5 relative of autodiff', async () => {
   await initBackend('wasm');
-  const shapes: BenchShapes = { layers: 2, dim: 64, heads: 2, levels: 4, codebookSize: 64, items: 21, batch: 8, G: 1, beam: 1, prompts: 1, iters: 1, peakSize: 1 };
   const run = async (closedForm: boolean) => {
     const was = setClosedFormLayerNormGrad(closedForm);
-    const policy = benchPolicy(shapes, 3);
-    const opt = new AdamW(policy.params, { weightDecay: 0.01, gradClip: 1 });
-    const { codes, windows } = sftBatch(shapes, new Rng(5));
-    const out: { loss: number; gradNorm: number }[] = [];
     try {
-      for (let i = 0; i < 4; i++) {
-        const batch = buildSequences(policy.layout, codes, windows);
-        const { value, grads } = tf.variableGrads(() => policy.sequenceLoss(batch, false), [...policy.params.values()]);
-        const stats = await opt.step(grads, 1e-3, value as tf.Scalar);
-        tf.dispose([value, ...Object.values(grads)]);
-        disposeSequences(batch);
-        out.push({ loss: stats.loss!, gradNorm: stats.gradNorm });
-      }
+      return (await sftSteps()).stats;
     } finally {
       setClosedFormLayerNormGrad(was);
-      policy.dispose();
-      opt.dispose();
     }
-    return out;
   };
   const before = tf.memory().numTensors;
   const autodiff = await run(false);
