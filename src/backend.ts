@@ -479,12 +479,19 @@ export function setHeapKernel(name: HeapKernel, on: boolean): boolean {
   return was;
 }
 
-/** The parts of tfjs-backend-wasm's BackendWasm (4.22) the heap kernels use. */
+/** The parts of tfjs-backend-wasm's BackendWasm (4.22) the heap kernels and the sliced BatchMatMul use. */
 interface WasmBackendInternals {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
   incRef(dataId: object): void;
-  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(dataId: object): { memoryOffset: number } };
+  dataIdNextNumber: number;
+  wasm: {
+    HEAPU8: Uint8Array;
+    _malloc(n: number): number;
+    _BatchMatMul(aId: number, aShape: number, aRank: number, bId: number, bShape: number, bRank: number, tA: number, tB: number, outId: number): void;
+    tfjs: { registerTensor(id: number, size: number, offset: number): void; disposeData(id: number): void };
+  };
 }
 
 /**
@@ -806,24 +813,18 @@ function registerSlicedBatchMatMul(): void {
       } else {
         return original.kernelFunc(args);
       }
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      const bk = backend as any;
-      const wasm = bk.wasm as {
-        HEAPU8: Uint8Array;
-        _malloc(n: number): number;
-        _BatchMatMul(aId: number, aShape: number, aRank: number, bId: number, bShape: number, bRank: number, tA: number, tB: number, outId: number): void;
-        tfjs: { registerTensor(id: number, size: number, offset: number): void; disposeData(id: number): void };
-      };
+      const bk = backend as unknown as WasmBackendInternals;
+      const wasm = bk.wasm;
       if (views === null) {
         // Ids from the backend's own counter, never handed out again; the 24 bytes live as long as
         // the module (the wasm backend starts once per process).
         views = { a: bk.dataIdNextNumber++, b: bk.dataIdNextNumber++, out: bk.dataIdNextNumber++, shapes: wasm._malloc(24) >>> 0 };
       }
       const outShape = [...(outerA.length >= outerB.length ? outerA : outerB), M, N];
-      const out = bk.makeOutput(outShape, 'float32') as tf.TensorInfo;
-      const aOff = bk.dataIdMap.get(a.dataId).memoryOffset as number;
-      const bOff = bk.dataIdMap.get(b.dataId).memoryOffset as number;
-      const oOff = bk.dataIdMap.get(out.dataId).memoryOffset as number;
+      const out = bk.makeOutput(outShape, 'float32');
+      const aOff = bk.dataIdMap.get(a.dataId).memoryOffset;
+      const bOff = bk.dataIdMap.get(b.dataId).memoryOffset;
+      const oOff = bk.dataIdMap.get(out.dataId).memoryOffset;
       // The module reads shapes as size_t (32-bit): [1, rows, K] and [1, K, N].
       new Int32Array(wasm.HEAPU8.buffer, views.shapes, 6).set([1, rows, K, 1, K, N]);
       const { a: ia, b: ib, out: io, shapes } = views;
