@@ -62,6 +62,11 @@ export const MAX_WASM_THREADS = 8;
 
 let current: BackendInfo | null = null;
 
+/** The backend initBackend started in this process, or null before it ran. */
+export function runningBackend(): BackendInfo | null {
+  return current;
+}
+
 function firstLine(e: unknown): string {
   return String((e as Error)?.message ?? e).split('\n')[0];
 }

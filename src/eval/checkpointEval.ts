@@ -3,6 +3,8 @@
  * `adagrpo eval` and the test metrics `train` prints at the end (best and final checkpoints).
  * Files: `<run>/eval/<stage>-<checkpoint>-<split>.json` (metrics, the popular baseline, beam,
  * backend, timing) and `.top10.jsonl` (per user: target and top-10 item ids, null = invalid).
+ * A checkpoint whose weights were already evaluated with the same settings reuses that report
+ * (src/eval/evalCache.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,6 +18,8 @@ import { evaluatePopularFor } from './popular.js';
 import type { PreparedInputs } from '../data/inputs.js';
 import { resolveStageDir } from '../runs/stages.js';
 import { loadPolicy } from '../model/load.js';
+import { runningBackend } from '../backend.js';
+import { evalCacheKey, readCachedEval, writeCachedEval } from './evalCache.js';
 
 export interface CheckpointEvalOptions {
   stage: 'sft' | 'rl';
@@ -38,6 +42,32 @@ export async function evaluateCheckpoint(runDir: string, config: Config, inputs:
   const state = readCheckpointState(ckDir);
   const beam = o.beam ?? config.eval.beam;
   const maxUsers = o.maxUsers ?? 0;
+  const evalDir = path.join(runDir, 'eval');
+  const key = evalCacheKey(ckDir, config, inputs, {
+    split: o.split,
+    beam,
+    constrained: o.constrained ?? config.eval.constrained,
+    maxUsers,
+    backend: o.backendName,
+    threads: runningBackend()?.threads ?? null,
+  });
+  const cached = readCachedEval(config.runsDir, key);
+  if (cached) {
+    // Identical weights and settings (an RL run whose best is its SFT start): the same numbers.
+    const base = evalFileBase(config, { ...o, beam, constrained: cached.report.constrained, maxUsers });
+    const report: CheckpointEvalReport = {
+      ...cached.report,
+      run: runDir,
+      stage: o.stage,
+      checkpoint: o.checkpoint,
+      step: state.step,
+      file: path.join(evalDir, `${base}.json`),
+      reusedFrom: cached.report.reusedFrom ?? cached.report.run,
+    };
+    writeEvalReport(report);
+    atomicWrite(path.join(evalDir, `${base}.top10.jsonl`), cached.top10);
+    return report;
+  }
   const policy = loadPolicy(stageDir, o.checkpoint, config, { codebookSizes: inputs.sids.codebookSizes });
   let result;
   try {
@@ -54,7 +84,6 @@ export async function evaluateCheckpoint(runDir: string, config: Config, inputs:
   }
   const popular = evaluatePopularFor(inputs, config, o.split, maxUsers, beam);
   const base = evalFileBase(config, { ...o, beam, constrained: result.constrained, maxUsers });
-  const evalDir = path.join(runDir, 'eval');
   const file = path.join(evalDir, `${base}.json`);
   const report: CheckpointEvalReport = {
     run: runDir,
@@ -84,7 +113,9 @@ export async function evaluateCheckpoint(runDir: string, config: Config, inputs:
       scores: Array.from(r.scores.subarray(0, 10), (s) => (Number.isFinite(s) ? Number(s.toFixed(5)) : null)),
     }),
   );
-  atomicWrite(path.join(evalDir, `${base}.top10.jsonl`), lines.join('\n') + '\n');
+  const top10 = lines.join('\n') + '\n';
+  atomicWrite(path.join(evalDir, `${base}.top10.jsonl`), top10);
+  writeCachedEval(config.runsDir, key, report, top10);
   return report;
 }
 

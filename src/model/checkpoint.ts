@@ -48,7 +48,7 @@ const indexSchema = z.array(
     length: z.number().int().nonnegative(),
   }),
 );
-type IndexEntry = z.infer<typeof indexSchema>[number];
+export type IndexEntry = z.infer<typeof indexSchema>[number];
 
 /** best.json, final.json, last.json: a pointer naming a step folder. */
 const pointerSchema = z.object({ step: z.number().int().nonnegative(), dir: z.string().regex(/^step_\d+$/), metric: z.number().nullable().optional() });
@@ -131,10 +131,15 @@ export function resolveCheckpoint(stageDir: string, which: string): string {
   );
 }
 
+/** index.json of a checkpoint folder: each tensor's name, shape, dtype and bytes in tensors.bin. */
+export function readCheckpointIndex(dir: string): IndexEntry[] {
+  const indexFile = path.join(dir, 'index.json');
+  return readJsonFile(indexFile, indexSchema, kindOf(indexFile));
+}
+
 export function loadCheckpoint(dir: string, expect?: { stage?: string; configHash?: string }): LoadedCheckpoint {
   const state = readCheckpointState(dir);
-  const indexFile = path.join(dir, 'index.json');
-  const index: IndexEntry[] = readJsonFile(indexFile, indexSchema, kindOf(indexFile));
+  const index = readCheckpointIndex(dir);
   let bin: Buffer;
   try {
     bin = fs.readFileSync(path.join(dir, 'tensors.bin'));

@@ -30,6 +30,11 @@ const evalReportSchema = z.object({
   createdAt: z.string(),
   /** Where the report was written. */
   file: z.string(),
+  /**
+   * The run whose evaluation of identical weights with the same settings this report copies
+   * (src/eval/evalCache.ts); seconds and usersPerSec are that evaluation's. Absent when computed here.
+   */
+  reusedFrom: z.string().optional(),
 });
 export type EvalReport = Omit<z.infer<typeof evalReportSchema>, 'metrics' | 'popular'> & {
   metrics: Record<string, number>;

@@ -40,6 +40,9 @@ function zeroVariable(p: tf.Tensor): tf.Variable {
   return v;
 }
 
+/** Name prefix of the optimizer's tensors in a checkpoint (`adam_m/<param>`, `adam_v/<param>`): not policy weights. */
+export const OPTIMIZER_STATE_PREFIX = 'adam_';
+
 export class AdamW {
   readonly beta1: number;
   readonly beta2: number;
@@ -112,22 +115,22 @@ export class AdamW {
     return { gradNorm, clipped: scale !== 1, loss: lossValue };
   }
 
-  /** Moment tensors by name, for checkpoints. */
+  /** Moment tensors by name (`adam_m/<param>`, `adam_v/<param>`), for checkpoints. */
   stateTensors(): Map<string, tf.Tensor> {
     const out = new Map<string, tf.Tensor>();
-    for (const [n, t] of this.m) out.set(`adam_m/${n}`, t);
-    for (const [n, t] of this.v) out.set(`adam_v/${n}`, t);
+    for (const [n, t] of this.m) out.set(`${OPTIMIZER_STATE_PREFIX}m/${n}`, t);
+    for (const [n, t] of this.v) out.set(`${OPTIMIZER_STATE_PREFIX}v/${n}`, t);
     return out;
   }
 
   /** Restore moments (from a checkpoint) and the step count. */
   loadState(tensors: Map<string, tf.Tensor>, t: number): void {
     for (const [n, mv] of this.m) {
-      const src = tensors.get(`adam_m/${n}`);
+      const src = tensors.get(`${OPTIMIZER_STATE_PREFIX}m/${n}`);
       if (src) mv.assign(src);
     }
     for (const [n, vv] of this.v) {
-      const src = tensors.get(`adam_v/${n}`);
+      const src = tensors.get(`${OPTIMIZER_STATE_PREFIX}v/${n}`);
       if (src) vv.assign(src);
     }
     this.t = t;

@@ -87,6 +87,7 @@ export async function trainRun(run: Run, backendName: string, opts: Omit<Pipelin
             bar.stop();
           }
         }
+        if (r.reusedFrom && !same) opts.log(`test ${stage}/${checkpoint} (step ${r.step}): the same weights as ${r.reusedFrom} evaluated; its report reused`);
         run.logMetrics(stage, { kind: 'test', checkpoint, step: r.step, ...r.metrics });
         reports.push(r);
       }

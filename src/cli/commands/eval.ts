@@ -151,7 +151,10 @@ export function registerEval(program: Command): Command {
       const dropped = config.eval.ks.filter((k) => k > beam);
       process.stdout.write(
         `${label} (step ${report.step}) on ${flags.split}: ${report.users} users, beam ${beam}${report.constrained ? ', constrained' : ''}, ` +
-          `${backend.name}, ${report.seconds.toFixed(1)} s (${(report.users / Math.max(report.seconds, 1e-9)).toFixed(0)} users/s)\n\n` +
+          `${backend.name}, ` +
+          (report.reusedFrom
+            ? `reused: ${report.reusedFrom} evaluated the same weights with the same settings\n\n`
+            : `${report.seconds.toFixed(1)} s (${(report.users / Math.max(report.seconds, 1e-9)).toFixed(0)} users/s)\n\n`) +
           metricsTable([
             { label, metrics: report.metrics },
             { label: 'popular', metrics: report.popular },
