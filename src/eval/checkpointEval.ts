@@ -19,7 +19,7 @@ import type { PreparedInputs } from '../data/inputs.js';
 import { resolveStageDir } from '../runs/stages.js';
 import { loadPolicy } from '../model/load.js';
 import { runningBackend } from '../backend.js';
-import { evalCacheKey, readCachedEval, writeCachedEval } from './evalCache.js';
+import { backendKey, evalCacheDir, evalCacheKey, readCachedEval, writeCachedEval } from './evalCache.js';
 
 export interface CheckpointEvalOptions {
   stage: 'sft' | 'rl';
@@ -32,6 +32,8 @@ export interface CheckpointEvalOptions {
   maxUsers?: number;
   backendName: string;
   progress?: Progress;
+  /** Where warnings go (a failed write of the reuse cache). */
+  log?: (line: string) => void;
 }
 
 export type CheckpointEvalReport = EvalReport;
@@ -42,39 +44,38 @@ export async function evaluateCheckpoint(runDir: string, config: Config, inputs:
   const state = readCheckpointState(ckDir);
   const beam = o.beam ?? config.eval.beam;
   const maxUsers = o.maxUsers ?? 0;
+  const constrained = o.constrained ?? config.eval.constrained;
   const evalDir = path.join(runDir, 'eval');
-  const key = evalCacheKey(ckDir, config, inputs, {
-    split: o.split,
-    beam,
-    constrained: o.constrained ?? config.eval.constrained,
-    maxUsers,
-    backend: o.backendName,
-    threads: runningBackend()?.threads ?? null,
-  });
-  const cached = readCachedEval(config.runsDir, key);
+  const cacheDir = evalCacheDir(runDir);
+  const running = runningBackend();
+  const key = evalCacheKey(ckDir, config, inputs, { split: o.split, beam, constrained, maxUsers }, running ? backendKey(running) : { name: o.backendName });
+  const cached = readCachedEval(cacheDir, key);
   if (cached) {
     // Identical weights and settings (an RL run whose best is its SFT start): the same numbers.
     const base = evalFileBase(config, { ...o, beam, constrained: cached.report.constrained, maxUsers });
+    const origin = cached.report.reusedFrom ?? cached.report.run;
     const report: CheckpointEvalReport = {
       ...cached.report,
       run: runDir,
       stage: o.stage,
       checkpoint: o.checkpoint,
       step: state.step,
+      createdAt: new Date().toISOString(),
       file: path.join(evalDir, `${base}.json`),
-      reusedFrom: cached.report.reusedFrom ?? cached.report.run,
+      reusedFrom: path.resolve(origin) === path.resolve(runDir) ? undefined : origin,
     };
     writeEvalReport(report);
     atomicWrite(path.join(evalDir, `${base}.top10.jsonl`), cached.top10);
     return report;
   }
-  const policy = loadPolicy(stageDir, o.checkpoint, config, { codebookSizes: inputs.sids.codebookSizes });
+  // The step folder that was hashed, not the pointer again: `best` may move while the run trains.
+  const policy = loadPolicy(stageDir, path.basename(ckDir), config, { codebookSizes: inputs.sids.codebookSizes });
   let result;
   try {
     result = await evaluatePolicy(policy, inputs, config, {
       split: o.split,
       beam,
-      constrained: o.constrained ?? config.eval.constrained,
+      constrained,
       maxUsers,
       keepRankings: true,
       progress: o.progress,
@@ -115,7 +116,8 @@ export async function evaluateCheckpoint(runDir: string, config: Config, inputs:
   );
   const top10 = lines.join('\n') + '\n';
   atomicWrite(path.join(evalDir, `${base}.top10.jsonl`), top10);
-  writeCachedEval(config.runsDir, key, report, top10);
+  const failed = writeCachedEval(cacheDir, key, report, top10);
+  if (failed) o.log?.(`warning: could not store this evaluation for reuse (${failed}); the report itself is written`);
   return report;
 }
 

@@ -7,34 +7,42 @@
  *
  * The key is a digest of the policy's weights (the optimizer's moments, which a checkpoint also
  * holds, excluded) with everything else the result depends on: the prepared data and semantic IDs,
- * the policy architecture, the evaluation settings and the backend with its wasm thread count (bit
- * equality is promised only within one backend). Entries live in the stage cache beside the SFT and
- * ranker stages: `<runsDir>/_stages/eval-<key>.json` and its `.top10.jsonl`.
+ * the policy architecture, the evaluation settings, the backend (package, adapter, wasm threads,
+ * tfjs version: bit equality is promised only within one) and EVAL_CACHE_FORMAT. Entries live in
+ * the stage cache beside the SFT and ranker stages: `<runs>/_stages/eval-<key>.json` and its
+ * `.top10.jsonl`. The cache only saves time: an entry that cannot be read is a miss, and one that
+ * cannot be written is skipped with a warning.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { BackendInfo } from '../backend.js';
 import type { Config } from '../config/schema.js';
 import type { PreparedInputs } from '../data/inputs.js';
 import { hashOf } from '../hash.js';
 import { atomicWrite } from '../io/atomic.js';
-import { readCheckpointIndex } from '../model/checkpoint.js';
-import { OPTIMIZER_STATE_PREFIX } from '../train/optimizer.js';
+import { readCheckpointBytes } from '../model/checkpoint.js';
 import { readEvalReport, writeEvalReport, type EvalReport } from '../runs/evalReport.js';
+import { OPTIMIZER_STATE_PREFIX } from '../train/optimizer.js';
+
+/**
+ * Part of every key: raise it when decoding or a metric changes what an evaluation computes, and
+ * the old entries are simply not found any more.
+ */
+export const EVAL_CACHE_FORMAT = 1;
 
 /**
  * sha256 (hex) of a checkpoint's policy weights: name, dtype, shape and bytes of every tensor
  * except the optimizer's, in name order. Two checkpoints with equal digests decode identically.
  */
 export function policyWeightsDigest(ckDir: string): string {
-  const index = readCheckpointIndex(ckDir)
-    .filter((e) => !e.name.startsWith(OPTIMIZER_STATE_PREFIX))
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const bin = fs.readFileSync(path.join(ckDir, 'tensors.bin'));
+  const tensors = readCheckpointBytes(ckDir)
+    .filter((t) => !t.entry.name.startsWith(OPTIMIZER_STATE_PREFIX))
+    .sort((a, b) => (a.entry.name < b.entry.name ? -1 : a.entry.name > b.entry.name ? 1 : 0));
   const h = createHash('sha256');
-  for (const e of index) {
+  for (const { entry: e, bytes } of tensors) {
     h.update(`${e.name}\0${e.dtype}\0${e.shape.join('x')}\0`);
-    h.update(bin.subarray(e.offset, e.offset + e.length));
+    h.update(bytes);
   }
   return h.digest('hex');
 }
@@ -45,14 +53,17 @@ export interface EvalCacheSettings {
   constrained: boolean;
   /** 0 = all users of the split. */
   maxUsers: number;
-  /** Backend name and wasm threads (null elsewhere). */
-  backend: string;
-  threads: number | null;
 }
 
-/** The cache key of evaluating the checkpoint in `ckDir` under `config` with `s`. */
-export function evalCacheKey(ckDir: string, config: Config, inputs: PreparedInputs, s: EvalCacheSettings): string {
+/** What of the running backend can change an evaluation's bits. */
+export function backendKey(b: Pick<BackendInfo, 'name' | 'package' | 'adapter' | 'threads' | 'tfjsVersion'>): Record<string, unknown> {
+  return { name: b.name, package: b.package, adapter: b.adapter, threads: b.threads, tfjs: b.tfjsVersion };
+}
+
+/** The cache key of evaluating the checkpoint in `ckDir` under `config` with `s` on `backend`. */
+export function evalCacheKey(ckDir: string, config: Config, inputs: PreparedInputs, s: EvalCacheSettings, backend: Record<string, unknown>): string {
   return hashOf({
+    format: EVAL_CACHE_FORMAT,
     weights: policyWeightsDigest(ckDir),
     data: inputs.manifest.hash,
     sid: inputs.sidHash,
@@ -61,24 +72,47 @@ export function evalCacheKey(ckDir: string, config: Config, inputs: PreparedInpu
     ks: config.eval.ks,
     batchSize: config.eval.batchSize,
     ...s,
+    backend,
   });
 }
 
-function entryBase(runsDir: string, key: string): string {
-  return path.join(runsDir, '_stages', `eval-${key}`);
+/**
+ * Where a run's evaluations are cached: the `_stages` folder beside the run folder (the stage
+ * cache of the runsDir it was trained in), wherever the command runs from.
+ */
+export function evalCacheDir(runDir: string): string {
+  return path.join(path.dirname(path.resolve(runDir)), '_stages');
 }
 
-/** The cached report under `key`, or null when there is none (or its top-10 file is missing). */
-export function readCachedEval(runsDir: string, key: string): { report: EvalReport; top10: string } | null {
-  const base = entryBase(runsDir, key);
-  if (!fs.existsSync(`${base}.json`) || !fs.existsSync(`${base}.top10.jsonl`)) return null;
-  return { report: readEvalReport(`${base}.json`), top10: fs.readFileSync(`${base}.top10.jsonl`, 'utf8') };
+function entryBase(cacheDir: string, key: string): string {
+  return path.join(cacheDir, `eval-${key}`);
 }
 
-/** Store a report (as computed, with its own run and file) and its top-10 lines under `key`. */
-export function writeCachedEval(runsDir: string, key: string, report: EvalReport, top10: string): void {
-  const base = entryBase(runsDir, key);
-  // The top-10 file first: a report without it is not an entry (readCachedEval).
-  atomicWrite(`${base}.top10.jsonl`, top10);
-  writeEvalReport({ ...report, file: `${base}.json` });
+/** The cached report under `key`, or null when there is none or it cannot be read. */
+export function readCachedEval(cacheDir: string, key: string): { report: EvalReport; top10: string } | null {
+  const base = entryBase(cacheDir, key);
+  try {
+    if (!fs.existsSync(`${base}.json`) || !fs.existsSync(`${base}.top10.jsonl`)) return null;
+    return { report: readEvalReport(`${base}.json`), top10: fs.readFileSync(`${base}.top10.jsonl`, 'utf8') };
+  } catch {
+    return null; // a damaged or older entry: decode again (and overwrite it)
+  }
+}
+
+/**
+ * Store a report (as computed, with its own run) and its top-10 lines under `key`. A file-system
+ * failure (full disk, read-only runs folder) returns its message for the caller to warn with:
+ * the run's own report is already written, so nothing is lost but the saving.
+ */
+export function writeCachedEval(cacheDir: string, key: string, report: EvalReport, top10: string): string | null {
+  const base = entryBase(cacheDir, key);
+  try {
+    // The top-10 file first: a report without it is not an entry (readCachedEval).
+    atomicWrite(`${base}.top10.jsonl`, top10);
+    writeEvalReport({ ...report, file: `${base}.json` });
+    return null;
+  } catch (e) {
+    if (typeof (e as NodeJS.ErrnoException).code === 'string') return (e as Error).message;
+    throw e;
+  }
 }

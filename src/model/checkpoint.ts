@@ -131,21 +131,33 @@ export function resolveCheckpoint(stageDir: string, which: string): string {
   );
 }
 
-/** index.json of a checkpoint folder: each tensor's name, shape, dtype and bytes in tensors.bin. */
-export function readCheckpointIndex(dir: string): IndexEntry[] {
+/**
+ * A checkpoint's tensors as raw bytes: each index.json entry (name, shape, dtype) with its slice
+ * of tensors.bin, checked against the file's length. A missing or truncated file is a UserError.
+ */
+export function readCheckpointBytes(dir: string): { entry: IndexEntry; bytes: Buffer }[] {
   const indexFile = path.join(dir, 'index.json');
-  return readJsonFile(indexFile, indexSchema, kindOf(indexFile));
-}
-
-export function loadCheckpoint(dir: string, expect?: { stage?: string; configHash?: string }): LoadedCheckpoint {
-  const state = readCheckpointState(dir);
-  const index = readCheckpointIndex(dir);
+  const index: IndexEntry[] = readJsonFile(indexFile, indexSchema, kindOf(indexFile));
   let bin: Buffer;
   try {
     bin = fs.readFileSync(path.join(dir, 'tensors.bin'));
   } catch (e) {
     throw new UserError(`cannot read checkpoint ${dir}: ${(e as Error).message}. ${kindOf('tensors.bin').fix}`);
   }
+  return index.map((e) => {
+    const want = e.shape.reduce((a, b) => a * b, 1) * 4;
+    if (e.length !== want || e.offset + e.length > bin.byteLength) {
+      throw new UserError(
+        `checkpoint ${dir}: tensors.bin holds ${bin.byteLength} bytes, but "${e.name}" needs bytes ${e.offset}-${e.offset + want} ` +
+          `(the file is truncated or damaged). ${kindOf('tensors.bin').fix}`,
+      );
+    }
+    return { entry: e, bytes: bin.subarray(e.offset, e.offset + e.length) };
+  });
+}
+
+export function loadCheckpoint(dir: string, expect?: { stage?: string; configHash?: string }): LoadedCheckpoint {
+  const state = readCheckpointState(dir);
   if (state.formatVersion !== CHECKPOINT_FORMAT) {
     throw new UserError(`checkpoint ${dir} has format version ${state.formatVersion}; this adagrpo reads version ${CHECKPOINT_FORMAT}`);
   }
@@ -159,16 +171,8 @@ export function loadCheckpoint(dir: string, expect?: { stage?: string; configHas
     );
   }
   const tensors = new Map<string, tf.Tensor>();
-  for (const e of index) {
-    const want = e.shape.reduce((a, b) => a * b, 1) * 4;
-    if (e.length !== want || e.offset + e.length > bin.byteLength) {
-      throw new UserError(
-        `checkpoint ${dir}: tensors.bin holds ${bin.byteLength} bytes, but "${e.name}" needs bytes ${e.offset}-${e.offset + want} ` +
-          `(the file is truncated or damaged). ${kindOf('tensors.bin').fix}`,
-      );
-    }
-    const slice = bin.subarray(e.offset, e.offset + e.length);
-    const copy = new Uint8Array(slice).buffer; // aligned copy for the typed-array view
+  for (const { entry: e, bytes } of readCheckpointBytes(dir)) {
+    const copy = new Uint8Array(bytes).buffer; // aligned copy for the typed-array view
     const values = e.dtype === 'int32' ? new Int32Array(copy) : new Float32Array(copy);
     tensors.set(e.name, tf.tensor(values, e.shape, e.dtype));
   }

@@ -80,7 +80,7 @@ export async function trainRun(run: Run, backendName: string, opts: Omit<Pipelin
           // Beam search over the test users: minutes on a large split, so it shows its progress.
           const bar = opts.progress(`test ${stage}/${checkpoint}`, evalExamples(inputs, 'test', config.eval.testMaxUsers).length, 'users');
           try {
-            r = await evaluateCheckpoint(run.dir, config, inputs, { stage, checkpoint, split: 'test', backendName, maxUsers: config.eval.testMaxUsers, progress: bar });
+            r = await evaluateCheckpoint(run.dir, config, inputs, { stage, checkpoint, split: 'test', backendName, maxUsers: config.eval.testMaxUsers, progress: bar, log: opts.log });
           } catch (e) {
             throw explainWasmAbort(e, 'eval');
           } finally {

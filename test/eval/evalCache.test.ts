@@ -38,6 +38,8 @@ test('the weights digest changes with any policy weight and ignores the optimize
 });
 
 const TINY = `${TINY_WORLD}sft: { steps: 4, batchSize: 8, warmupSteps: 1, checkpointEvery: 2 }
+ranker: { steps: 4, batchSize: 32, dim: 8, hidden: 8, maxHistory: 5 }
+rl: { steps: 2, batchSize: 4, numGenerations: 4 }
 eval: { every: 2, beam: 10, ks: [1, 5, 10], maxUsers: 10 }
 `;
 
@@ -57,23 +59,34 @@ test('an evaluation of weights already evaluated with the same settings is reuse
   assert.equal(copy.reusedFrom, 'runs/tiny_s1');
   assert.equal(copy.run, 'runs/tiny-again_s1');
   assert.equal(copy.step, own.step);
-  assert.deepEqual(copy.metrics, own.metrics);
   const top = (run: string) => fs.readFileSync(path.join(cwd, run, 'eval/sft-best-test.top10.jsonl'), 'utf8');
   assert.equal(top('runs/tiny-again_s1'), top('runs/tiny_s1'));
 
   // `eval` of the same checkpoint by its step name, same settings: reused and said so.
-  const byStep = runCli(['eval', '--run', 'runs/tiny_s1', '--checkpoint', `step_${own.step}`], cwd);
+  const byStep = runCli(['eval', '--run', 'runs/tiny-again_s1', '--checkpoint', `step_${own.step}`], cwd);
   assert.equal(byStep.code, 0, byStep.stderr);
   assert.match(byStep.stdout, /reused: runs\/tiny_s1 evaluated the same weights with the same settings/);
+  // The run that computed it, evaluated again: the same numbers, and no claim to have copied itself.
+  const self = runCli(['eval', '--run', 'runs/tiny_s1'], cwd);
+  assert.equal(self.code, 0, self.stderr);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(cwd, 'runs/tiny_s1/eval/sft-best-test.json'), 'utf8')).reusedFrom, undefined);
 
-  // Another beam is another evaluation, and so is another checkpoint's weights.
-  const otherBeam = runCli(['eval', '--run', 'runs/tiny_s1', '--beam', '5', '--max-users', '6'], cwd);
-  assert.equal(otherBeam.code, 0, otherBeam.stderr);
-  assert.doesNotMatch(otherBeam.stdout, /reused/);
+  // One setting changed at a time is another evaluation: the beam, constrained decoding, the weights.
   const otherStep = own.step === 2 ? 4 : 2;
-  const otherWeights = runCli(['eval', '--run', 'runs/tiny_s1', '--checkpoint', `step_${otherStep}`], cwd);
-  assert.equal(otherWeights.code, 0, otherWeights.stderr);
-  assert.doesNotMatch(otherWeights.stdout, /reused/);
+  for (const args of [['--beam', '5'], ['--constrained'], ['--checkpoint', `step_${otherStep}`]]) {
+    const r = runCli(['eval', '--run', 'runs/tiny_s1', ...args], cwd);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /reused/, args.join(' '));
+  }
   const computed = JSON.parse(fs.readFileSync(path.join(cwd, `runs/tiny_s1/eval/sft-step_${otherStep}-test.json`), 'utf8'));
   assert.equal(computed.reusedFrom, undefined);
+
+  // The case the cache is for: RL's step 0 holds exactly the SFT weights it starts from.
+  const rl = runCli(['train', '--config', 'tiny.yaml', '--set', 'name=tiny-rl'], cwd);
+  assert.equal(rl.code, 0, rl.stderr);
+  const sftBest = JSON.parse(fs.readFileSync(path.join(cwd, 'runs/tiny_s1/sft/stage.json'), 'utf8')).dir;
+  assert.equal(
+    policyWeightsDigest(path.join(cwd, 'runs/tiny-rl_s1/rl/checkpoints/step_0')),
+    policyWeightsDigest(path.join(cwd, 'runs/tiny_s1', sftBest, 'checkpoints', `step_${own.step}`)),
+  );
 });

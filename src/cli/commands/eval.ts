@@ -143,6 +143,7 @@ export function registerEval(program: Command): Command {
           maxUsers,
           backendName: backend.name,
           progress: bar,
+          log,
         });
       } finally {
         bar.stop();
