@@ -21,9 +21,8 @@ import type { Config } from '../config/schema.js';
 import type { PreparedInputs } from '../data/inputs.js';
 import { hashOf } from '../hash.js';
 import { atomicWrite } from '../io/atomic.js';
-import { readCheckpointBytes } from '../model/checkpoint.js';
+import { OPTIMIZER_STATE_PREFIX, readCheckpointBytes } from '../model/checkpoint.js';
 import { readEvalReport, writeEvalReport, type EvalReport } from '../runs/evalReport.js';
-import { OPTIMIZER_STATE_PREFIX } from '../train/optimizer.js';
 
 /**
  * Part of every key: raise it when decoding or a metric changes what an evaluation computes, and

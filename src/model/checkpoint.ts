@@ -15,6 +15,9 @@ import { checkJson, readJsonFile, writeJsonFile, type JsonFileKind } from '../io
 
 export const CHECKPOINT_FORMAT = 1;
 
+/** Name prefix of the optimizer's tensors in a checkpoint (`adam_m/<param>`, `adam_v/<param>`): not policy weights. */
+export const OPTIMIZER_STATE_PREFIX = 'adam_';
+
 /** state.json: everything of a checkpoint that is not a tensor. */
 const checkpointStateSchema = z.object({
   formatVersion: z.number().int(),

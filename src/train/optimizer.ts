@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
-import { loadCheckpoint, resolveCheckpoint, type CheckpointState } from '../model/checkpoint.js';
+import { loadCheckpoint, OPTIMIZER_STATE_PREFIX, resolveCheckpoint, type CheckpointState } from '../model/checkpoint.js';
 
 export interface AdamWOptions {
   beta1?: number;
@@ -39,9 +39,6 @@ function zeroVariable(p: tf.Tensor): tf.Variable {
   z.dispose();
   return v;
 }
-
-/** Name prefix of the optimizer's tensors in a checkpoint (`adam_m/<param>`, `adam_v/<param>`): not policy weights. */
-export const OPTIMIZER_STATE_PREFIX = 'adam_';
 
 export class AdamW {
   readonly beta1: number;
