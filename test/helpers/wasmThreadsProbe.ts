@@ -9,10 +9,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend.js';
-import { benchPolicy, sftBatch, type BenchShapes } from '../../src/bench/workloads.js';
-import { buildSequences, disposeSequences } from '../../src/model/policy.js';
-import { Rng } from '../../src/rng.js';
-import { AdamW } from '../../src/train/optimizer.js';
+import type { BenchShapes } from '../../src/bench/workloads.js';
+import { sftSteps } from './sftSteps.js';
 
 /** FNV-1a over the float32 bit patterns: equal hashes = bit-identical arrays (up to collisions). */
 function bitsHash(v: Float32Array): string {
@@ -43,21 +41,8 @@ tf.dispose([a, b, c]);
 // Three SFT steps (forward, backward with the explicit-transpose matMul gradient, AdamW) of a
 // 2-layer, d = 64 policy on 32 windows of 12 items with 3 x 64 SIDs.
 const shapes: BenchShapes = { layers: 2, dim: 64, heads: 2, levels: 3, codebookSize: 64, items: 12, batch: 32, G: 1, beam: 1, prompts: 1, iters: 1, peakSize: 1 };
-const policy = benchPolicy(shapes, 3);
-const opt = new AdamW(policy.params, { weightDecay: 0.01, gradClip: 1 });
-const { codes, windows } = sftBatch(shapes, new Rng(5));
-const steps: { loss: number; gradNorm: number }[] = [];
-for (let i = 0; i < 3; i++) {
-  const batch = buildSequences(policy.layout, codes, windows);
-  const { value, grads } = tf.variableGrads(() => policy.sequenceLoss(batch, false), [...policy.params.values()]);
-  const stats = await opt.step(grads, 1e-3, value as tf.Scalar);
-  tf.dispose([value, ...Object.values(grads)]);
-  disposeSequences(batch);
-  steps.push({ loss: stats.loss!, gradNorm: stats.gradNorm });
-}
-const params = await Promise.all([...policy.params.values()].map(async (p) => bitsHash((await p.data()) as Float32Array)));
-policy.dispose();
-opt.dispose();
+const { stats: steps, params: values } = await sftSteps(3, shapes);
+const params = values.map(bitsHash);
 
 process.stdout.write(
   JSON.stringify({
