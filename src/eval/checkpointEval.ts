@@ -13,7 +13,7 @@ import { atomicWrite } from '../io/atomic.js';
 import { readCheckpointState, readPointer, resolveCheckpoint } from '../model/checkpoint.js';
 import { writeEvalReport, type EvalReport } from '../runs/evalReport.js';
 import type { Progress } from '../progress.js';
-import { evaluatePolicy } from './evaluate.js';
+import { evaluatePolicy, reportedSample } from './evaluate.js';
 import { evaluatePopularFor } from './popular.js';
 import type { PreparedInputs } from '../data/inputs.js';
 import { resolveStageDir } from '../runs/stages.js';
@@ -48,7 +48,8 @@ export async function evaluateCheckpoint(runDir: string, config: Config, inputs:
   const evalDir = path.join(runDir, 'eval');
   const cacheDir = evalCacheDir(runDir);
   const running = runningBackend();
-  const key = evalCacheKey(ckDir, config, inputs, { split: o.split, beam, constrained, maxUsers }, running ? backendKey(running) : { name: o.backendName });
+  const userSample = reportedSample(inputs, o.split, maxUsers, config.eval.userSample);
+  const key = evalCacheKey(ckDir, config, inputs, { split: o.split, beam, constrained, maxUsers, userSample }, running ? backendKey(running) : { name: o.backendName });
   const cached = readCachedEval(cacheDir, key);
   if (cached) {
     // Identical weights and settings (an RL run whose best is its SFT start): the same numbers.
@@ -93,6 +94,7 @@ export async function evaluateCheckpoint(runDir: string, config: Config, inputs:
     step: state.step,
     split: o.split,
     users: result.users,
+    userSample,
     beam,
     constrained: result.constrained,
     ks: result.ks,

@@ -19,6 +19,7 @@ import path from 'node:path';
 import type { BackendInfo } from '../backend.js';
 import type { Config } from '../config/schema.js';
 import type { PreparedInputs } from '../data/inputs.js';
+import type { UserSample } from './evaluate.js';
 import { hashOf } from '../hash.js';
 import { atomicWrite } from '../io/atomic.js';
 import { OPTIMIZER_STATE_PREFIX, readCheckpointBytes } from '../model/checkpoint.js';
@@ -52,6 +53,8 @@ export interface EvalCacheSettings {
   constrained: boolean;
   /** 0 = all users of the split. */
   maxUsers: number;
+  /** How the users were chosen; undefined when all were (evaluate.ts reportedSample). */
+  userSample: UserSample | undefined;
 }
 
 /** What of the running backend can change an evaluation's bits. */

@@ -18,7 +18,7 @@ import type { PreparedInputs } from '../data/inputs.js';
 
 export interface EvalOptions {
   split: 'valid' | 'test';
-  /** Evaluate the first N users of the split; 0 = all. Default config.eval.maxUsers. */
+  /** Evaluate N users of the split, chosen by config.eval.userSample; 0 = all. Default config.eval.maxUsers. */
   maxUsers?: number;
   /** Beam width W. Default config.eval.beam. */
   beam?: number;
@@ -79,10 +79,31 @@ export function countsOf(inputs: PreparedInputs): Int32Array {
   return c;
 }
 
-/** The evaluated users: the first `maxUsers` examples of the split (all when 0). */
-export function evalExamples(inputs: PreparedInputs, split: 'valid' | 'test', maxUsers: number): Example[] {
+/** How a capped evaluation picks its users (docs/METHOD.md 2.6, "Which users"). */
+export type UserSample = 'spread' | 'first';
+
+/**
+ * [n] indices of the evaluated examples among `total` (every one when n is 0 or >= total).
+ * spread: example ⌊i·total/n⌋ for i = 0..n-1, evenly over the split in file order, so a file
+ * ordered by activity still gives a representative subset; first: examples 0..n-1. No
+ * randomness: the same n is the same users in every run and seed, so comparisons stay paired.
+ */
+export function sampleIndices(total: number, n: number, how: UserSample): Int32Array {
+  if (n <= 0 || n >= total) return Int32Array.from({ length: total }, (_, i) => i);
+  // i·total < 2^53 for any split size this tool can hold, so the floor is exact.
+  return Int32Array.from({ length: n }, (_, i) => (how === 'first' ? i : Math.floor((i * total) / n)));
+}
+
+/** The evaluated users: `maxUsers` examples of the split chosen by `how` (all when 0). */
+export function evalExamples(inputs: PreparedInputs, split: 'valid' | 'test', maxUsers: number, how: UserSample): Example[] {
   const all = inputs.splits[split];
-  return maxUsers > 0 && maxUsers < all.length ? all.slice(0, maxUsers) : all;
+  if (maxUsers <= 0 || maxUsers >= all.length) return all;
+  return Array.from(sampleIndices(all.length, maxUsers, how), (i) => all[i]);
+}
+
+/** The sample a report records: undefined when every user of the split was evaluated. */
+export function reportedSample(inputs: PreparedInputs, split: 'valid' | 'test', maxUsers: number, how: UserSample): UserSample | undefined {
+  return maxUsers > 0 && maxUsers < inputs.splits[split].length ? how : undefined;
 }
 
 /** What computeMetrics needs besides the lists; shared by the policy and the popular baseline. */
@@ -106,7 +127,7 @@ export async function evaluatePolicy(policy: Policy, inputs: PreparedInputs, con
   const constrained = opts.constrained ?? config.eval.constrained;
   const batchSize = opts.batchSize ?? config.eval.batchSize;
   const ks = config.eval.ks.filter((k) => k <= beam);
-  const examples = evalExamples(inputs, opts.split, opts.maxUsers ?? config.eval.maxUsers);
+  const examples = evalExamples(inputs, opts.split, opts.maxUsers ?? config.eval.maxUsers, config.eval.userSample);
   const catalog = catalogOf(inputs.sids);
   const codes = inputs.sids.codes;
   const L = inputs.sids.levels;

@@ -4,7 +4,7 @@
  * Any learned recommender should beat it; on exposure-biased data it is not weak.
  */
 import type { Config } from '../config/schema.js';
-import { countsOf, evalExamples, metricOptions, rankedList } from './evaluate.js';
+import { countsOf, evalExamples, metricOptions, rankedList, type UserSample } from './evaluate.js';
 import { computeMetrics } from './metrics.js';
 import type { PreparedInputs } from '../data/inputs.js';
 
@@ -16,8 +16,9 @@ export function popularItems(counts: ArrayLike<number>, n: number): Int32Array {
 
 export interface PopularOptions {
   split: 'valid' | 'test';
-  /** Same users as the policy's evaluation: the first N (0 = all). */
+  /** Same users as the policy's evaluation: N chosen by `sample` (0 = all). */
   maxUsers: number;
+  sample: UserSample;
   /** List length (the policy's beam width), so validity and coverage compare like with like. */
   length: number;
   ks: readonly number[];
@@ -25,7 +26,7 @@ export interface PopularOptions {
 
 export function evaluatePopular(inputs: PreparedInputs, opts: PopularOptions): { metrics: Record<string, number>; users: number; items: Int32Array } {
   const items = popularItems(countsOf(inputs), opts.length);
-  const examples = evalExamples(inputs, opts.split, opts.maxUsers);
+  const examples = evalExamples(inputs, opts.split, opts.maxUsers, opts.sample);
   const metrics = computeMetrics(
     examples.map((ex) => rankedList(ex, items)),
     metricOptions(inputs, opts.ks),
@@ -35,5 +36,5 @@ export function evaluatePopular(inputs: PreparedInputs, opts: PopularOptions): {
 
 /** Convenience: the popular baseline with a config's evaluation settings. */
 export function evaluatePopularFor(inputs: PreparedInputs, config: Config, split: 'valid' | 'test', maxUsers = config.eval.maxUsers, beam = config.eval.beam) {
-  return evaluatePopular(inputs, { split, maxUsers, length: beam, ks: config.eval.ks.filter((k) => k <= beam) });
+  return evaluatePopular(inputs, { split, maxUsers, sample: config.eval.userSample, length: beam, ks: config.eval.ks.filter((k) => k <= beam) });
 }

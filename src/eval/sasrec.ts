@@ -28,7 +28,7 @@ export async function evaluateSasrec(
   o: { split: 'valid' | 'test'; maxUsers: number; progress?: Progress },
 ): Promise<SasrecEvalResult> {
   const t0 = performance.now();
-  const examples = evalExamples(inputs, o.split, o.maxUsers);
+  const examples = evalExamples(inputs, o.split, o.maxUsers, config.eval.userSample);
   const length = Math.min(config.eval.beam, model.arch.numItems);
   const T = model.arch.maxLen;
   const B = config.eval.batchSize;

@@ -86,7 +86,7 @@ export function sampleRecord(
 }
 
 async function beams(policy: Policy, inputs: PreparedInputs, config: Config, opts: StratifyRunOptions, label: string): Promise<{ rankings: UserRanking[]; seconds: number }> {
-  const users = evalExamples(inputs, opts.split, opts.maxUsers).length;
+  const users = evalExamples(inputs, opts.split, opts.maxUsers, config.eval.userSample).length;
   const bar = opts.progress?.(label, users, 'users');
   try {
     const r = await evaluatePolicy(policy, inputs, config, { split: opts.split, beam: opts.beam, maxUsers: opts.maxUsers, keepRankings: true, targetLogProbs: true, progress: bar });
@@ -102,7 +102,7 @@ async function beams(policy: Policy, inputs: PreparedInputs, config: Config, opt
  * from the run's seed, so the same command gives the same tables.
  */
 export async function collectStratSamples(policy: Policy, ranker: Ranker, inputs: PreparedInputs, config: Config, opts: StratifyRunOptions): Promise<StratifyRunResult> {
-  const examples = evalExamples(inputs, opts.split, opts.maxUsers);
+  const examples = evalExamples(inputs, opts.split, opts.maxUsers, config.eval.userSample);
   const N = examples.length;
   const mine = await beams(policy, inputs, config, opts, 'beam search');
   const W = opts.beam;

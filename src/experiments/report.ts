@@ -16,7 +16,7 @@ import type { Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { markdownTable, toCsv } from '../io/tables.js';
 import { hashOf, stableStringify } from '../hash.js';
-import { evalReportFile, isSasrecRun, readEvalReport, type EvalReport } from '../runs/evalReport.js';
+import { evalReportFile, isSasrecRun, readEvalReport, sameUsers, usersText, type EvalReport, type EvalUsers } from '../runs/evalReport.js';
 import { readMeta, type RunStatus } from '../runs/meta.js';
 import { meanOverRlSteps, readMetrics, type MetricsRow } from '../runs/metrics.js';
 import { readRunConfig } from '../runs/run.js';
@@ -361,24 +361,24 @@ export interface References {
   sasrec: ConfigGroup[];
 }
 
-/** The test users a run's test report counts (the first N of the split), undefined without a report. */
-const reportedUsers = (r: RunRecord) => (r.reports.best ?? r.reports.final)?.users;
+/** The test users a run's test report decoded (how many, how chosen), undefined without a report. */
+const reportedUsers = (r: RunRecord): EvalUsers | undefined => r.reports.best ?? r.reports.final;
 const usersOf = (r: RunRecord) => {
-  const n = reportedUsers(r);
-  return n !== undefined ? `${n} test users` : `eval.testMaxUsers ${r.config.eval.testMaxUsers} (0 = all)`;
+  const u = reportedUsers(r);
+  return u !== undefined ? usersText(u, 'test') : `eval.testMaxUsers ${r.config.eval.testMaxUsers} (0 = all)`;
 };
 
 /**
  * The reference rows, refusing (UserError) one tested on other data or other users than the RL
  * runs. Most-popular comes from the RL runs' own reports, so they must agree on their number of
  * test users. A SASRec run must have their data (hash where both recorded it, else the settings)
- * and their number of test users: the test users are the first N of the split, so on the same
- * data the same N is the same users. Semantic IDs do not matter: SASRec reads item ids.
+ * and their test users: the same number chosen the same way (eval.userSample), which on the same
+ * data is the same users. Semantic IDs do not matter: SASRec reads item ids.
  */
 export function references(runs: readonly RunRecord[], sasrec: readonly RunRecord[]): References {
   const tested = runs.filter((r) => reportedUsers(r) !== undefined);
   const ref = tested[0] ?? runs[0];
-  const odd = tested.find((r) => reportedUsers(r) !== reportedUsers(ref));
+  const odd = tested.find((r) => !sameUsers(reportedUsers(r)!, reportedUsers(ref)!));
   if (odd) {
     throw new UserError(
       `cannot compare these runs: they were tested on different users: ${ref.label} on ${usersOf(ref)}, ${odd.label} on ${usersOf(odd)} ` +
@@ -392,7 +392,7 @@ export function references(runs: readonly RunRecord[], sasrec: readonly RunRecor
     if (data) problems.push(data);
     const [a, b] = [reportedUsers(ref), reportedUsers(s)];
     // Without a report on one side, the setting that chooses the users.
-    if (a !== undefined && b !== undefined ? a !== b : ref.config.eval.testMaxUsers !== s.config.eval.testMaxUsers) {
+    if (a !== undefined && b !== undefined ? !sameUsers(a, b) : ref.config.eval.testMaxUsers !== s.config.eval.testMaxUsers) {
       problems.push(`test users differ: ${ref.label} on ${usersOf(ref)} vs ${s.label} on ${usersOf(s)}`);
     }
   }

@@ -19,6 +19,11 @@ const evalReportSchema = z.object({
   step: z.number().int().nonnegative(),
   split: z.enum(['valid', 'test']),
   users: z.number().int().nonnegative(),
+  /**
+   * How `users` were chosen from the split when not all of them were (config eval.userSample).
+   * Absent: every user, or, in reports written before the setting existed, the first `users`.
+   */
+  userSample: z.enum(['spread', 'first']).optional(),
   beam: z.number().int().positive(),
   constrained: z.boolean(),
   ks: z.array(z.number().int().positive()),
@@ -40,6 +45,21 @@ export type EvalReport = Omit<z.infer<typeof evalReportSchema>, 'metrics' | 'pop
   metrics: Record<string, number>;
   popular: Record<string, number>;
 };
+
+/** Which users of a split an evaluation decoded: how many, and how they were chosen. */
+export type EvalUsers = Pick<EvalReport, 'users' | 'userSample'>;
+
+/** Whether two evaluations of one split of the same data decoded the same users. */
+export function sameUsers(a: EvalUsers, b: EvalUsers): boolean {
+  // A report without userSample decoded every user or, written before the setting, the first N.
+  return a.users === b.users && (a.userSample ?? 'first') === (b.userSample ?? 'first');
+}
+
+/** The users in words, for messages: "2000 test users", "the first 2000 test users", "2000 test users spread over the split". */
+export function usersText(u: EvalUsers, split: string): string {
+  if (u.userSample === undefined) return `${u.users} ${split} users`;
+  return u.userSample === 'first' ? `the first ${u.users} ${split} users` : `${u.users} ${split} users spread over the split`;
+}
 
 /**
  * `<run>/eval/<stage>-<checkpoint>-<split>.json`: the report of a run's own evaluation with its

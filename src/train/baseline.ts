@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import { prepareInputs } from '../data/inputs.js';
+import { reportedSample } from '../eval/evaluate.js';
 import { evaluatePopularFor } from '../eval/popular.js';
 import { evaluateSasrec } from '../eval/sasrec.js';
 import { loadSasrec } from '../model/load.js';
@@ -16,7 +17,7 @@ import { readPointer } from '../model/checkpoint.js';
 import type { ProgressFactory } from '../progress.js';
 import { Rng } from '../rng.js';
 import { UserError } from '../errors.js';
-import { evalReportFile, isSasrecRun, readEvalReport, writeEvalReport, type EvalReport } from '../runs/evalReport.js';
+import { evalReportFile, isSasrecRun, readEvalReport, sameUsers, usersText, writeEvalReport, type EvalReport, type EvalUsers } from '../runs/evalReport.js';
 import { truncateMetrics } from '../runs/metrics.js';
 import type { Run } from '../runs/run.js';
 import { isStageComplete } from '../runs/stages.js';
@@ -85,6 +86,7 @@ export async function baselineRun(run: Run, o: BaselineRunOptions): Promise<Base
           step: readPointer(stageDir, checkpoint)!.step,
           split: 'test',
           users: r.users,
+          userSample: reportedSample(inputs, 'test', config.eval.testMaxUsers, config.eval.userSample),
           beam: r.length,
           constrained: true, // every recommendation is a catalog item
           ks: config.eval.ks.filter((k) => k <= r.length),
@@ -153,13 +155,14 @@ export function sasrecReportFor(sasrecDir: string, policyRun: string, want: { ch
 }
 
 /**
- * A UserError unless the policy is evaluated on as many users as SASRec was tested on: the users
- * are the first N of the split, so on the same data the same N is the same users.
+ * A UserError unless the policy is evaluated on the users SASRec was tested on: the same number,
+ * chosen the same way (eval.userSample), which on the same data is the same users.
  */
-export function assertSasrecUsers(sasrec: EvalReport, sasrecDir: string, users: number): void {
-  if (sasrec.users === users) return;
-  throw new UserError(
-    `--sasrec: ${sasrecDir} was tested on the first ${sasrec.users} ${sasrec.split} users, this evaluation on ${users}: ` +
-      `pass --max-users ${sasrec.users} to evaluate the policy on the same users.`,
-  );
+export function assertSasrecUsers(sasrec: EvalReport, sasrecDir: string, policy: EvalUsers): void {
+  if (sameUsers(sasrec, policy)) return;
+  const fix =
+    sasrec.users !== policy.users
+      ? `pass --max-users ${sasrec.users} to evaluate the policy on the same users`
+      : `evaluate with --set eval.userSample=${sasrec.userSample ?? 'first'}, or re-test the baseline with the policy's setting`;
+  throw new UserError(`--sasrec: ${sasrecDir} was tested on ${usersText(sasrec, sasrec.split)}, this evaluation on ${usersText(policy, sasrec.split)}: ${fix}.`);
 }

@@ -47,10 +47,12 @@ function computedConfig(config: Config): Config {
 
 /** What each trainable stage depends on: change any of it and the stage is trained anew. */
 /** The eval settings a trained stage depends on: the test evaluation after training reads the stages but does not shape them. */
-export function stageEvalKey(config: Config): Omit<Config['eval'], 'testMaxUsers'> {
-  const { testMaxUsers, ...rest } = config.eval;
+export function stageEvalKey(config: Config): Omit<Config['eval'], 'testMaxUsers' | 'userSample'> & { userSample?: Config['eval']['userSample'] } {
+  const { testMaxUsers, userSample, ...rest } = config.eval;
   void testMaxUsers;
-  return rest;
+  // userSample joined the key after stages were cached: at `first` (what they were validated on)
+  // or when every validation user is decoded it changes nothing, and is left out so they stay valid.
+  return userSample === 'first' || rest.maxUsers === 0 ? rest : { ...rest, userSample };
 }
 
 export function stageKey(stage: 'sft' | 'ranker' | 'rl', fullConfig: Config, inputs: PreparedInputs): Record<string, unknown> {

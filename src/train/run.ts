@@ -78,7 +78,7 @@ export async function trainRun(run: Run, backendName: string, opts: Omit<Pipelin
         if (same) r = reuseReport(reports[0], 'final');
         else {
           // Beam search over the test users: minutes on a large split, so it shows its progress.
-          const bar = opts.progress(`test ${stage}/${checkpoint}`, evalExamples(inputs, 'test', config.eval.testMaxUsers).length, 'users');
+          const bar = opts.progress(`test ${stage}/${checkpoint}`, evalExamples(inputs, 'test', config.eval.testMaxUsers, config.eval.userSample).length, 'users');
           try {
             r = await evaluateCheckpoint(run.dir, config, inputs, { stage, checkpoint, split: 'test', backendName, maxUsers: config.eval.testMaxUsers, progress: bar, log: opts.log });
           } catch (e) {

@@ -59,7 +59,7 @@ test('baseline trains SASRec on the same split, writes best/final test reports a
   // Other users than the baseline tested: refused before decoding, with the fix (the other refusals: test/train/baseline.test.ts).
   const few = runCli(['eval', '--run', 'runs/tiny_s1', '--sasrec', 'runs/tiny-sasrec_s1', '--max-users', '12'], cwd);
   assert.equal(few.code, 2);
-  assert.match(few.stderr, /tested on the first 30 test users, this evaluation on 12: pass --max-users 30/);
+  assert.match(few.stderr, /tested on 30 test users, this evaluation on 12 test users spread over the split: pass --max-users 30/);
 
   // The report: most-popular from the policy run's test report, SASRec from its own (one seed: no interval).
   const rep = runCli(['report', 'runs/tiny_s1', 'runs/tiny-sasrec_s1', '--metrics', 'hr@10,ndcg@10'], cwd);

@@ -30,6 +30,8 @@ export interface FakeRun {
   rows?: Record<string, unknown>[];
   /** In the test reports: the number of test users (default 1) and the most-popular figures (default none). */
   users?: number;
+  /** In the test reports: how the users were chosen (default: absent, every user or the first N). */
+  userSample?: 'spread' | 'first';
   popular?: Record<string, number>;
   /** upstream.json's data hash (none written by default). */
   data?: string;
@@ -68,7 +70,7 @@ export function writeFakeRun(r: FakeRun): string {
   if (r.data) writeUpstream(dir, { data: r.data, sid: 'sid' });
   for (const [ck, metrics] of Object.entries(r.test ?? {})) {
     const file = evalReportFile(dir, stage, ck, 'test');
-    writeEvalReport({ run: dir, stage, checkpoint: ck, step: 1, split: 'test', users: r.users ?? 1, beam: 1, constrained: false, ks: [10], backend: 'cpu', seconds: 0, usersPerSec: 0, metrics: metrics ?? {}, popular: r.popular ?? {}, createdAt: at, file });
+    writeEvalReport({ run: dir, stage, checkpoint: ck, step: 1, split: 'test', users: r.users ?? 1, userSample: r.userSample, beam: 1, constrained: false, ks: [10], backend: 'cpu', seconds: 0, usersPerSec: 0, metrics: metrics ?? {}, popular: r.popular ?? {}, createdAt: at, file });
   }
   // Rows without a kind are step rows (kind 'train').
   const rows = [

@@ -338,6 +338,9 @@ describe('reference rows: most-popular and SASRec', () => {
     assert.throws(() => refsOf([...rl, ...sasrec(tmpDir(), { data: 'd2' })]), /data differ: rl-nll_s1 \(data hash d1\) vs tiny-sasrec_s1 \(data hash d2\)/);
     const other = writeFakeRun({ runsDir, name: 'rl-few', seed: 1, sets: ['eval.testMaxUsers=10'], data: 'd1', users: 10, test: { best: { 'hr@10': 0.1 } } });
     assert.throws(() => refsOf([...rl, other]), /tested on different users: rl-nll_s1 on 30 test users, rl-few_s1 on 10 test users \(eval.testMaxUsers 0 vs 10\)/);
+    // As many users, chosen another way (eval.userSample): not the same users either.
+    const spread = writeFakeRun({ runsDir, name: 'rl-spread', seed: 1, data: 'd1', users: 30, userSample: 'spread', test: { best: { 'hr@10': 0.1 } } });
+    assert.throws(() => refsOf([...rl, spread]), /tested on different users: rl-nll_s1 on 30 test users, rl-spread_s1 on 30 test users spread over the split/);
     assert.throws(() => collectRuns(sasrec(tmpDir())), /only SASRec baseline runs/);
   });
 });

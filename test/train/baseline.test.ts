@@ -18,7 +18,8 @@ describe('sasrecReportFor', () => {
   it('returns the report of that checkpoint on the same data and users', () => {
     const r = sasrecReportFor(sasrec, policy, want);
     assert.deepEqual([r.checkpoint, r.users, r.metrics['hr@10']], ['final', 30, 0.2]);
-    assertSasrecUsers(r, sasrec, 30);
+    assertSasrecUsers(r, sasrec, { users: 30 });
+    assertSasrecUsers(r, sasrec, { users: 30, userSample: 'first' }); // a report without userSample: all, or the first N
   });
 
   it('refuses a folder that is no baseline run, naming the baseline command to run', () => {
@@ -36,6 +37,9 @@ describe('sasrecReportFor', () => {
 
   it('refuses other data and other users', () => {
     refused(() => sasrecReportFor(sasrec, policy, { ...want, data: 'd2' }), /trained and tested on data hash d1, this run on d2/);
-    refused(() => assertSasrecUsers(sasrecReportFor(sasrec, policy, want), sasrec, 12), /tested on the first 30 test users, this evaluation on 12: pass --max-users 30/);
+    const r = sasrecReportFor(sasrec, policy, want);
+    refused(() => assertSasrecUsers(r, sasrec, { users: 12, userSample: 'spread' }), /tested on 30 test users, this evaluation on 12 test users spread over the split: pass --max-users 30/);
+    // As many users, chosen otherwise: not the same users.
+    refused(() => assertSasrecUsers(r, sasrec, { users: 30, userSample: 'spread' }), /this evaluation on 30 test users spread over the split.*--set eval.userSample=first/);
   });
 });

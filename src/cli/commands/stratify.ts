@@ -91,7 +91,7 @@ export function registerStratify(program: Command): Command {
     .addOption(new Option('--stage <stage>', 'whose policy: rl (default when the run has one) or sft').choices(['sft', 'rl']))
     .addOption(new Option('--split <split>', 'which leave-one-out split').choices(['valid', 'test']).default('test'))
     .option('--beam <W>', 'beam width (default: the run\'s eval.beam)')
-    .option('--max-users <N>', 'the first N samples of the split (0 = all)', '0')
+    .option('--max-users <N>', 'N samples of the split, chosen by the run\'s eval.userSample (spread over the split by default; 0 = all)', '0')
     .addOption(
       new Option('--difficulty <how>', 'difficulty bins: rank of the ground truth in the beam, or quartiles of log pi(y|x), the policy\'s log-probability of it')
         .choices(['rank', 'prob-quartiles'])
