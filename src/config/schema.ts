@@ -115,6 +115,12 @@ export const sftSchema = section({
     .default(0)
     .describe('Sequences per forward/backward pass: the step\'s gradient is accumulated over passes of this many (less memory, the same step up to float rounding; dropout masks differ). 0 = the whole batch in one pass.'),
   targets: z.enum(['all', 'last']).default('all').describe('all: NLL on every item of the sequence window (causal LM, like SASRec); last: only the final item.'),
+  labelSmoothing: z
+    .number()
+    .min(0)
+    .max(0.5)
+    .default(0)
+    .describe('Label smoothing ε of the SFT cross-entropy: each token\'s target is 1 − ε on the true code plus ε spread over its level\'s codes. The logged loss is then that cross-entropy, not the NLL. 0 = plain NLL.'),
   ...schedule,
   checkpointEvery: int(1).default(500).describe('Save a checkpoint every this many steps (and at the end).'),
 });

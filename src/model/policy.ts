@@ -410,9 +410,12 @@ export class Policy {
 
   /**
    * Mean NLL per item token of a batch of sequences (causal LM over every item slot, like SASRec),
-   * or, with `lastOnly`, of the last item of each sequence only.
+   * or, with `lastOnly`, of the last item of each sequence only. With `labelSmoothing` ε > 0 each
+   * token's target is (1 − ε) on the true code plus ε spread uniformly over its level's K_l codes
+   * (docs/METHOD.md 2.2 "Label smoothing"): the loss is then that cross-entropy, not the NLL.
    */
-  sequenceLoss(batch: SequenceBatch, lastOnly: boolean, opts: ForwardOptions = {}): tf.Scalar {
+  sequenceLoss(batch: SequenceBatch, lastOnly: boolean, opts: ForwardOptions & { labelSmoothing?: number } = {}): tf.Scalar {
+    const eps = opts.labelSmoothing ?? 0;
     const { hidden } = this.forward(batch.tokens, batch.positions, batch.keyBias, opts); // [B, slots*L, D]
     const B = batch.batch;
     const L = this.layout.levels;
@@ -435,7 +438,9 @@ export class Policy {
       const h = tf.reshape(tf.slice(h4, [0, 0, l, 0], [B, n, 1, D]), [B * n, D]);
       const lsm = tf.logSoftmax(this.levelLogits(h, l)); // [B*n, K_l]
       const y = tf.reshape(tf.slice(targets, [0, 0, l], [B, n, 1]), [B * n]);
-      total = tf.add(total, tf.sum(tf.mul(pick(lsm, y), w)));
+      let logLik: tf.Tensor = pick(lsm, y); // [B*n]
+      if (eps > 0) logLik = tf.add(tf.mul(logLik, 1 - eps), tf.mul(tf.mean(lsm, 1), eps));
+      total = tf.add(total, tf.sum(tf.mul(logLik, w)));
     }
     return tf.div(tf.neg(total), count * L) as tf.Scalar;
   }

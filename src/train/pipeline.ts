@@ -45,7 +45,6 @@ function computedConfig(config: Config): Config {
   return copy as unknown as Config;
 }
 
-/** What each trainable stage depends on: change any of it and the stage is trained anew. */
 /** The eval settings a trained stage depends on: the test evaluation after training reads the stages but does not shape them. */
 export function stageEvalKey(config: Config): Omit<Config['eval'], 'testMaxUsers' | 'userSample'> & { userSample?: Config['eval']['userSample'] } {
   const { testMaxUsers, userSample, ...rest } = config.eval;
@@ -55,11 +54,18 @@ export function stageEvalKey(config: Config): Omit<Config['eval'], 'testMaxUsers
   return userSample === 'first' || rest.maxUsers === 0 ? rest : { ...rest, userSample };
 }
 
+/** The SFT settings a stage depends on. labelSmoothing joined later: at 0 it changes nothing and is left out, so cached stages stay valid. */
+function sftKey(sft: Config['sft']): Partial<Config['sft']> {
+  const { labelSmoothing, ...rest } = sft;
+  return labelSmoothing === 0 ? rest : sft;
+}
+
+/** What each trainable stage depends on: change any of it and the stage is trained anew. */
 export function stageKey(stage: 'sft' | 'ranker' | 'rl', fullConfig: Config, inputs: PreparedInputs): Record<string, unknown> {
   const config = computedConfig(fullConfig);
   const base = { seed: stageSeed(stage, fullConfig), data: inputs.manifest.hash };
   const evalOfStages = stageEvalKey(config);
-  if (stage === 'sft') return { ...base, sid: inputs.sidHash, policy: config.policy, sft: config.sft, eval: evalOfStages };
+  if (stage === 'sft') return { ...base, sid: inputs.sidHash, policy: config.policy, sft: sftKey(config.sft), eval: evalOfStages };
   if (stage === 'ranker') return { ...base, ranker: config.ranker, eval: evalOfStages };
   return { ...base, everything: config };
 }

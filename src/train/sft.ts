@@ -116,6 +116,7 @@ export function sftStepGrads(
   lastOnly: boolean,
   micro: number,
   rng: Rng,
+  labelSmoothing = 0,
 ): { value: tf.Scalar; grads: tf.NamedTensorMap; realTokens: number } {
   const ranges = microRanges(windows.length, micro);
   const targetsOf = (ws: Int32Array[]) => (lastOnly ? ws.length : ws.reduce((n, w) => n + w.length, 0));
@@ -126,7 +127,7 @@ export function sftStepGrads(
     const batch = buildSequences(policy.layout, codes, part);
     realTokens += batch.realTokens;
     const loss = () => {
-      const mean = policy.sequenceLoss(batch, lastOnly, { rng }); // over this pass's targets
+      const mean = policy.sequenceLoss(batch, lastOnly, { rng, labelSmoothing }); // over this pass's targets
       return { loss: ranges.length === 1 ? mean : (tf.mul(mean, targetsOf(part) / total) as tf.Scalar) };
     };
     return { inputs: [batch.tokens, batch.positions, batch.keyBias, batch.targets, batch.weights], loss };
@@ -177,7 +178,7 @@ export async function trainSft(ctx: StageContext): Promise<SftResult> {
         plan ??= new BatchPlan(users, Int32Array.from(train, (s) => Math.min(s.length, maxItems)), sc.batchSize, dataSeed);
         const stepRng = new Rng(mixSeed(dataSeed, step, 0x5f7));
         const windows = plan.batch(step).map((u) => trainingWindow(train[u], maxItems, sc.targets, stepRng));
-        const { value, grads, realTokens } = sftStepGrads(policy, codes, windows, lastOnly, sc.microBatchSize, rng);
+        const { value, grads, realTokens } = sftStepGrads(policy, codes, windows, lastOnly, sc.microBatchSize, rng, sc.labelSmoothing);
         // One read-back per step, the loss with the gradient norm. A non-finite loss: no update
         // (AdamW skips it; the loop stops the stage).
         const stats = await optimizer.step(grads, lr, value);

@@ -53,7 +53,20 @@ test('NLL of a policy whose logits are its head bias, by hand', () => {
   // last only: the last items are 0 and 0 -> ln(8/3)/2
   const lossLast = pol.sequenceLoss(seq, true);
   close(lossLast.dataSync(), [Math.log(8 / 3) / 2], 1e-6, 'sequenceLoss last');
-  tf.dispose([nll, targets, loss, lossLast]);
+  // Label smoothing ε = 0.1: each token's loss is 0.9·(−log p_y) + 0.1·(−mean_k log p_k) over its
+  // level's codes. Mean log-probabilities: level 0 (ln 1/4 + ln 3/4)/2 = −0.8369882, level 1
+  // (2 ln 1/4 + ln 1/2)/3 = −1.1552453. Per token:
+  //   item 0 (1, 2): 0.9·0.2876821 + 0.1·0.8369882 = 0.3426127; 0.9·0.6931472 + 0.1·1.1552453 = 0.7393570
+  //   item 1 (0, 0): 0.9·1.3862944 + 0.1·0.8369882 = 1.3313637; 0.9·1.3862944 + 0.1·1.1552453 = 1.3631895
+  // Item 0 is a target twice, item 1 once: (2·(0.3426127 + 0.7393570) + 1.3313637 + 1.3631895) / 6 = 0.8097488.
+  const smoothed = pol.sequenceLoss(seq, false, { labelSmoothing: 0.1 });
+  const tok = (lp: number, meanLp: number) => -(0.9 * lp + 0.1 * meanLp);
+  const m0 = (Math.log(1 / 4) + Math.log(3 / 4)) / 2;
+  const m1 = (2 * Math.log(1 / 4) + Math.log(1 / 2)) / 3;
+  const want = (2 * (tok(Math.log(3 / 4), m0) + tok(Math.log(1 / 2), m1)) + tok(Math.log(1 / 4), m0) + tok(Math.log(1 / 4), m1)) / 6;
+  close([want], [0.8097488], 1e-6, 'hand arithmetic');
+  close(smoothed.dataSync(), [want], 1e-6, 'sequenceLoss, label smoothing 0.1');
+  tf.dispose([nll, targets, loss, lossLast, smoothed]);
   disposePrompts(prompt);
   disposeSequences(seq);
   pol.dispose();

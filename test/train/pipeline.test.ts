@@ -5,7 +5,8 @@ import path from 'node:path';
 import { validateConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import type { StageContext } from '../../src/train/context.js';
-import { runPipeline, type StageRunner } from '../../src/train/pipeline.js';
+import { runPipeline, stageHash, stageKey, type StageRunner } from '../../src/train/pipeline.js';
+import type { PreparedInputs } from '../../src/data/inputs.js';
 import { Run } from '../../src/runs/run.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -72,4 +73,14 @@ test('upstreamSeed fixes the SFT policy and ranker while the run seed varies the
   const own = await train(tinyConfig(runsDir, { name: 'own', seed: 7 }));
   assert.deepEqual(own.reused, ['sft', 'ranker']);
   assert.equal(own.upstream.sft, s1.upstream.sft);
+});
+
+test('sft.labelSmoothing names the SFT stage only when set, so stages cached before the key stay valid', () => {
+  const inputs = { manifest: { hash: 'd' }, sidHash: 's' } as unknown as PreparedInputs;
+  const sftOf = (sft: Record<string, unknown>) => stageKey('sft', validateConfig({ sft }), inputs).sft as Record<string, unknown>;
+  assert.equal('labelSmoothing' in sftOf({ steps: 10 }), false);
+  assert.equal(sftOf({ steps: 10, labelSmoothing: 0.1 }).labelSmoothing, 0.1);
+  const hash = (sft: Record<string, unknown>) => stageHash('sft', validateConfig({ sft }), inputs);
+  assert.equal(hash({ labelSmoothing: 0 }), hash({}));
+  assert.notEqual(hash({ labelSmoothing: 0.1 }), hash({}));
 });
