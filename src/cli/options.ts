@@ -4,6 +4,7 @@ import { BACKEND_CHOICES, initBackend, parseThreads, type BackendChoice, type Ba
 import { configOverrides, configToYaml, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
+import type { UserSample } from '../eval/evaluate.js';
 import type { ProgressFactory } from '../progress.js';
 import { progressFactory } from './progress.js';
 
@@ -53,6 +54,19 @@ export function progressFromFlags(flags: ProgressFlags): ProgressFactory {
   const s = Number(flags.logEvery);
   if (!Number.isFinite(s) || s < 0) throw new UserError(`--log-every expects a number of seconds >= 0, got "${flags.logEvery}"`);
   return progressFactory({ plain: !flags.progress, everyMs: s * 1000 });
+}
+
+/** `--user-sample` of the commands that evaluate an existing run (eval, stratify). */
+export function userSampleOption(): Option {
+  return new Option('--user-sample <how>', "which users --max-users takes: spread over the split, or the first N as evaluations before eval.userSample did (default: the run's eval.userSample)").choices([
+    'spread',
+    'first',
+  ]);
+}
+
+/** The run's config with --user-sample applied, when given. */
+export function withUserSample(config: Config, how: UserSample | undefined): Config {
+  return how === undefined ? config : { ...config, eval: { ...config.eval, userSample: how } };
 }
 
 /**

@@ -13,7 +13,7 @@ import { atomicWrite } from '../io/atomic.js';
 import { readCheckpointState, readPointer, resolveCheckpoint } from '../model/checkpoint.js';
 import { writeEvalReport, type EvalReport } from '../runs/evalReport.js';
 import type { Progress } from '../progress.js';
-import { evaluatePolicy, reportedSample } from './evaluate.js';
+import { evaluatePolicy, sampledUsers, type UserSample } from './evaluate.js';
 import { evaluatePopularFor } from './popular.js';
 import type { PreparedInputs } from '../data/inputs.js';
 import { resolveStageDir } from '../runs/stages.js';
@@ -30,6 +30,8 @@ export interface CheckpointEvalOptions {
   constrained?: boolean;
   /** 0 = all users of the split. */
   maxUsers?: number;
+  /** How a capped evaluation chooses its users. Default config.eval.userSample. */
+  userSample?: UserSample;
   backendName: string;
   progress?: Progress;
   /** Where warnings go (a failed write of the reuse cache). */
@@ -48,12 +50,12 @@ export async function evaluateCheckpoint(runDir: string, config: Config, inputs:
   const evalDir = path.join(runDir, 'eval');
   const cacheDir = evalCacheDir(runDir);
   const running = runningBackend();
-  const userSample = reportedSample(inputs, o.split, maxUsers, config.eval.userSample);
+  const { userSample } = sampledUsers(inputs, o.split, maxUsers, o.userSample ?? config.eval.userSample);
   const key = evalCacheKey(ckDir, config, inputs, { split: o.split, beam, constrained, maxUsers, userSample }, running ? backendKey(running) : { name: o.backendName });
   const cached = readCachedEval(cacheDir, key);
   if (cached) {
     // Identical weights and settings (an RL run whose best is its SFT start): the same numbers.
-    const base = evalFileBase(config, { ...o, beam, constrained: cached.report.constrained, maxUsers });
+    const base = evalFileBase(config, { ...o, beam, constrained: cached.report.constrained, maxUsers, userSample });
     const origin = cached.report.reusedFrom ?? cached.report.run;
     const report: CheckpointEvalReport = {
       ...cached.report,
@@ -78,14 +80,15 @@ export async function evaluateCheckpoint(runDir: string, config: Config, inputs:
       beam,
       constrained,
       maxUsers,
+      userSample,
       keepRankings: true,
       progress: o.progress,
     });
   } finally {
     policy.dispose();
   }
-  const popular = evaluatePopularFor(inputs, config, o.split, maxUsers, beam);
-  const base = evalFileBase(config, { ...o, beam, constrained: result.constrained, maxUsers });
+  const popular = evaluatePopularFor(inputs, config, o.split, maxUsers, beam, userSample);
+  const base = evalFileBase(config, { ...o, beam, constrained: result.constrained, maxUsers, userSample });
   const file = path.join(evalDir, `${base}.json`);
   const report: CheckpointEvalReport = {
     run: runDir,
@@ -125,15 +128,20 @@ export async function evaluateCheckpoint(runDir: string, config: Config, inputs:
 
 /**
  * `<stage>-<checkpoint>-<split>`, then a suffix per setting that differs from train's own test
- * evaluation (eval.beam, eval.constrained, eval.testMaxUsers): `-beam<W>`, `-constrained` or
- * `-unconstrained`, `-n<N>` or `-all`. So `adagrpo eval` with other settings never overwrites the
+ * evaluation (eval.beam, eval.constrained, eval.testMaxUsers, eval.userSample): `-beam<W>`,
+ * `-constrained` or `-unconstrained`, `-n<N>` or `-all`, `-first` or `-spread` (capped only). So `adagrpo eval` with other settings never overwrites the
  * files train wrote, and the same settings reproduce them.
  */
-export function evalFileBase(config: Config, o: { stage: string; checkpoint: string; split: string; beam: number; constrained: boolean; maxUsers: number }): string {
+export function evalFileBase(
+  config: Config,
+  o: { stage: string; checkpoint: string; split: string; beam: number; constrained: boolean; maxUsers: number; userSample: UserSample | undefined },
+): string {
   const parts = [o.stage, o.checkpoint, o.split];
   if (o.beam !== config.eval.beam) parts.push(`beam${o.beam}`);
   if (o.constrained !== config.eval.constrained) parts.push(o.constrained ? 'constrained' : 'unconstrained');
   if (o.maxUsers !== config.eval.testMaxUsers) parts.push(o.maxUsers > 0 ? `n${o.maxUsers}` : 'all');
+  // undefined when every user was decoded: then how they would have been chosen does not matter.
+  if (o.userSample !== undefined && o.userSample !== config.eval.userSample) parts.push(o.userSample);
   return parts.join('-');
 }
 

@@ -15,11 +15,14 @@ import { beamSearch, policyDecoder } from '../model/decoding.js';
 import { buildPrompts, disposePrompts, type Policy } from '../model/policy.js';
 import { EMPTY, computeMetrics, type MetricOptions, type RankedList } from './metrics.js';
 import type { PreparedInputs } from '../data/inputs.js';
+import type { EvalUsers } from '../runs/evalReport.js';
 
 export interface EvalOptions {
   split: 'valid' | 'test';
-  /** Evaluate N users of the split, chosen by config.eval.userSample; 0 = all. Default config.eval.maxUsers. */
+  /** Evaluate N users of the split, chosen by userSample; 0 = all. Default config.eval.maxUsers. */
   maxUsers?: number;
+  /** How those N users are chosen. Default config.eval.userSample. */
+  userSample?: UserSample;
   /** Beam width W. Default config.eval.beam. */
   beam?: number;
   /** Default config.eval.constrained. */
@@ -101,9 +104,13 @@ export function evalExamples(inputs: PreparedInputs, split: 'valid' | 'test', ma
   return Array.from(sampleIndices(all.length, maxUsers, how), (i) => all[i]);
 }
 
-/** The sample a report records: undefined when every user of the split was evaluated. */
-export function reportedSample(inputs: PreparedInputs, split: 'valid' | 'test', maxUsers: number, how: UserSample): UserSample | undefined {
-  return maxUsers > 0 && maxUsers < inputs.splits[split].length ? how : undefined;
+/**
+ * Which users an evaluation decodes, as its report records them: how many, and how they were
+ * chosen (userSample undefined when every user of the split is decoded).
+ */
+export function sampledUsers(inputs: PreparedInputs, split: 'valid' | 'test', maxUsers: number, how: UserSample): EvalUsers {
+  const total = inputs.splits[split].length;
+  return maxUsers > 0 && maxUsers < total ? { users: maxUsers, userSample: how } : { users: total };
 }
 
 /** What computeMetrics needs besides the lists; shared by the policy and the popular baseline. */
@@ -127,7 +134,7 @@ export async function evaluatePolicy(policy: Policy, inputs: PreparedInputs, con
   const constrained = opts.constrained ?? config.eval.constrained;
   const batchSize = opts.batchSize ?? config.eval.batchSize;
   const ks = config.eval.ks.filter((k) => k <= beam);
-  const examples = evalExamples(inputs, opts.split, opts.maxUsers ?? config.eval.maxUsers, config.eval.userSample);
+  const examples = evalExamples(inputs, opts.split, opts.maxUsers ?? config.eval.maxUsers, opts.userSample ?? config.eval.userSample);
   const catalog = catalogOf(inputs.sids);
   const codes = inputs.sids.codes;
   const L = inputs.sids.levels;

@@ -35,6 +35,13 @@ export function evaluatePopular(inputs: PreparedInputs, opts: PopularOptions): {
 }
 
 /** Convenience: the popular baseline with a config's evaluation settings. */
-export function evaluatePopularFor(inputs: PreparedInputs, config: Config, split: 'valid' | 'test', maxUsers = config.eval.maxUsers, beam = config.eval.beam) {
-  return evaluatePopular(inputs, { split, maxUsers, sample: config.eval.userSample, length: beam, ks: config.eval.ks.filter((k) => k <= beam) });
+export function evaluatePopularFor(
+  inputs: PreparedInputs,
+  config: Config,
+  split: 'valid' | 'test',
+  maxUsers = config.eval.maxUsers,
+  beam = config.eval.beam,
+  sample: UserSample = config.eval.userSample,
+) {
+  return evaluatePopular(inputs, { split, maxUsers, sample, length: beam, ks: config.eval.ks.filter((k) => k <= beam) });
 }

@@ -14,7 +14,7 @@ import type { Ranker } from '../model/ranker.js';
 import { discriminability, inBatchNegatives, negativeSet } from '../rl/gates.js';
 import type { Discriminator } from '../rl/discriminability.js';
 import { Rng } from '../rng.js';
-import { evalExamples, evaluatePolicy, type UserRanking } from './evaluate.js';
+import { evalExamples, evaluatePolicy, sampledUsers, type UserRanking } from './evaluate.js';
 import { rmOrder, type StratSample } from './stratify.js';
 import type { PreparedInputs } from '../data/inputs.js';
 import { rankerReliability } from '../rl/reliability.js';
@@ -86,7 +86,7 @@ export function sampleRecord(
 }
 
 async function beams(policy: Policy, inputs: PreparedInputs, config: Config, opts: StratifyRunOptions, label: string): Promise<{ rankings: UserRanking[]; seconds: number }> {
-  const users = evalExamples(inputs, opts.split, opts.maxUsers, config.eval.userSample).length;
+  const { users } = sampledUsers(inputs, opts.split, opts.maxUsers, config.eval.userSample);
   const bar = opts.progress?.(label, users, 'users');
   try {
     const r = await evaluatePolicy(policy, inputs, config, { split: opts.split, beam: opts.beam, maxUsers: opts.maxUsers, keepRankings: true, targetLogProbs: true, progress: bar });

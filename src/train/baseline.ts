@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import { prepareInputs } from '../data/inputs.js';
-import { reportedSample } from '../eval/evaluate.js';
+import { sampledUsers } from '../eval/evaluate.js';
 import { evaluatePopularFor } from '../eval/popular.js';
 import { evaluateSasrec } from '../eval/sasrec.js';
 import { loadSasrec } from '../model/load.js';
@@ -86,7 +86,7 @@ export async function baselineRun(run: Run, o: BaselineRunOptions): Promise<Base
           step: readPointer(stageDir, checkpoint)!.step,
           split: 'test',
           users: r.users,
-          userSample: reportedSample(inputs, 'test', config.eval.testMaxUsers, config.eval.userSample),
+          userSample: sampledUsers(inputs, 'test', config.eval.testMaxUsers, config.eval.userSample).userSample,
           beam: r.length,
           constrained: true, // every recommendation is a catalog item
           ks: config.eval.ks.filter((k) => k <= r.length),
@@ -163,6 +163,6 @@ export function assertSasrecUsers(sasrec: EvalReport, sasrecDir: string, policy:
   const fix =
     sasrec.users !== policy.users
       ? `pass --max-users ${sasrec.users} to evaluate the policy on the same users`
-      : `evaluate with --set eval.userSample=${sasrec.userSample ?? 'first'}, or re-test the baseline with the policy's setting`;
+      : `pass --user-sample ${sasrec.userSample ?? 'first'} to evaluate the policy on the same users`;
   throw new UserError(`--sasrec: ${sasrecDir} was tested on ${usersText(sasrec, sasrec.split)}, this evaluation on ${usersText(policy, sasrec.split)}: ${fix}.`);
 }

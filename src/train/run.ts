@@ -5,7 +5,7 @@
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import { evaluateCheckpoint, pointerStep, reuseReport, type CheckpointEvalReport } from '../eval/checkpointEval.js';
-import { evalExamples } from '../eval/evaluate.js';
+import { sampledUsers } from '../eval/evaluate.js';
 import { InterruptedError, UserError } from '../errors.js';
 import { LockWaitInterrupted, type Lock } from '../io/lock.js';
 import { lockRunFolder, Run, runDirFor, savedConfigDiff } from '../runs/run.js';
@@ -78,7 +78,7 @@ export async function trainRun(run: Run, backendName: string, opts: Omit<Pipelin
         if (same) r = reuseReport(reports[0], 'final');
         else {
           // Beam search over the test users: minutes on a large split, so it shows its progress.
-          const bar = opts.progress(`test ${stage}/${checkpoint}`, evalExamples(inputs, 'test', config.eval.testMaxUsers, config.eval.userSample).length, 'users');
+          const bar = opts.progress(`test ${stage}/${checkpoint}`, sampledUsers(inputs, 'test', config.eval.testMaxUsers, config.eval.userSample).users, 'users');
           try {
             r = await evaluateCheckpoint(run.dir, config, inputs, { stage, checkpoint, split: 'test', backendName, maxUsers: config.eval.testMaxUsers, progress: bar, log: opts.log });
           } catch (e) {

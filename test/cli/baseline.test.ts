@@ -60,6 +60,18 @@ test('baseline trains SASRec on the same split, writes best/final test reports a
   const few = runCli(['eval', '--run', 'runs/tiny_s1', '--sasrec', 'runs/tiny-sasrec_s1', '--max-users', '12'], cwd);
   assert.equal(few.code, 2);
   assert.match(few.stderr, /tested on 30 test users, this evaluation on 12 test users spread over the split: pass --max-users 30/);
+  // --user-sample overrides the run's eval.userSample (spread) for this evaluation: the report
+  // records it, and a sample other than the run's gets its own file instead of overwriting.
+  const files: Record<string, string> = {};
+  for (const how of ['first', 'spread']) {
+    const sub = runCli(['eval', '--run', 'runs/tiny_s1', '--max-users', '12', '--user-sample', how, '--no-progress'], cwd);
+    assert.equal(sub.code, 0, sub.stderr);
+    const file = /wrote (\S+) and its/.exec(sub.stderr)![1];
+    files[how] = path.basename(file);
+    const r = readEvalReport(path.isAbsolute(file) ? file : path.join(cwd, file));
+    assert.deepEqual([r.users, r.userSample], [12, how]);
+  }
+  assert.deepEqual(files, { first: 'rl-best-test-n12-first.json', spread: 'rl-best-test-n12.json' });
 
   // The report: most-popular from the policy run's test report, SASRec from its own (one seed: no interval).
   const rep = runCli(['report', 'runs/tiny_s1', 'runs/tiny-sasrec_s1', '--metrics', 'hr@10,ndcg@10'], cwd);

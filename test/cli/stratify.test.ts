@@ -41,13 +41,14 @@ test('stratify prints Tables 1-3, writes md/csv/json, compares two runs of the s
   const again = runCli(['stratify', '--run', 'runs/tiny_s1', '--split', 'valid', '--no-progress'], cwd);
   assert.equal(again.stdout, r.stdout);
 
-  const c = runCli(['stratify', '--run', 'runs/tiny_s1', '--checkpoint', 'final', '--compare', 'runs/tiny-nll_s1', '--disc', 'quartiles', '--max-users', '20', '--no-progress'], cwd);
+  const c = runCli(['stratify', '--run', 'runs/tiny_s1', '--checkpoint', 'final', '--compare', 'runs/tiny-nll_s1', '--disc', 'quartiles', '--max-users', '20', '--user-sample', 'first', '--no-progress'], cwd);
   assert.equal(c.code, 0, c.stderr);
   assert.match(c.stdout, /Compare: other = runs\/tiny-nll_s1, rl\/final/);
   assert.match(c.stdout, /HR@10 other \| this-other/);
   assert.match(c.stdout, /Q4 d>=/);
   // Other bins and --compare get their own files: nothing earlier is overwritten.
-  assert.ok(fs.existsSync(path.join(cwd, 'runs/tiny_s1/stratify/rl-final-test-dquartiles-vs-tiny-nll_s1.json')));
+  const cJson = JSON.parse(fs.readFileSync(path.join(cwd, 'runs/tiny_s1/stratify/rl-final-test-dquartiles-vs-tiny-nll_s1.json'), 'utf8'));
+  assert.deepEqual([cJson.users, cJson.userSample], [20, 'first']); // --user-sample, recorded
 
   const p = runCli(['stratify', '--run', 'runs/tiny_s1', '--split', 'valid', '--difficulty', 'prob-quartiles', '--no-progress'], cwd);
   assert.equal(p.code, 0, p.stderr);

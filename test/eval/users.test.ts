@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { validateConfig } from '../../src/config/load.js';
 import type { PreparedInputs } from '../../src/data/inputs.js';
 import type { Example } from '../../src/data/types.js';
-import { evalExamples, reportedSample, sampleIndices } from '../../src/eval/evaluate.js';
+import { evalExamples, sampledUsers, sampleIndices } from '../../src/eval/evaluate.js';
 import { sameUsers, usersText } from '../../src/runs/evalReport.js';
 import { stageEvalKey } from '../../src/train/pipeline.js';
 
@@ -21,7 +21,7 @@ test('sampleIndices: spread takes ⌊i·total/n⌋, first takes 0..n-1, no cap t
   assert.equal(big[1999], Math.floor((1999 * 22363) / 2000)); // 22351
 });
 
-test('evalExamples picks the sampled examples of the split, and reportedSample names the sample only when capped', () => {
+test('evalExamples picks the sampled examples of the split, and sampledUsers names the sample only when capped', () => {
   const ex = (user: number): Example => ({ user, target: 100 + user, history: Int32Array.of(user) }) as unknown as Example;
   const inputs = { splits: { test: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map(ex), valid: [] } } as unknown as PreparedInputs;
   assert.deepEqual(
@@ -33,9 +33,10 @@ test('evalExamples picks the sampled examples of the split, and reportedSample n
     [0, 1, 2, 3],
   );
   assert.equal(evalExamples(inputs, 'test', 0, 'spread').length, 10);
-  assert.equal(reportedSample(inputs, 'test', 4, 'spread'), 'spread');
-  assert.equal(reportedSample(inputs, 'test', 0, 'spread'), undefined);
-  assert.equal(reportedSample(inputs, 'test', 10, 'first'), undefined);
+  assert.deepEqual(sampledUsers(inputs, 'test', 4, 'spread'), { users: 4, userSample: 'spread' });
+  assert.deepEqual(sampledUsers(inputs, 'test', 0, 'spread'), { users: 10 });
+  assert.deepEqual(sampledUsers(inputs, 'test', 10, 'first'), { users: 10 });
+  assert.deepEqual(sampledUsers(inputs, 'test', 25, 'first'), { users: 10 });
 });
 
 test('sameUsers: a report without userSample is every user or, from before the setting, the first N', () => {

@@ -5,13 +5,13 @@
  * `<run>/eval/<stage>-<checkpoint>-<split>[-beamW][-constrained][-nN].json` and `.top10.jsonl` (see evalFileBase).
  */
 import path from 'node:path';
-import { addProgressOptions, progressFromFlags, runBackend } from '../options.js';
+import { addProgressOptions, progressFromFlags, runBackend, userSampleOption } from '../options.js';
 import { Command, Option } from 'commander';
 import { BACKEND_CHOICES, type BackendChoice } from '../../backend.js';
 import type { Config } from '../../config/schema.js';
 import { UserError } from '../../errors.js';
 import { evaluateCheckpoint } from '../../eval/checkpointEval.js';
-import { reportedSample } from '../../eval/evaluate.js';
+import { sampledUsers, type UserSample } from '../../eval/evaluate.js';
 import { evaluateRanker, formatRankerEval } from '../../eval/rankerEval.js';
 import { atomicWriteJson } from '../../io/atomic.js';
 import { resolveCheckpoint } from '../../model/checkpoint.js';
@@ -33,6 +33,7 @@ interface EvalFlags {
   beam?: string;
   constrained?: boolean;
   maxUsers?: string;
+  userSample?: UserSample;
   backend?: BackendChoice;
   threads?: string;
   sasrec?: string;
@@ -71,7 +72,8 @@ export function registerEval(program: Command): Command {
     .addOption(new Option('--stage <stage>', 'whose policy: rl (default when the run has one) or sft').choices(['sft', 'rl']))
     .option('--beam <W>', 'beam width (default: the run\'s eval.beam)')
     .option('--constrained', 'decode only valid SIDs (catalog trie): hallucination is then 0')
-    .option('--max-users <N>', 'evaluate N users of the split, chosen by the run\'s eval.userSample (spread over the split by default; 0 = all; default: all)')
+    .option('--max-users <N>', 'evaluate N users of the split, chosen by --user-sample (0 = all; default: all)')
+    .addOption(userSampleOption())
     .addOption(new Option('--backend <name>', 'tfjs backend (default: the run\'s config)').choices([...BACKEND_CHOICES]))
     .option('--threads <n>', 'XNNPACK threads of the wasm backend (default: the run\'s config)')
     .option('--ranker', "evaluate the run's ranker instead: AUC/GAUC overall and by popularity bucket (and fresh items, utility correlation on the synthetic world)")
@@ -128,10 +130,10 @@ export function registerEval(program: Command): Command {
       }
 
       const stage = flags.stage ?? defaultStage(runDir);
-      const users = maxUsers > 0 ? Math.min(maxUsers, inputs.splits[flags.split].length) : inputs.splits[flags.split].length;
+      const chosen = sampledUsers(inputs, flags.split, maxUsers, flags.userSample ?? config.eval.userSample);
       // Before the (slow) decoding.
-      if (sasrec) assertSasrecUsers(sasrec, flags.sasrec!, { users, userSample: reportedSample(inputs, flags.split, maxUsers, config.eval.userSample) });
-      const bar = progressFromFlags(flags)(`eval ${stage}/${flags.checkpoint} ${flags.split}`, users, 'users');
+      if (sasrec) assertSasrecUsers(sasrec, flags.sasrec!, chosen);
+      const bar = progressFromFlags(flags)(`eval ${stage}/${flags.checkpoint} ${flags.split}`, chosen.users, 'users');
       let report;
       try {
         report = await evaluateCheckpoint(runDir, config, inputs, {
@@ -142,6 +144,7 @@ export function registerEval(program: Command): Command {
           // Without the flag, the run's own eval.constrained applies.
           constrained: flags.constrained ? true : undefined,
           maxUsers,
+          userSample: flags.userSample,
           backendName: backend.name,
           progress: bar,
           log,

@@ -4,7 +4,8 @@
  */
 import { diffPaths } from '../../config/diff.js';
 import path from 'node:path';
-import { addProgressOptions, progressFromFlags, runBackend } from '../options.js';
+import { addProgressOptions, progressFromFlags, runBackend, userSampleOption, withUserSample } from '../options.js';
+import { sampledUsers, type UserSample } from '../../eval/evaluate.js';
 import { Command, Option } from 'commander';
 import { BACKEND_CHOICES, type BackendChoice } from '../../backend.js';
 import type { Config } from '../../config/schema.js';
@@ -32,6 +33,7 @@ interface StratifyFlags {
   split: 'valid' | 'test';
   beam?: string;
   maxUsers: string;
+  userSample?: UserSample;
   difficultyBins: string;
   difficulty: DifficultyMode;
   disc: 'rho' | 'quartiles';
@@ -91,7 +93,8 @@ export function registerStratify(program: Command): Command {
     .addOption(new Option('--stage <stage>', 'whose policy: rl (default when the run has one) or sft').choices(['sft', 'rl']))
     .addOption(new Option('--split <split>', 'which leave-one-out split').choices(['valid', 'test']).default('test'))
     .option('--beam <W>', 'beam width (default: the run\'s eval.beam)')
-    .option('--max-users <N>', 'N samples of the split, chosen by the run\'s eval.userSample (spread over the split by default; 0 = all)', '0')
+    .option('--max-users <N>', 'N samples of the split, chosen by --user-sample (0 = all)', '0')
+    .addOption(userSampleOption())
     .addOption(
       new Option('--difficulty <how>', 'difficulty bins: rank of the ground truth in the beam, or quartiles of log pi(y|x), the policy\'s log-probability of it')
         .choices(['rank', 'prob-quartiles'])
@@ -116,7 +119,7 @@ export function registerStratify(program: Command): Command {
       const t0 = performance.now();
       const runDir = flags.run;
       requireRunDir(runDir);
-      const config: Config = readRunConfig(runDir);
+      const config: Config = withUserSample(readRunConfig(runDir), flags.userSample);
       const beam = flags.beam === undefined ? config.eval.beam : intFlag('--beam', flags.beam, 1);
       const maxUsers = intFlag('--max-users', flags.maxUsers, 0);
       const edges = parseDifficultyEdges(flags.difficultyBins);
@@ -207,6 +210,7 @@ export function registerStratify(program: Command): Command {
       atomicWriteJson(`${base}.json`, {
         ...meta,
         users: tables.n,
+        userSample: sampledUsers(inputs, flags.split, maxUsers, config.eval.userSample).userSample,
         backend: backend.name,
         seconds: { total: seconds, ...run.seconds },
         difficultyEdges: edges,
