@@ -46,9 +46,15 @@ test('stratify prints Tables 1-3, writes md/csv/json, compares two runs of the s
   assert.match(c.stdout, /Compare: other = runs\/tiny-nll_s1, rl\/final/);
   assert.match(c.stdout, /HR@10 other \| this-other/);
   assert.match(c.stdout, /Q4 d>=/);
-  // Other bins and --compare get their own files: nothing earlier is overwritten.
-  const cJson = JSON.parse(fs.readFileSync(path.join(cwd, 'runs/tiny_s1/stratify/rl-final-test-dquartiles-vs-tiny-nll_s1.json'), 'utf8'));
-  assert.deepEqual([cJson.users, cJson.userSample], [20, 'first']); // --user-sample, recorded
+  // Other samples, bins and --compare get their own files: nothing earlier is overwritten.
+  const cJson = JSON.parse(fs.readFileSync(path.join(cwd, 'runs/tiny_s1/stratify/rl-final-test-n20-first-dquartiles-vs-tiny-nll_s1.json'), 'utf8'));
+  assert.deepEqual([cJson.users, cJson.userSample, cJson.beam], [20, 'first', 12]); // --user-sample, recorded
+  // The run's own sample (spread) is not named; another beam is.
+  const s = runCli(['stratify', '--run', 'runs/tiny_s1', '--split', 'valid', '--max-users', '20', '--beam', '10', '--no-progress'], cwd);
+  assert.equal(s.code, 0, s.stderr);
+  const sJson = JSON.parse(fs.readFileSync(`${base}-beam10-n20.json`, 'utf8'));
+  assert.deepEqual([sJson.users, sJson.userSample, sJson.beam], [20, 'spread', 10]);
+  assert.equal(JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')).users, 30); // the all-user table is untouched
 
   const p = runCli(['stratify', '--run', 'runs/tiny_s1', '--split', 'valid', '--difficulty', 'prob-quartiles', '--no-progress'], cwd);
   assert.equal(p.code, 0, p.stderr);

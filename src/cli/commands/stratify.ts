@@ -72,9 +72,25 @@ function checkpointStep(stageDir: string, which: string): number {
   return readCheckpointState(resolveCheckpoint(stageDir, which)).step;
 }
 
-/** `<stage>-<checkpoint>-<split>`, then a suffix per non-default binning and the compared run. */
-export function stratifyFileName(stage: string, flags: Pick<StratifyFlags, 'checkpoint' | 'split' | 'difficulty' | 'disc'>, edges: readonly number[], compare?: string): string {
+/**
+ * `<stage>-<checkpoint>-<split>`, then a suffix per setting that changes the table: the beam when
+ * it is not the run's eval.beam (`-beam<W>`), a capped sample (`-n<N>`, then `-first`/`-spread`
+ * when it is not the run's eval.userSample), non-default bins and the compared run. Other settings
+ * never overwrite an earlier table; the same settings reproduce it.
+ */
+export function stratifyFileName(
+  stage: string,
+  flags: Pick<StratifyFlags, 'checkpoint' | 'split' | 'difficulty' | 'disc'>,
+  edges: readonly number[],
+  sample: { beam: number; maxUsers: number; userSample: UserSample; runEval: Pick<Config['eval'], 'beam' | 'userSample'> },
+  compare?: string,
+): string {
   const parts = [stage, flags.checkpoint, flags.split];
+  if (sample.beam !== sample.runEval.beam) parts.push(`beam${sample.beam}`);
+  if (sample.maxUsers > 0) {
+    parts.push(`n${sample.maxUsers}`);
+    if (sample.userSample !== sample.runEval.userSample) parts.push(sample.userSample);
+  }
   if (flags.difficulty === 'prob-quartiles') parts.push('prob');
   else if (edges.join(',') !== '1,5,10') parts.push(`r${edges.join('_')}`);
   if (flags.disc === 'quartiles') parts.push('dquartiles');
@@ -111,15 +127,17 @@ export function registerStratify(program: Command): Command {
         '  adagrpo stratify --run runs/quickstart_s1\n' +
         '  adagrpo stratify --run runs/quickstart_s1 --split valid --disc quartiles --compare runs/qs-nll_s1\n' +
         '  adagrpo stratify --run runs/quickstart_s1 --difficulty prob-quartiles\n' +
-        '\nFiles: <run>/stratify/<stage>-<checkpoint>-<split>[-prob][-dquartiles][-r<edges>][-vs-<other run>].{md,csv,json};\n' +
-        'the suffixes name non-default bins and --compare, so other settings never overwrite a table.\n',
+        '\nFiles: <run>/stratify/<stage>-<checkpoint>-<split>[-beam<W>][-n<N>[-first|-spread]][-prob|-r<edges>][-dquartiles][-vs-<other run>].{md,csv,json};\n' +
+        'the suffixes name a beam or user sample other than the run\'s eval settings, non-default bins and --compare,\n' +
+        'so other settings never overwrite a table.\n',
     )
     .action(async (flags: StratifyFlags) => {
       const log = (line: string) => process.stderr.write(line + '\n');
       const t0 = performance.now();
       const runDir = flags.run;
       requireRunDir(runDir);
-      const config: Config = withUserSample(readRunConfig(runDir), flags.userSample);
+      const runConfig = readRunConfig(runDir);
+      const config: Config = withUserSample(runConfig, flags.userSample);
       const beam = flags.beam === undefined ? config.eval.beam : intFlag('--beam', flags.beam, 1);
       const maxUsers = intFlag('--max-users', flags.maxUsers, 0);
       const edges = parseDifficultyEdges(flags.difficultyBins);
@@ -202,7 +220,8 @@ export function registerStratify(program: Command): Command {
       const md = formatMarkdown(tables, meta);
       process.stdout.write(md);
 
-      const base = path.join(runDir, 'stratify', stratifyFileName(stage, flags, edges, other?.dir));
+      const sample = { beam, maxUsers, userSample: config.eval.userSample, runEval: runConfig.eval };
+      const base = path.join(runDir, 'stratify', stratifyFileName(stage, flags, edges, sample, other?.dir));
       const ids = inputs.dataset.itemIds;
       const seconds = (performance.now() - t0) / 1000;
       atomicWrite(`${base}.md`, md);
