@@ -167,6 +167,10 @@ export const rlSchema = section({
     .describe('Sample rollouts only among valid semantic IDs (trie-masked), so every group compares real items the ranker can judge; false keeps hallucinations (and their reward.invalid) in the groups.'),
   epsilon: z.number().min(0).max(1).default(0.2).describe('PPO clip range.'),
   beta: z.number().min(0).default(0).describe('Weight of the k3 KL to the frozen SFT policy.'),
+  optimizerFromSft: z
+    .boolean()
+    .default(false)
+    .describe('Start AdamW\'s moments and step count from the SFT checkpoint RL starts from (false: zeros, so the first updates are about lr per weight whatever the gradient scale).'),
   ppoEpochs: int(1, 16).default(1).describe('Updates per batch of rollouts (ratio ≠ 1 only after the first).'),
   lambda: z.number().min(0).default(1.0).describe('λ: weight of the gated GRPO term.'),
   lambdaMatchRun: z

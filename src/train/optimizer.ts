@@ -150,6 +150,29 @@ export function learningRate(step: number, s: { lr: number; warmupSteps: number;
 }
 
 /**
+ * Copy the moments and step count of checkpoint `which` of `stageDir` into `optimizer`, whose
+ * `params` must all have moments there (a UserError names the first that does not). Returns the
+ * step count. RL's rl.optimizerFromSft: the policy continues with the SFT optimizer's estimate of
+ * each weight's gradient scale instead of zeros (docs/METHOD.md 2.4).
+ */
+export function loadOptimizerState(stageDir: string, which: string, params: Map<string, tf.Variable>, optimizer: AdamW): number {
+  const ck = loadCheckpoint(resolveCheckpoint(stageDir, which));
+  try {
+    for (const name of params.keys()) {
+      for (const k of ['m', 'v']) {
+        if (!ck.tensors.has(`${OPTIMIZER_STATE_PREFIX}${k}/${name}`)) {
+          throw new UserError(`checkpoint ${ck.dir} holds no optimizer moment "${k}" for "${name}"; train that stage again with this build, or set rl.optimizerFromSft: false`);
+        }
+      }
+    }
+    optimizer.loadState(ck.tensors, ck.state.optimizerStep);
+  } finally {
+    tf.dispose([...ck.tensors.values()]);
+  }
+  return ck.state.optimizerStep;
+}
+
+/**
  * Resume a stage: when `resume` is set and the stage has a last checkpoint, load it (refusing
  * another config hash), copy its weights into `params` and its moments into `optimizer`, and
  * return its state (step, RNG, best, extra); otherwise null. Every stage resumes through this.

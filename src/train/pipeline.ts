@@ -60,6 +60,14 @@ function sftKey(sft: Config['sft']): Partial<Config['sft']> {
   return labelSmoothing === 0 ? rest : sft;
 }
 
+/** The run's config as the RL stage's key. rl.optimizerFromSft joined later: when false it changes nothing and is left out, so RL checkpoints of earlier builds still resume. */
+function rlKey(config: Config): Config | Record<string, unknown> {
+  if (config.rl.optimizerFromSft) return config;
+  const { optimizerFromSft, ...rl } = config.rl;
+  void optimizerFromSft;
+  return { ...config, rl };
+}
+
 /** What each trainable stage depends on: change any of it and the stage is trained anew. */
 export function stageKey(stage: 'sft' | 'ranker' | 'rl', fullConfig: Config, inputs: PreparedInputs): Record<string, unknown> {
   const config = computedConfig(fullConfig);
@@ -67,7 +75,7 @@ export function stageKey(stage: 'sft' | 'ranker' | 'rl', fullConfig: Config, inp
   const evalOfStages = stageEvalKey(config);
   if (stage === 'sft') return { ...base, sid: inputs.sidHash, policy: config.policy, sft: sftKey(config.sft), eval: evalOfStages };
   if (stage === 'ranker') return { ...base, ranker: config.ranker, eval: evalOfStages };
-  return { ...base, everything: config };
+  return { ...base, everything: rlKey(config) };
 }
 
 /** The seed a stage draws from: upstreamSeed (when set) for sft and ranker, the run seed for rl. */

@@ -38,7 +38,7 @@ import { meanOverRlSteps, readMetrics } from '../runs/metrics.js';
 import type { StageContext } from './context.js';
 import { accumulatedGrads, microRanges } from './accumulate.js';
 import { runStageLoop } from './loop.js';
-import { AdamW } from './optimizer.js';
+import { AdamW, loadOptimizerState } from './optimizer.js';
 import { buildDiscriminator, discriminatorRng } from './discriminators.js';
 import { stageHash } from './pipeline.js';
 
@@ -328,6 +328,11 @@ export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
   const optimizer = new AdamW(policy.params, { weightDecay: rc.weightDecay, gradClip: rc.gradClip, noDecay: Policy.noDecay });
   let discriminator: Discriminator | undefined;
   try {
+    // A resumed stage then overwrites these with its own checkpoint's moments (runStageLoop).
+    if (rc.optimizerFromSft) {
+      const t = loadOptimizerState(ctx.upstream.sft, 'best', policy.params, optimizer);
+      ctx.log(`rl: AdamW moments and step count (${t}) from the SFT checkpoint (rl.optimizerFromSft)`);
+    }
     discriminator = await buildDiscriminator(config, inputs, ranker, discriminatorRng(config), ctx.log);
     // Only the random-gate control reads matchRun, so a sweep may set it for every cell.
     const randomP = rc.algorithm === 'random-gate' && rc.randomGate.matchRun ? matchedAdmissionRate(rc.randomGate.matchRun) : rc.randomGate.p;

@@ -6,6 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { loadCheckpoint, OPTIMIZER_STATE_PREFIX, resolveCheckpoint } from '../../src/model/checkpoint.js';
+import { resolveStageDir } from '../../src/runs/stages.js';
 import { runCli, runCliInterrupted } from '../helpers/cli.js';
 import { tmpDir, writeFile } from '../helpers/tmp.js';
 
@@ -66,6 +68,26 @@ test('train runs every stage, writes the run folder and prints test metrics at b
     assert.ok(Math.abs(x.effectiveRlWeight - lambda) < 1e-12);
   }
   assert.match(r2.stdout, /rl on test, 30 users, beam 10/);
+
+  // rl.optimizerFromSft: RL's AdamW starts from the SFT checkpoint's moments and step count
+  // (its step-0 checkpoint holds them); by default from zeros.
+  const carried = (name: string, extra: string[]) => {
+    const t = runCli(['train', '--config', 'tiny.yaml', '--backend', 'cpu', '--no-progress', '--set', `name=${name}`, '--set', 'rl.steps=0', '--set', 'eval.testMaxUsers=5', ...extra], cwd);
+    assert.equal(t.code, 0, t.stderr);
+    return { stderr: t.stderr, ck: loadCheckpoint(resolveCheckpoint(resolveStageDir(path.join(cwd, 'runs', `${name}_s1`), 'rl'), 'step_0')) };
+  };
+  const sft = loadCheckpoint(resolveCheckpoint(resolveStageDir(run, 'sft'), 'best'));
+  const on = carried('tiny-carry', ['--set', 'rl.optimizerFromSft=true']);
+  const off = carried('tiny-fresh', []);
+  assert.match(on.stderr, new RegExp(`AdamW moments and step count \\(${sft.state.optimizerStep}\\) from the SFT checkpoint`));
+  assert.equal(on.ck.state.optimizerStep, sft.state.optimizerStep);
+  assert.equal(off.ck.state.optimizerStep, 0);
+  const moments = [...sft.tensors.keys()].filter((k) => k.startsWith(OPTIMIZER_STATE_PREFIX));
+  assert.ok(moments.length > 0);
+  for (const k of moments) {
+    assert.deepEqual(Array.from(on.ck.tensors.get(k)!.dataSync()), Array.from(sft.tensors.get(k)!.dataSync()), k);
+    assert.ok(off.ck.tensors.get(k)!.dataSync().every((x) => x === 0), k);
+  }
 });
 
 test('Ctrl-C saves a checkpoint and marks the run interrupted; --resume finishes it', async () => {

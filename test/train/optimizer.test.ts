@@ -2,7 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend.js';
-import { AdamW, learningRate } from '../../src/train/optimizer.js';
+import { AdamW, learningRate, loadOptimizerState } from '../../src/train/optimizer.js';
+import { CHECKPOINT_FORMAT, saveCheckpoint, setPointer } from '../../src/model/checkpoint.js';
+import { UserError } from '../../src/errors.js';
+import { tmpDir } from '../helpers/tmp.js';
 
 test('one AdamW step matches the hand-computed update', async () => {
   await initBackend('auto');
@@ -69,4 +72,53 @@ test('a non-finite gradient changes nothing: not the weights, not the moments, n
   tf.dispose([g, bad]);
   opt.dispose();
   p.dispose();
+});
+
+test('loadOptimizerState carries moments and step count over: the next update follows the old gradient scale', async () => {
+  await initBackend('auto');
+  const before = tf.memory().numTensors;
+  // Stage A: one step with g = [0.5, 4] -> m = 0.1 g = [0.05, 0.4], v = 0.001 g^2 = [0.00025, 0.016], t = 1.
+  const a = tf.tidy(() => tf.variable(tf.tensor1d([1, -2]), true));
+  const optA = new AdamW(new Map([['w', a]]), { weightDecay: 0, gradClip: 0 });
+  const g1 = tf.tensor1d([0.5, 4]);
+  await optA.step({ w: g1 }, 0.1);
+  const dir = tmpDir();
+  const state = { formatVersion: CHECKPOINT_FORMAT, stage: 'sft', step: 1, rng: [1, 2, 3, 4] as [number, number, number, number], configHash: 'h', bestMetric: 0, bestStep: 1, optimizerStep: optA.t };
+  await saveCheckpoint(dir, new Map<string, tf.Tensor>([['w', a], ...optA.stateTensors()]), state);
+  setPointer(dir, 'best', 1, 0);
+
+  // Stage B from p = [1, -2] with g = [-0.5, 4], lr 0.1. Carried: m = 0.9 m + 0.1 g = [-0.005, 0.76],
+  // v = 0.999 v + 0.001 g^2 = [0.00049975, 0.031984], t = 2: mhat = m / 0.19 = [-0.0263158, 4],
+  // vhat = v / 0.001999 = [0.25, 16], update = [-0.0526316, 1], p = [1.00526316, -2.1].
+  // Fresh moments: update = sign(g) = [-1, 1], p = [1.1, -2.1].
+  const g2 = tf.tensor1d([-0.5, 4]);
+  const after = async (carry: boolean) => {
+    const b = tf.tidy(() => tf.variable(tf.tensor1d([1, -2]), true));
+    const params = new Map([['w', b]]);
+    const optB = new AdamW(params, { weightDecay: 0, gradClip: 0 });
+    if (carry) {
+      assert.equal(loadOptimizerState(dir, 'best', params, optB), 1);
+      const [m, v] = [...optB.stateTensors().values()].map((t) => Array.from(t.dataSync()));
+      assert.ok(Math.abs(m[0] - 0.05) < 1e-7 && Math.abs(m[1] - 0.4) < 1e-7, `m ${m}`);
+      assert.ok(Math.abs(v[0] - 0.00025) < 1e-9 && Math.abs(v[1] - 0.016) < 1e-8, `v ${v}`);
+    }
+    await optB.step({ w: g2 }, 0.1);
+    const got = Array.from(b.dataSync());
+    optB.dispose();
+    b.dispose();
+    return got;
+  };
+  const carried = await after(true);
+  const fresh = await after(false);
+  assert.ok(Math.abs(carried[0] - 1.00526316) < 1e-6 && Math.abs(carried[1] + 2.1) < 1e-6, `carried ${carried}`);
+  assert.ok(Math.abs(fresh[0] - 1.1) < 1e-6 && Math.abs(fresh[1] + 2.1) < 1e-6, `fresh ${fresh}`);
+
+  // A parameter the checkpoint has no moments for: a UserError naming it, nothing leaked.
+  const other = tf.tidy(() => tf.variable(tf.tensor1d([0, 0]), true));
+  const optC = new AdamW(new Map([['u', other]]), { weightDecay: 0, gradClip: 0 });
+  assert.throws(() => loadOptimizerState(dir, 'best', new Map([['u', other]]), optC), (e: unknown) => e instanceof UserError && /no optimizer moment "m" for "u"/.test(e.message));
+  tf.dispose([g1, g2, a, other]);
+  optA.dispose();
+  optC.dispose();
+  assert.equal(tf.memory().numTensors, before);
 });

@@ -84,3 +84,13 @@ test('sft.labelSmoothing names the SFT stage only when set, so stages cached bef
   assert.equal(hash({ labelSmoothing: 0 }), hash({}));
   assert.notEqual(hash({ labelSmoothing: 0.1 }), hash({}));
 });
+
+test('rl.optimizerFromSft names the RL stage only when set, so RL checkpoints of earlier builds still resume', () => {
+  const inputs = { manifest: { hash: 'd' }, sidHash: 's' } as unknown as PreparedInputs;
+  const rlOf = (rl: Record<string, unknown>) => (stageKey('rl', validateConfig({ rl }), inputs).everything as { rl: Record<string, unknown> }).rl;
+  assert.equal('optimizerFromSft' in rlOf({ steps: 10 }), false);
+  assert.equal(rlOf({ optimizerFromSft: true }).optimizerFromSft, true);
+  const hash = (rl: Record<string, unknown>) => stageHash('rl', validateConfig({ rl }), inputs);
+  assert.equal(hash({ optimizerFromSft: false }), hash({}));
+  assert.notEqual(hash({ optimizerFromSft: true }), hash({}));
+});
