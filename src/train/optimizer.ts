@@ -120,15 +120,21 @@ export class AdamW {
     return out;
   }
 
-  /** Restore moments (from a checkpoint) and the step count. */
-  loadState(tensors: Map<string, tf.Tensor>, t: number): void {
-    for (const [n, mv] of this.m) {
-      const src = tensors.get(`${OPTIMIZER_STATE_PREFIX}m/${n}`);
-      if (src) mv.assign(src);
+  /**
+   * Restore moments and the step count from checkpoint tensors (`source` names the checkpoint in
+   * errors). Every parameter must have both moments there: silently zero moments would make a
+   * resumed or carried-over run take lr-sized sign steps.
+   */
+  loadState(tensors: Map<string, tf.Tensor>, t: number, source: string): void {
+    for (const [k, moments] of [['m', this.m], ['v', this.v]] as const) {
+      for (const n of moments.keys()) {
+        if (!tensors.has(`${OPTIMIZER_STATE_PREFIX}${k}/${n}`)) {
+          throw new UserError(`checkpoint ${source} holds no optimizer moment "${k}" for "${n}"; train that stage again with this build`);
+        }
+      }
     }
-    for (const [n, vv] of this.v) {
-      const src = tensors.get(`${OPTIMIZER_STATE_PREFIX}v/${n}`);
-      if (src) vv.assign(src);
+    for (const [k, moments] of [['m', this.m], ['v', this.v]] as const) {
+      for (const [n, mv] of moments) mv.assign(tensors.get(`${OPTIMIZER_STATE_PREFIX}${k}/${n}`)!);
     }
     this.t = t;
   }
@@ -150,22 +156,14 @@ export function learningRate(step: number, s: { lr: number; warmupSteps: number;
 }
 
 /**
- * Copy the moments and step count of checkpoint `which` of `stageDir` into `optimizer`, whose
- * `params` must all have moments there (a UserError names the first that does not). Returns the
- * step count. RL's rl.optimizerFromSft: the policy continues with the SFT optimizer's estimate of
+ * Copy the moments and step count of checkpoint `which` of `stageDir` into `optimizer` (a
+ * UserError names the first parameter without moments there). Returns the step count. RL's rl.optimizerFromSft: the policy continues with the SFT optimizer's estimate of
  * each weight's gradient scale instead of zeros (docs/METHOD.md 2.4).
  */
-export function loadOptimizerState(stageDir: string, which: string, params: Map<string, tf.Variable>, optimizer: AdamW): number {
+export function loadOptimizerState(stageDir: string, which: string, optimizer: AdamW): number {
   const ck = loadCheckpoint(resolveCheckpoint(stageDir, which));
   try {
-    for (const name of params.keys()) {
-      for (const k of ['m', 'v']) {
-        if (!ck.tensors.has(`${OPTIMIZER_STATE_PREFIX}${k}/${name}`)) {
-          throw new UserError(`checkpoint ${ck.dir} holds no optimizer moment "${k}" for "${name}"; train that stage again with this build, or set rl.optimizerFromSft: false`);
-        }
-      }
-    }
-    optimizer.loadState(ck.tensors, ck.state.optimizerStep);
+    optimizer.loadState(ck.tensors, ck.state.optimizerStep, ck.dir);
   } finally {
     tf.dispose([...ck.tensors.values()]);
   }
@@ -193,7 +191,7 @@ export function restoreLast(
       if (!t) throw new UserError(`${stage} checkpoint ${ck.dir} lacks "${name}"`);
       v.assign(t);
     }
-    optimizer.loadState(ck.tensors, ck.state.optimizerStep);
+    optimizer.loadState(ck.tensors, ck.state.optimizerStep, ck.dir);
   } finally {
     tf.dispose([...ck.tensors.values()]);
   }

@@ -54,18 +54,16 @@ export function stageEvalKey(config: Config): Omit<Config['eval'], 'testMaxUsers
   return userSample === 'first' || rest.maxUsers === 0 ? rest : { ...rest, userSample };
 }
 
-/** The SFT settings a stage depends on. labelSmoothing joined later: at 0 it changes nothing and is left out, so cached stages stay valid. */
-function sftKey(sft: Config['sft']): Partial<Config['sft']> {
-  const { labelSmoothing, ...rest } = sft;
-  return labelSmoothing === 0 ? rest : sft;
-}
-
-/** The run's config as the RL stage's key. rl.optimizerFromSft joined later: when false it changes nothing and is left out, so RL checkpoints of earlier builds still resume. */
-function rlKey(config: Config): Config | Record<string, unknown> {
-  if (config.rl.optimizerFromSft) return config;
-  const { optimizerFromSft, ...rl } = config.rl;
-  void optimizerFromSft;
-  return { ...config, rl };
+/**
+ * `section` without `key` while it holds `value`, its default: keys that joined a stage key after
+ * stages were cached are left out at their default (where they change nothing), so those stages
+ * stay valid and their checkpoints still resume.
+ */
+function omitAtDefault<T extends object, K extends keyof T>(section: T, key: K, value: T[K]): Partial<T> {
+  if (section[key] !== value) return section;
+  const rest: Partial<T> = { ...section };
+  delete rest[key];
+  return rest;
 }
 
 /** What each trainable stage depends on: change any of it and the stage is trained anew. */
@@ -73,9 +71,9 @@ export function stageKey(stage: 'sft' | 'ranker' | 'rl', fullConfig: Config, inp
   const config = computedConfig(fullConfig);
   const base = { seed: stageSeed(stage, fullConfig), data: inputs.manifest.hash };
   const evalOfStages = stageEvalKey(config);
-  if (stage === 'sft') return { ...base, sid: inputs.sidHash, policy: config.policy, sft: sftKey(config.sft), eval: evalOfStages };
+  if (stage === 'sft') return { ...base, sid: inputs.sidHash, policy: config.policy, sft: omitAtDefault(config.sft, 'labelSmoothing', 0), eval: evalOfStages };
   if (stage === 'ranker') return { ...base, ranker: config.ranker, eval: evalOfStages };
-  return { ...base, everything: rlKey(config) };
+  return { ...base, everything: { ...config, rl: omitAtDefault(config.rl, 'optimizerFromSft', false) } };
 }
 
 /** The seed a stage draws from: upstreamSeed (when set) for sft and ranker, the run seed for rl. */

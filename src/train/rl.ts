@@ -330,7 +330,7 @@ export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
   try {
     // A resumed stage then overwrites these with its own checkpoint's moments (runStageLoop).
     if (rc.optimizerFromSft) {
-      const t = loadOptimizerState(ctx.upstream.sft, 'best', policy.params, optimizer);
+      const t = loadOptimizerState(ctx.upstream.sft, 'best', optimizer);
       ctx.log(`rl: AdamW moments and step count (${t}) from the SFT checkpoint (rl.optimizerFromSft)`);
     }
     discriminator = await buildDiscriminator(config, inputs, ranker, discriminatorRng(config), ctx.log);
