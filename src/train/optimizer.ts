@@ -126,16 +126,16 @@ export class AdamW {
    * resumed or carried-over run take lr-sized sign steps.
    */
   loadState(tensors: Map<string, tf.Tensor>, t: number, source: string): void {
+    // Every source is found before any is assigned, so a refused checkpoint leaves the state as it was.
+    const pairs: [tf.Variable, tf.Tensor][] = [];
     for (const [k, moments] of [['m', this.m], ['v', this.v]] as const) {
-      for (const n of moments.keys()) {
-        if (!tensors.has(`${OPTIMIZER_STATE_PREFIX}${k}/${n}`)) {
-          throw new UserError(`checkpoint ${source} holds no optimizer moment "${k}" for "${n}"; train that stage again with this build`);
-        }
+      for (const [n, moment] of moments) {
+        const src = tensors.get(`${OPTIMIZER_STATE_PREFIX}${k}/${n}`);
+        if (!src) throw new UserError(`checkpoint ${source} holds no optimizer moment "${k}" for "${n}"; train that stage again with this build`);
+        pairs.push([moment, src]);
       }
     }
-    for (const [k, moments] of [['m', this.m], ['v', this.v]] as const) {
-      for (const [n, mv] of moments) mv.assign(tensors.get(`${OPTIMIZER_STATE_PREFIX}${k}/${n}`)!);
-    }
+    for (const [moment, src] of pairs) moment.assign(src);
     this.t = t;
   }
 
@@ -157,8 +157,9 @@ export function learningRate(step: number, s: { lr: number; warmupSteps: number;
 
 /**
  * Copy the moments and step count of checkpoint `which` of `stageDir` into `optimizer` (a
- * UserError names the first parameter without moments there). Returns the step count. RL's rl.optimizerFromSft: the policy continues with the SFT optimizer's estimate of
- * each weight's gradient scale instead of zeros (docs/METHOD.md 2.4).
+ * UserError names the first parameter without moments there). Returns the step count. RL's
+ * rl.optimizerFromSft: the policy continues with the SFT optimizer's estimate of each weight's
+ * gradient scale instead of zeros (docs/METHOD.md 2.4).
  */
 export function loadOptimizerState(stageDir: string, which: string, optimizer: AdamW): number {
   const ck = loadCheckpoint(resolveCheckpoint(stageDir, which));
