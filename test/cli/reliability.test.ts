@@ -124,6 +124,16 @@ test('exact duplicate rows are dropped with a warning and counted by data inspec
   assert.equal(body(doubled.stdout), body(clean.stdout));
 });
 
+test('data inspect stars no codebook-size candidate when the IDs come from sid.file, even one of the same size', () => {
+  const cwd = csvWorld();
+  // The file's IDs are 2 levels x 8; the K = 8 row is residual k-means over cf embeddings, not them.
+  const r = runCli(['data', 'inspect', '--config', 'run.yaml', '--codebook-sizes', '4,8'], cwd);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /for comparison with the file's IDs above/);
+  assert.match(r.stdout, /^ +8 {2}/m);
+  assert.doesNotMatch(r.stdout, /^ +\d+ \*/m);
+});
+
 test('an unclosed CSV quote is reported on the line where it opens, not at the end of the file', () => {
   const cwd = csvWorld();
   const lines = logCsv().split('\n');

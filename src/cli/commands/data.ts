@@ -61,10 +61,12 @@ export function registerData(program: Command): Command {
       const s = await buildSemanticIds(config.sid, { dataset: p.dataset, splits: p.splits, dataHash: p.manifest.hash, cacheDir: p.dir }, log, progress);
       const sizes = parseSizes(flags.codebookSizes ?? '16,64,256,1024');
       const input = { dataset: p.dataset, splits: p.splits, dataHash: p.manifest.hash, cacheDir: p.dir };
+      // Only rq-kmeans IDs are one of these candidates; a sid.file index is not, so nothing is starred.
+      const ours = config.sid.method === 'rq-kmeans' ? s.sids.codebookSizes[0] : undefined;
       let table: string;
       try {
         const cands = codebookCandidates(config.sid, input, sizes, log, progress);
-        table = cands.length > 0 ? formatCandidates(cands, s.sids.codebookSizes[0]) : `(the catalog has ${p.dataset.itemIds.length} items: no candidate size fits)`;
+        table = cands.length > 0 ? formatCandidates(cands, ours) : `(the catalog has ${p.dataset.itemIds.length} items: no candidate size fits)`;
       } catch (e) {
         if (!isUserError(e)) throw e;
         table = `(not available: ${e.message})`;
@@ -73,7 +75,8 @@ export function registerData(program: Command): Command {
         formatDataStats(inspectData(p)) +
           '\n\nSemantic IDs\n' +
           formatSidStats(s.sids.stats) +
-          `\n\nCodebook size candidates (${config.sid.levels} levels of residual k-means over ${config.sid.embedding} embeddings; * = the IDs above; ` +
+          `\n\nCodebook size candidates (${config.sid.levels} levels of residual k-means over ${config.sid.embedding} embeddings` +
+          `${ours !== undefined ? '; * = the IDs above' : ', for comparison with the file\'s IDs above'}; ` +
           `sid.codebookSize: auto takes the smallest K of 8..1024 with collisions <= sid.collisionTarget ${config.sid.collisionTarget})\n` +
           table +
           '\n',
