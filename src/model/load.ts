@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Config, RankerConfig } from '../config/schema.js';
 import { UserError } from '../errors.js';
-import { loadCheckpoint, resolveCheckpoint } from './checkpoint.js';
+import { loadCheckpoint, resolveCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
 import { Policy, sidLayout } from './policy.js';
 import { Ranker, type RankerArch } from './ranker.js';
 import { Sasrec, type SasrecArch } from './sasrec.js';
@@ -43,19 +43,29 @@ export interface LoadPolicyOptions {
 export function loadPolicy(stageDir: string, which: string, config: Config, opts: LoadPolicyOptions = {}): Policy {
   const ck = loadCheckpoint(resolveCheckpoint(stageDir, which));
   try {
-    const recorded = (ck.state.extra as Partial<SftExtra> | undefined)?.codebookSizes;
-    const sizes = recorded ?? opts.codebookSizes;
-    if (!sizes) throw new UserError(`checkpoint ${ck.dir} does not record its SID codebook sizes; pass them from the prepared inputs`);
-    if (recorded && opts.codebookSizes && recorded.join(',') !== opts.codebookSizes.join(',')) {
-      throw new UserError(
-        `checkpoint ${ck.dir} was trained on SIDs with codebooks [${recorded}], the current SIDs have [${opts.codebookSizes}]; ` +
-          `evaluate with the run's own config.yaml and data`,
-      );
-    }
-    return Policy.fromTensors(config.policy, sidLayout(sizes), ck.tensors, `checkpoint ${ck.dir}`, opts.trainable ?? false);
+    return policyFromCheckpoint(ck, config, opts);
   } finally {
     tf.dispose([...ck.tensors.values()]);
   }
+}
+
+/**
+ * A policy built from a checkpoint already read, for callers that need more than one model (or
+ * its optimizer moments) from the same file: RL reads the SFT checkpoint once for the policy,
+ * pi_ref and, with rl.optimizerFromSft, the moments. The policy holds copies: `ck.tensors` stay
+ * the caller's to dispose.
+ */
+export function policyFromCheckpoint(ck: LoadedCheckpoint, config: Config, opts: LoadPolicyOptions = {}): Policy {
+  const recorded = (ck.state.extra as Partial<SftExtra> | undefined)?.codebookSizes;
+  const sizes = recorded ?? opts.codebookSizes;
+  if (!sizes) throw new UserError(`checkpoint ${ck.dir} does not record its SID codebook sizes; pass them from the prepared inputs`);
+  if (recorded && opts.codebookSizes && recorded.join(',') !== opts.codebookSizes.join(',')) {
+    throw new UserError(
+      `checkpoint ${ck.dir} was trained on SIDs with codebooks [${recorded}], the current SIDs have [${opts.codebookSizes}]; ` +
+        `evaluate with the run's own config.yaml and data`,
+    );
+  }
+  return Policy.fromTensors(config.policy, sidLayout(sizes), ck.tensors, `checkpoint ${ck.dir}`, opts.trainable ?? false);
 }
 
 /**

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
-import { loadCheckpoint, OPTIMIZER_STATE_PREFIX, resolveCheckpoint, type CheckpointState } from '../model/checkpoint.js';
+import { loadCheckpoint, OPTIMIZER_STATE_PREFIX, resolveCheckpoint, type CheckpointState, type LoadedCheckpoint } from '../model/checkpoint.js';
 
 export interface AdamWOptions {
   beta1?: number;
@@ -156,18 +156,13 @@ export function learningRate(step: number, s: { lr: number; warmupSteps: number;
 }
 
 /**
- * Copy the moments and step count of checkpoint `which` of `stageDir` into `optimizer` (a
- * UserError names the first parameter without moments there). Returns the step count. RL's
- * rl.optimizerFromSft: the policy continues with the SFT optimizer's estimate of each weight's
- * gradient scale instead of zeros (docs/METHOD.md 2.4).
+ * Copy the moments and step count of a checkpoint already read into `optimizer` (a UserError names
+ * the first parameter without moments there). Returns the step count. RL's rl.optimizerFromSft:
+ * the policy continues with the SFT optimizer's estimate of each weight's gradient scale instead
+ * of zeros (docs/METHOD.md 2.4). `ck.tensors` stay the caller's to dispose.
  */
-export function loadOptimizerState(stageDir: string, which: string, optimizer: AdamW): number {
-  const ck = loadCheckpoint(resolveCheckpoint(stageDir, which));
-  try {
-    optimizer.loadState(ck.tensors, ck.state.optimizerStep, ck.dir);
-  } finally {
-    tf.dispose([...ck.tensors.values()]);
-  }
+export function loadOptimizerState(ck: LoadedCheckpoint, optimizer: AdamW): number {
+  optimizer.loadState(ck.tensors, ck.state.optimizerStep, ck.dir);
   return ck.state.optimizerStep;
 }
 

@@ -23,7 +23,8 @@ import type { Dataset } from '../data/types.js';
 import { UserError } from '../errors.js';
 import { catalogOf, evaluatePolicy } from '../eval/evaluate.js';
 import { policyDecoder, sample } from '../model/decoding.js';
-import { loadPolicy, loadRanker } from '../model/load.js';
+import { loadCheckpoint, resolveCheckpoint } from '../model/checkpoint.js';
+import { loadRanker, policyFromCheckpoint } from '../model/load.js';
 import { Policy, buildPrompts, disposePrompts, slicePrompts, type PromptBatch } from '../model/policy.js';
 import type { Ranker } from '../model/ranker.js';
 import { groupAdvantages } from '../rl/advantages.js';
@@ -314,25 +315,47 @@ export type RlStageResult = {
   lambda: number;
 };
 
+/**
+ * RL's models from one read of the best SFT checkpoint: the trainable policy, pi_ref (a frozen copy
+ * of it) and the policy's optimizer, which under rl.optimizerFromSft starts from the SFT moments
+ * (a resumed stage then overwrites them with its own checkpoint's, in runStageLoop).
+ */
+function startFromSft(ctx: StageContext, sftDir: string): { policy: Policy; ref: Policy; optimizer: AdamW } {
+  const { config } = ctx;
+  const rc = config.rl;
+  const opts = { codebookSizes: ctx.inputs.sids.codebookSizes };
+  const ck = loadCheckpoint(resolveCheckpoint(sftDir, 'best'));
+  const made: { dispose(): void }[] = [];
+  try {
+    const policy = policyFromCheckpoint(ck, config, { ...opts, trainable: true });
+    made.push(policy);
+    const ref = policyFromCheckpoint(ck, config, { ...opts, trainable: false });
+    made.push(ref);
+    const optimizer = new AdamW(policy.params, { weightDecay: rc.weightDecay, gradClip: rc.gradClip, noDecay: Policy.noDecay });
+    made.push(optimizer);
+    if (rc.optimizerFromSft) {
+      const t = loadOptimizerState(ck, optimizer);
+      ctx.log(`rl: AdamW moments and step count (${t}) from the SFT checkpoint (rl.optimizerFromSft)`);
+    }
+    return { policy, ref, optimizer };
+  } catch (e) {
+    for (const m of made) m.dispose();
+    throw e;
+  } finally {
+    tf.dispose([...ck.tensors.values()]);
+  }
+}
+
 export async function trainRl(ctx: StageContext): Promise<RlStageResult> {
   const { config, inputs } = ctx;
   const rc = config.rl;
   if (!ctx.upstream.sft || !ctx.upstream.ranker) throw new Error('RL needs the sft and ranker stages to run first');
 
-  // Models: the policy starts from the best SFT checkpoint; pi_ref is a frozen copy of it.
-  const sizes = inputs.sids.codebookSizes;
-  const policy = loadPolicy(ctx.upstream.sft, 'best', config, { trainable: true, codebookSizes: sizes });
-  const ref = loadPolicy(ctx.upstream.sft, 'best', config, { trainable: false, codebookSizes: sizes });
+  const { policy, ref, optimizer } = startFromSft(ctx, ctx.upstream.sft);
   const ranker = loadRanker(ctx.upstream.ranker, 'best', config);
   const catalog = catalogOf(inputs.sids); // the trie evaluation already built
-  const optimizer = new AdamW(policy.params, { weightDecay: rc.weightDecay, gradClip: rc.gradClip, noDecay: Policy.noDecay });
   let discriminator: Discriminator | undefined;
   try {
-    // A resumed stage then overwrites these with its own checkpoint's moments (runStageLoop).
-    if (rc.optimizerFromSft) {
-      const t = loadOptimizerState(ctx.upstream.sft, 'best', optimizer);
-      ctx.log(`rl: AdamW moments and step count (${t}) from the SFT checkpoint (rl.optimizerFromSft)`);
-    }
     discriminator = await buildDiscriminator(config, inputs, ranker, discriminatorRng(config), ctx.log);
     // Only the random-gate control reads matchRun, so a sweep may set it for every cell.
     const randomP = rc.algorithm === 'random-gate' && rc.randomGate.matchRun ? matchedAdmissionRate(rc.randomGate.matchRun) : rc.randomGate.p;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend.js';
 import { AdamW, learningRate, loadOptimizerState } from '../../src/train/optimizer.js';
-import { CHECKPOINT_FORMAT, saveCheckpoint, setPointer } from '../../src/model/checkpoint.js';
+import { CHECKPOINT_FORMAT, loadCheckpoint, resolveCheckpoint, saveCheckpoint, setPointer } from '../../src/model/checkpoint.js';
 import { UserError } from '../../src/errors.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -86,6 +86,7 @@ test('loadOptimizerState carries moments and step count over: the next update fo
   const state = { formatVersion: CHECKPOINT_FORMAT, stage: 'sft', step: 1, rng: [1, 2, 3, 4] as [number, number, number, number], configHash: 'h', bestMetric: 0, bestStep: 1, optimizerStep: optA.t };
   await saveCheckpoint(dir, new Map<string, tf.Tensor>([['w', a], ...optA.stateTensors()]), state);
   setPointer(dir, 'best', 1, 0);
+  const ck = loadCheckpoint(resolveCheckpoint(dir, 'best'));
 
   // Stage B from p = [1, -2] with g = [-0.5, 4], lr 0.1. Carried: m = 0.9 m + 0.1 g = [-0.005, 0.76],
   // v = 0.999 v + 0.001 g^2 = [0.00049975, 0.031984], t = 2: mhat = m / 0.19 = [-0.0263158, 4],
@@ -97,7 +98,7 @@ test('loadOptimizerState carries moments and step count over: the next update fo
     const params = new Map([['w', b]]);
     const optB = new AdamW(params, { weightDecay: 0, gradClip: 0 });
     if (carry) {
-      assert.equal(loadOptimizerState(dir, 'best', optB), 1);
+      assert.equal(loadOptimizerState(ck, optB), 1);
       const [m, v] = [...optB.stateTensors().values()].map((t) => Array.from(t.dataSync()));
       assert.ok(Math.abs(m[0] - 0.05) < 1e-7 && Math.abs(m[1] - 0.4) < 1e-7, `m ${m}`);
       assert.ok(Math.abs(v[0] - 0.00025) < 1e-9 && Math.abs(v[1] - 0.016) < 1e-8, `v ${v}`);
@@ -116,8 +117,8 @@ test('loadOptimizerState carries moments and step count over: the next update fo
   // A parameter the checkpoint has no moments for: a UserError naming it, nothing leaked.
   const other = tf.tidy(() => tf.variable(tf.tensor1d([0, 0]), true));
   const optC = new AdamW(new Map([['u', other]]), { weightDecay: 0, gradClip: 0 });
-  assert.throws(() => loadOptimizerState(dir, 'best', optC), (e: unknown) => e instanceof UserError && /no optimizer moment "m" for "u"/.test(e.message));
-  tf.dispose([g1, g2, a, other]);
+  assert.throws(() => loadOptimizerState(ck, optC), (e: unknown) => e instanceof UserError && /no optimizer moment "m" for "u"/.test(e.message));
+  tf.dispose([g1, g2, a, other, ...ck.tensors.values()]);
   optA.dispose();
   optC.dispose();
   assert.equal(tf.memory().numTensors, before);
