@@ -1,5 +1,5 @@
 /**
- * Build the one frozen Config: defaults + YAML file (with one level of `extends`) + `--set`
+ * Build the one frozen Config: defaults + YAML file (and the files its `extends` chain names) + `--set`
  * overrides, validated once with every problem reported together, each with its dot path and,
  * where it came from a file, the file and line.
  */
@@ -200,6 +200,41 @@ export function validateConfig(raw: unknown, sources: Source[] = [], setPaths = 
   return deepFreeze(parsed.data!);
 }
 
+/** Longest `extends` chain followed: deeper is almost surely a mistake, and the message says so. */
+const MAX_EXTENDS_DEPTH = 8;
+
+/**
+ * `file` and the files its `extends` names, base-most first, each with its relative paths already
+ * made absolute against its own folder. A file may extend one that extends another (a study config
+ * over its SFT recipe over the dataset's config); a cycle or a chain deeper than MAX_EXTENDS_DEPTH
+ * is a user error that lists the chain.
+ */
+function extendsChain(file: string): { raw: Raw; source: Source }[] {
+  const chain: { raw: Raw; source: Source }[] = [];
+  const seen: string[] = [];
+  let current = file;
+  let via: string | undefined;
+  for (;;) {
+    const abs = path.resolve(current);
+    if (seen.includes(abs)) {
+      throw new UserError(`"extends" forms a cycle: ${[...seen, abs].join(' -> ')}; remove one of these "extends"`);
+    }
+    if (seen.length === MAX_EXTENDS_DEPTH) {
+      throw new UserError(`"extends" chain deeper than ${MAX_EXTENDS_DEPTH} files: ${seen.join(' -> ')} -> ...; inline some bases`);
+    }
+    seen.push(abs);
+    const layer = readYaml(current, via);
+    const ext = layer.raw.extends;
+    delete layer.raw.extends;
+    resolveFilePaths(layer.raw, current);
+    chain.unshift(layer);
+    if (ext === undefined) return chain;
+    if (typeof ext !== 'string' || ext === '') throw new UserError(`${current}: "extends" must be a path to another YAML file`);
+    via = `"extends" in ${current}`;
+    current = path.resolve(path.dirname(current), ext);
+  }
+}
+
 /**
  * Load a config file. Relative paths inside it (data files, sid.file, runsDir, ...: PATH_KEYS)
  * resolve against the folder of the file that sets them, so a config works from any working
@@ -209,23 +244,10 @@ export function loadConfig(file: string | undefined, opts: LoadOptions = {}): Co
   const sources: Source[] = [];
   let raw: Raw = {};
   if (file) {
-    const top = readYaml(file);
-    const ext = top.raw.extends;
-    delete top.raw.extends;
-    if (ext !== undefined) {
-      if (typeof ext !== 'string') throw new UserError(`${file}: "extends" must be a path to another YAML file`);
-      const basePath = path.resolve(path.dirname(file), ext);
-      const base = readYaml(basePath, `"extends" in ${file}`);
-      resolveFilePaths(base.raw, basePath);
-      if (base.raw.extends !== undefined) {
-        throw new UserError(`${basePath}: a base config cannot itself use "extends" (one level only); inline its base`);
-      }
-      sources.push(base.source);
-      raw = deepMerge(raw, base.raw);
+    for (const layer of extendsChain(file)) {
+      sources.push(layer.source);
+      raw = deepMerge(raw, layer.raw);
     }
-    resolveFilePaths(top.raw, file);
-    sources.push(top.source);
-    raw = deepMerge(raw, top.raw);
   }
   const setPaths = new Set<string>();
   for (const s of opts.sets ?? []) {

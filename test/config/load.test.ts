@@ -71,7 +71,7 @@ test('a missing config file is a user error naming it', () => {
   assert.match(messageOf(() => loadConfig('/nonexistent/x.yaml')), /config file not found: \/nonexistent\/x\.yaml/);
 });
 
-test('extends: one level, objects merged, lists replaced; a chain is refused', () => {
+test('extends: objects merged, lists replaced, the nearer file wins', () => {
   const dir = tmpDir();
   writeFile(dir, 'base.yaml', 'name: base\npolicy:\n  dim: 32\n  layers: 3\neval:\n  ks: [1, 5]\n');
   const child = writeFile(dir, 'child.yaml', 'extends: base.yaml\nname: child\npolicy:\n  dim: 48\neval:\n  ks: [10]\n');
@@ -80,12 +80,37 @@ test('extends: one level, objects merged, lists replaced; a chain is refused', (
   assert.equal(c.policy.dim, 48);
   assert.equal(c.policy.layers, 3);
   assert.deepEqual(c.eval.ks, [10]);
-  const grand = writeFile(dir, 'grand.yaml', 'extends: child.yaml\n');
-  assert.match(messageOf(() => loadConfig(grand)), /cannot itself use "extends"/);
   // An error in the base names the base file's line.
   writeFile(dir, 'badbase.yaml', 'policy:\n  dimm: 3\n');
   const c2 = writeFile(dir, 'c2.yaml', 'extends: badbase.yaml\n');
   assert.match(messageOf(() => loadConfig(c2)), /policy\.dimm: unknown key \(.*badbase\.yaml:2\)/);
+});
+
+test('extends chains: each file over its base, paths against each file\'s folder; cycles and deep chains refused', () => {
+  const dir = tmpDir();
+  writeFile(dir, 'data/base.yaml', 'name: base\npolicy:\n  dim: 32\n  layers: 3\nsid:\n  method: file\n  file: ids.json\n');
+  writeFile(dir, 'recipe/mid.yaml', 'extends: ../data/base.yaml\nname: mid\npolicy:\n  dim: 48\nsft:\n  steps: 7\n');
+  const top = writeFile(dir, 'study/top.yaml', 'extends: ../recipe/mid.yaml\nname: top\nsft:\n  lr: 0.5\n');
+  const c = loadConfig(top);
+  assert.equal(c.name, 'top');
+  assert.equal(c.policy.dim, 48); // mid over base
+  assert.equal(c.policy.layers, 3); // from base, untouched by mid and top
+  assert.equal(c.sft.steps, 7);
+  assert.equal(c.sft.lr, 0.5);
+  assert.equal(c.sid.file, path.join(dir, 'data/ids.json')); // against base.yaml's folder, not top's
+  // An error two files up names that file's line.
+  writeFile(dir, 'bad/base.yaml', 'name: b\nsft:\n  stepz: 3\n');
+  writeFile(dir, 'bad/mid.yaml', 'extends: base.yaml\n');
+  const badTop = writeFile(dir, 'bad/top.yaml', 'extends: mid.yaml\n');
+  assert.match(messageOf(() => loadConfig(badTop)), /sft\.stepz: unknown key \(.*bad\/base\.yaml:3\)/);
+
+  writeFile(dir, 'cyc/a.yaml', 'extends: b.yaml\n');
+  writeFile(dir, 'cyc/b.yaml', 'extends: a.yaml\n');
+  assert.match(messageOf(() => loadConfig(path.join(dir, 'cyc/a.yaml'))), /"extends" forms a cycle: .*a\.yaml -> .*b\.yaml -> .*a\.yaml/);
+  for (let i = 0; i < 9; i++) writeFile(dir, `deep/f${i}.yaml`, `extends: f${i + 1}.yaml\n`);
+  writeFile(dir, 'deep/f9.yaml', 'name: deep\n');
+  assert.match(messageOf(() => loadConfig(path.join(dir, 'deep/f0.yaml'))), /"extends" chain deeper than 8 files/);
+  assert.equal(loadConfig(path.join(dir, 'deep/f2.yaml')).name, 'deep'); // 8 files: allowed
 });
 
 test('a missing extends target says it was named by "extends" in which file', () => {
