@@ -58,9 +58,9 @@ export function registerData(program: Command): Command {
       const log = (line: string) => process.stderr.write(line + '\n');
       const progress = progressFromFlags(flags);
       const p = await prepareData(config.data, { log, progress });
-      const s = await buildSemanticIds(config.sid, { dataset: p.dataset, splits: p.splits, dataHash: p.manifest.hash, cacheDir: p.dir }, log, progress);
-      const sizes = parseSizes(flags.codebookSizes ?? '16,64,256,1024');
       const input = { dataset: p.dataset, splits: p.splits, dataHash: p.manifest.hash, cacheDir: p.dir };
+      const s = await buildSemanticIds(config.sid, input, log, progress);
+      const sizes = parseSizes(flags.codebookSizes ?? '16,64,256,1024');
       // Only rq-kmeans IDs are one of these candidates; a sid.file index is not, so nothing is starred.
       const ours = config.sid.method === 'rq-kmeans' ? s.sids.codebookSizes[0] : undefined;
       let table: string;
